@@ -1,0 +1,123 @@
+package chain
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/big"
+)
+
+// blockStatus holds the validation state bits of an index node.
+type blockStatus uint8
+
+const (
+	// statusValid: the block was fully validated and connected at least once.
+	statusValid blockStatus = 1 << iota
+	// statusFailed: the block itself broke a rule (or was invalidated by hand).
+	statusFailed
+	// statusFailedAncestor: an ancestor is invalid.
+	statusFailedAncestor
+)
+
+func (s blockStatus) invalid() bool { return s&(statusFailed|statusFailedAncestor) != 0 }
+
+// blockNode is the in-memory index entry of a stored block: every block whose
+// data the chain has (main chain and side branches) has one. Fields other
+// than status are immutable; status, like the index maps, is guarded by
+// Chain.mu.
+type blockNode struct {
+	hash      Hash
+	parent    *blockNode
+	header    Header
+	height    uint64
+	chainWork *big.Int // cumulative work up to and including this block
+	status    blockStatus
+	seq       uint64 // order first seen, for the first-seen tie-break
+	txCount   int
+	size      int
+}
+
+// ancestor returns the ancestor of n at height h (n itself if h == n.height).
+func (n *blockNode) ancestor(h uint64) *blockNode {
+	if h > n.height {
+		return nil
+	}
+	for n != nil && n.height > h {
+		n = n.parent
+	}
+	return n
+}
+
+// medianTimePast returns the median timestamp of n and up to 10 ancestors.
+func (n *blockNode) medianTimePast() int64 {
+	var ts [MedianTimeBlocks]int64
+	k := 0
+	for it := n; it != nil && k < MedianTimeBlocks; it = it.parent {
+		ts[k] = int64(it.header.Timestamp)
+		k++
+	}
+	s := ts[:k]
+	for i := 1; i < len(s); i++ { // insertion sort: at most 11 values
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s[len(s)/2]
+}
+
+// findFork returns the last common ancestor of a and b.
+func findFork(a, b *blockNode) *blockNode {
+	for a != nil && b != nil && a.height > b.height {
+		a = a.parent
+	}
+	for a != nil && b != nil && b.height > a.height {
+		b = b.parent
+	}
+	for a != nil && b != nil && a != b {
+		a, b = a.parent, b.parent
+	}
+	if a == nil || b == nil {
+		return nil
+	}
+	return a
+}
+
+// candidateBefore orders tip candidates: more work first, then first seen.
+func candidateBefore(a, b *blockNode) bool {
+	c := a.chainWork.Cmp(b.chainWork)
+	if c != 0 {
+		return c > 0
+	}
+	return a.seq < b.seq
+}
+
+func encodeIndexRecord(n *blockNode) []byte {
+	b := make([]byte, 0, HeaderSize+8+1+8)
+	hb := n.header.Bytes()
+	b = append(b, hb[:]...)
+	b = binary.LittleEndian.AppendUint64(b, n.height)
+	b = append(b, byte(n.status))
+	b = binary.LittleEndian.AppendUint32(b, uint32(n.txCount))
+	b = binary.LittleEndian.AppendUint32(b, uint32(n.size))
+	return b
+}
+
+type indexRecord struct {
+	header  Header
+	height  uint64
+	status  blockStatus
+	txCount int
+	size    int
+}
+
+func decodeIndexRecord(b []byte) (indexRecord, error) {
+	var r indexRecord
+	if len(b) != HeaderSize+8+1+8 {
+		return r, fmt.Errorf("%w: index record is %d bytes", ErrStoreCorrupted, len(b))
+	}
+	r.header, _ = DecodeHeader(b[:HeaderSize])
+	r.height = binary.LittleEndian.Uint64(b[HeaderSize:])
+	r.status = blockStatus(b[HeaderSize+8])
+	r.txCount = int(binary.LittleEndian.Uint32(b[HeaderSize+9:]))
+	r.size = int(binary.LittleEndian.Uint32(b[HeaderSize+13:]))
+	return r, nil
+}
