@@ -1,0 +1,94 @@
+// Package chain is Quarry's consensus engine: types and their canonical
+// encoding, network parameters, proof of work and difficulty, validation
+// rules, the account state, the block index with most-work fork choice and
+// reorganisation, and the LevelDB store. It does no I/O other than its own
+// store and never imports p2p, rpc, the miner, the mempool or Prometheus.
+//
+// # Pipeline
+//
+// ProcessBlock takes a block from anywhere (a peer, the miner, RPC):
+//
+//  1. Context-free checks (CheckBlockSanity): version, compact bits within
+//     the PoW limit, hash <= target, merkle root and the CVE-2012-2459
+//     mutation check, size, coinbase first and only, transaction sanity
+//     (chain ID, memo length, non-zero amount, overflow, no self-transfer),
+//     no duplicate transactions. No lock is held.
+//  2. Parent lookup: an unknown parent puts the block into a bounded orphan
+//     pool (count and age) until the parent arrives.
+//  3. Contextual header checks against the parent: bits equal to the ASERT
+//     schedule, time > median of the last 11 blocks, time <= now + the
+//     network's future limit, coinbase height.
+//  4. Storage: the block and its index record are written (one batch) and
+//     the block becomes a tip candidate.
+//  5. Fork choice: the candidate with the most cumulative work wins (ties:
+//     the first seen stays). Activation disconnects to the fork point and
+//     connects the new branch block by block; connecting verifies every
+//     signature (spread over VerifyWorkers goroutines) and applies nonces
+//     and balances. If a block fails, it and its descendants are marked
+//     invalid and the choice is made again, so the chain always ends on the
+//     best chain of valid blocks.
+//  6. Events (connected, disconnected, reorg, new tip) go to subscribers
+//     through buffered channels; a full channel drops and counts, it never
+//     blocks the chain.
+//
+// # Error model
+//
+// Rule violations are *RuleError values carrying an ErrorKind; match them
+// with errors.Is(err, chain.ErrBadMerkleRoot). Only faults that are a
+// property of the hash mark a block invalid: header faults (PoW, bits, time
+// ordering) and faults in a body the merkle root commits to. A body that
+// does not match its header (bad merkle root, mutated list, undecodable
+// bytes) is the sender's fault and never marks the hash, so the honest
+// block with that hash is still accepted later. A block from the future
+// (ErrTimeTooNew) is neither stored nor marked; it may be valid later.
+// Storage failures are plain errors; data that cannot be trusted wraps
+// ErrStoreCorrupted and tells the operator what to do. The node stops on
+// them rather than serve wrong data.
+//
+// # Storage and crash safety
+//
+// Every connect and disconnect is one goleveldb batch written with
+// Sync: account changes, undo data (prior values of touched accounts), the
+// transaction and height indexes, the block status and the tip record with
+// the state digest. A kill -9 at any moment leaves either the old or the new
+// tip, never half a block. At start New loads the index, rebuilds the main
+// chain from the tip record, recomputes the state digest from the stored
+// accounts and compares it with the recorded one, and finishes a reorg that
+// a crash interrupted. Key layout is in store.go.
+//
+// # Decisions the design leaves open
+//
+//   - Transactions: transfer = kind 0x01 | chain_id u32 | nonce u64 | to [20]
+//     | amount u64 | fee u64 | memo (CompactSize length, <= 80 bytes) |
+//     pubkey [33] | sig [64]; coinbase = kind 0x00 | chain_id | height u64 |
+//     to | amount | extra_nonce [8] | memo. Fixed-width little-endian
+//     integers, CompactSize (minimal) for lengths and counts. The coinbase
+//     extra-nonce sits at a fixed offset with fixed bytes around it
+//     (Tx.CoinbaseParts gives stratum's coinb1/coinb2).
+//   - Signatures: ECDSA over SHA-256d("quarry/tx-sighash/v1\0" | the
+//     transaction without its signature), which includes the chain ID and
+//     the public key; 64-byte r|s, low-S required (high-S is malleable and
+//     rejected with ErrHighS).
+//   - Addresses: the first 20 bytes of SHA-256(compressed public key), text
+//     form bech32m with the network's prefix (qm, qt, qd, qr) and no witness
+//     version.
+//   - Coinbase rewards are spendable in the next block (no maturity rule):
+//     account-model devnets want mined coins usable at once; transactions
+//     that a reorg invalidates return to the mempool or are dropped.
+//   - ASERT anchor: block 1, with reference time block1.time - spacing
+//     (aserti3-2d's "anchor parent time" convention shifted onto the first
+//     mined block), so the schedule starts when a network first mines, not at
+//     the genesis date. Block 1 carries Params.InitialBits. Regtest does not
+//     retarget. A dev network idle for hours pays back the schedule with a
+//     burst of easy blocks until it is on time again; that is ASERT's nature.
+//     The exponent division truncates towards zero as the spec requires
+//     (see asert.go for the reading and the official vectors it passes).
+//   - State digest: sum modulo 2^256 of SHA-256("quarry/account" | address |
+//     balance | nonce) over all non-zero accounts, plus the count, hashed:
+//     order-independent and updated in O(1) per account change, so two nodes
+//     with the same state report the same digest whatever their history.
+//   - Fork choice ties: the first seen wins; after a restart the main chain
+//     counts as seen first.
+//   - Invalid blocks that passed the PoW check are stored with their data
+//     so ReconsiderBlock can retry them (storing costs an attacker work).
+package chain
