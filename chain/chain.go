@@ -252,7 +252,7 @@ func (c *Chain) load() error {
 			if parent == nil || parent.height+1 != n.height {
 				return fmt.Errorf("%w: block %s at height %d has no parent in the index", ErrStoreCorrupted, n.hash, n.height)
 			}
-			n.parent = parent
+			n.setParent(parent)
 			n.chainWork = new(big.Int).Add(parent.chainWork, work)
 		}
 		c.addNode(n)
@@ -284,6 +284,7 @@ func (c *Chain) load() error {
 			n.seq += uint64(len(c.index))
 		}
 	}
+	c.nextSeq = 2 * uint64(len(c.index)) // blocks arriving now were seen after all stored ones
 	if err := c.verifyState(); err != nil {
 		return err
 	}
@@ -507,11 +508,13 @@ func (c *Chain) acceptBlock(b *Block, h Hash, parent *blockNode, now time.Time) 
 }
 
 func (c *Chain) newNode(b *Block, h Hash, parent *blockNode) *blockNode {
-	return &blockNode{
-		hash: h, parent: parent, header: b.Header, height: parent.height + 1,
+	n := &blockNode{
+		hash: h, header: b.Header, height: parent.height + 1,
 		chainWork: new(big.Int).Add(parent.chainWork, CalcWork(b.Header.Bits)),
 		txCount:   len(b.Txs), size: b.SerializeSize(),
 	}
+	n.setParent(parent)
+	return n
 }
 
 // storeNode writes the block and its index record in one batch and adds the

@@ -16,10 +16,12 @@ func (k ErrorKind) Error() string { return string(k) }
 
 // Rule error kinds. The comment after each says what it means for the block
 // hash: "header" kinds are a property of the header (the hash is marked
-// invalid), "body" kinds of a body the merkle root commits to (also marked),
-// "mutated" kinds mean the body does not match its header (never marked:
-// the honest block with the same hash must still be accepted), and
-// "transient" kinds may pass later (never marked).
+// invalid once the block has a known parent), "body" kinds of a body the
+// merkle root commits to (marked when found while connecting; found by the
+// context-free CheckBlockSanity the block is simply refused, as that verdict
+// is cheap to repeat), "mutated" kinds mean the body does not match its
+// header (never marked: the honest block with the same hash must still be
+// accepted), and "transient" kinds may pass later (never marked).
 const (
 	// Encoding.
 	ErrMalformed ErrorKind = "malformed encoding" // mutated

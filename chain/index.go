@@ -32,6 +32,7 @@ type blockNode struct {
 	chainWork *big.Int // cumulative work up to and including this block
 	status    blockStatus
 	seq       uint64 // order first seen, for the first-seen tie-break
+	anchor    *blockNode // this branch's block at height 1 (the ASERT anchor); nil for genesis
 	txCount   int
 	size      int
 }
@@ -120,4 +121,36 @@ func decodeIndexRecord(b []byte) (indexRecord, error) {
 	r.txCount = int(binary.LittleEndian.Uint32(b[HeaderSize+9:]))
 	r.size = int(binary.LittleEndian.Uint32(b[HeaderSize+13:]))
 	return r, nil
+}
+
+// setParent links n to parent and inherits the branch's ASERT anchor.
+func (n *blockNode) setParent(parent *blockNode) {
+	n.parent = parent
+	switch {
+	case parent == nil:
+		n.anchor = nil
+	case parent.height == 0:
+		n.anchor = n
+	default:
+		n.anchor = parent.anchor
+	}
+}
+
+// descendants returns every indexed block that descends from n (not n itself).
+func descendants(index map[Hash]*blockNode, n *blockNode) []*blockNode {
+	children := make(map[*blockNode][]*blockNode)
+	for _, d := range index {
+		if d.parent != nil && d.height > n.height {
+			children[d.parent] = append(children[d.parent], d)
+		}
+	}
+	var out []*blockNode
+	queue := children[n]
+	for len(queue) > 0 {
+		d := queue[0]
+		queue = queue[1:]
+		out = append(out, d)
+		queue = append(queue, children[d]...)
+	}
+	return out
 }

@@ -267,7 +267,7 @@ func (c *Chain) nextBits(parent *blockNode) uint32 {
 	if parent.height == 0 {
 		return p.InitialBits
 	}
-	anchor := parent.ancestor(1)
+	anchor := parent.anchor
 	spacing := int64(p.TargetSpacing.Seconds())
 	return AsertNextBits(AsertAnchor{
 		Height:     1,

@@ -80,7 +80,8 @@ func (c *Chain) activateBestChain() ([]Event, bool, error) {
 func (c *Chain) connectBlock(n *blockNode) (Event, error) {
 	b, err := c.readBlock(n.hash)
 	if err != nil {
-		return Event{}, err
+		// A stored block without its data is damage, not a rule violation.
+		return Event{}, fmt.Errorf("%w: block %s: %v", ErrStoreCorrupted, n.hash, err)
 	}
 	if err := verifySignatures(b.Txs, c.workers); err != nil {
 		return Event{}, err
@@ -184,8 +185,8 @@ func (c *Chain) markInvalid(n *blockNode, flag blockStatus, cause error) error {
 	var batch Batch
 	n.status |= flag
 	batch.Put(hashKey(prefixIndex, n.hash), encodeIndexRecord(n))
-	for _, d := range c.index {
-		if d.height > n.height && d.ancestor(n.height) == n && d.status&statusFailedAncestor == 0 {
+	for _, d := range descendants(c.index, n) {
+		if d.status&statusFailedAncestor == 0 {
 			d.status |= statusFailedAncestor
 			batch.Put(hashKey(prefixIndex, d.hash), encodeIndexRecord(d))
 		}
@@ -247,10 +248,9 @@ func (c *Chain) ReconsiderBlock(h Hash) error {
 			delete(c.lastFailure, x.hash)
 		}
 	}
-	for _, d := range c.index {
-		if d.height >= n.height && d.ancestor(n.height) == n {
-			clear(d)
-		}
+	clear(n)
+	for _, d := range descendants(c.index, n) {
+		clear(d)
 	}
 	for a := n.parent; a != nil; a = a.parent {
 		clear(a)
