@@ -1,0 +1,86 @@
+package rpc
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Outcome label values of quarry_rpc_requests_total.
+const (
+	outcomeOK    = "ok"
+	outcomeError = "error"
+)
+
+// unknownMethod is the method label of calls to methods that do not exist,
+// so that the label set stays bounded by the method table.
+const unknownMethod = "unknown"
+
+// Reasons of quarry_rpc_http_rejected_total (requests refused before any
+// method ran).
+const (
+	rejectUnauthorized = "unauthorized"
+	rejectBusy         = "busy"
+	rejectTooLarge     = "too_large"
+	rejectBadMethod    = "bad_method"
+)
+
+// metrics are the server's Prometheus collectors. They are safe for
+// concurrent use.
+type metrics struct {
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	rejected   *prometheus.CounterVec
+	inFlight   prometheus.Gauge
+	wsClients  prometheus.Gauge
+	wsDropped  *prometheus.CounterVec
+	notifySent *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "quarry_rpc_requests_total",
+			Help: "JSON-RPC calls by method and outcome (ok or error); unknown methods are counted as method=\"unknown\".",
+		}, []string{"method", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "quarry_rpc_request_duration_seconds",
+			Help:    "Time spent executing a JSON-RPC call, by method.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}, []string{"method"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "quarry_rpc_http_rejected_total",
+			Help: "HTTP requests refused before any method ran, by reason (unauthorized, busy, too_large, bad_method).",
+		}, []string{"reason"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "quarry_rpc_requests_in_flight",
+			Help: "HTTP JSON-RPC requests executing now (bounded by the concurrency limit).",
+		}),
+		wsClients: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "quarry_rpc_websocket_clients",
+			Help: "Open WebSocket connections.",
+		}),
+		wsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "quarry_rpc_websocket_disconnects_total",
+			Help: "WebSocket connections closed by the server, by reason (slow, lost, shutdown).",
+		}, []string{"reason"}),
+		notifySent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "quarry_rpc_notifications_total",
+			Help: "Notifications received from the node, by topic (blocks, reorgs, mempool).",
+		}, []string{"topic"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.duration, m.rejected, m.inFlight, m.wsClients, m.wsDropped, m.notifySent)
+	}
+	return m
+}
+
+// observe records one call; method must already be bounded.
+func (m *metrics) observe(method string, ok bool, d time.Duration) {
+	outcome := outcomeOK
+	if !ok {
+		outcome = outcomeError
+	}
+	m.requests.WithLabelValues(method, outcome).Inc()
+	m.duration.WithLabelValues(method).Observe(d.Seconds())
+}
