@@ -488,6 +488,7 @@ type crashRun struct {
 	commitTime   time.Duration // moving average of the child's time per store commit
 	startupTime  time.Duration // moving average of start-to-READY
 	startupKills int
+	idleKills    int // kills of a child waiting at its limit
 	// Kills after which New had to move the tip: the last block was stored
 	// but its activation not begun (storedOnly), or the kill interrupted a
 	// reorg between its disconnects and connects (midReorg).
@@ -587,6 +588,7 @@ wait:
 			}
 			block, hold := r.handle(ch, line)
 			if hold {
+				r.idleKills++
 				break wait // at its limit: kill it idle
 			}
 			if block {
@@ -794,9 +796,9 @@ func TestCrashRecovery(t *testing.T) {
 	if r.next != len(s.blocks) {
 		t.Fatalf("final run: %d of %d stream blocks stored", r.next, len(s.blocks))
 	}
-	t.Logf("%d kill cycles (%d during startup; New completed %d interrupted reorgs and connected %d stored blocks), zero mismatches; "+
+	t.Logf("%d kill cycles (%d during startup, %d idle at the limit; New completed %d interrupted reorgs and connected %d stored blocks), zero mismatches; "+
 		"stream %d blocks (%d stored before the final run), %d reorgs, final height %d; child startup ~%v, commit ~%v; "+
 		"stream generation %v, verification %v of which replays %v (%d from genesis); total %v",
-		cycles, r.startupKills, r.midReorg, r.storedOnly, len(s.blocks), killedStored, s.reorgs, r.finalHeight, r.startupTime, r.commitTime,
+		cycles, r.startupKills, r.idleKills, r.midReorg, r.storedOnly, len(s.blocks), killedStored, s.reorgs, r.finalHeight, r.startupTime, r.commitTime,
 		r.genTime, r.verifyTime, r.replayTime, r.replaysFromGenesis, time.Since(start))
 }

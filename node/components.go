@@ -1,0 +1,221 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/mempool"
+	"github.com/quarrychain/quarry/miner"
+	"github.com/quarrychain/quarry/node/wallet"
+	"github.com/quarrychain/quarry/p2p"
+	"github.com/quarrychain/quarry/rpc"
+)
+
+// components are the parts of a running node besides the chain and mempool.
+type components struct {
+	net     *p2p.Node // nil with NoP2P
+	miner   *miner.Miner
+	wallet  *wallet.Wallet
+	rpc     *rpc.Server // nil when RPC is off
+	payTo   chain.Address
+	runners []func(context.Context) error
+}
+
+// build constructs every component (nothing runs yet) and the adaptors
+// between them.
+func (n *Node) build(c *chain.Chain, pool *mempool.Pool, reg prometheus.Registerer) (*components, error) {
+	cfg := n.cfg
+	comps := &components{}
+	w, err := wallet.Open(filepath.Join(cfg.DataDir, "wallet"), cfg.params, wallet.Options{
+		State:  walletState{c: c, pool: pool},
+		Submit: func(tx *chain.Tx) error { return n.submitTx(comps, tx) },
+		Logger: n.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open wallet: %w", err)
+	}
+	comps.wallet = w
+	if cfg.MinerAddress != "" {
+		comps.payTo, _ = chain.DecodeAddress(cfg.MinerAddress, cfg.params) // validated in resolve
+	} else if comps.payTo, err = w.DefaultAddress(); err != nil {
+		return nil, fmt.Errorf("wallet default address: %w", err)
+	}
+
+	if !cfg.NoP2P {
+		comps.net, err = p2p.New(p2p.Config{
+			Params: cfg.params, Chain: n.tc, Mempool: p2pMempool{n: n, comps: comps},
+			DataDir: cfg.DataDir, ListenAddr: cfg.P2PListen, Bootnodes: cfg.Bootnodes, MDNS: !cfg.NoMDNS,
+			Logger: n.log, Registerer: reg,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	comps.miner, err = miner.New(miner.Config{
+		Chain: c, Txs: minerTxSource{pool: pool},
+		Submitter: miner.SubmitterFunc(func(b *chain.Block) error { return n.submitMined(comps, b) }),
+		PayTo:     comps.payTo, Generate: cfg.Mine, Threads: cfg.MinerThreads, HashrateLimit: cfg.MinerHashrateLimit,
+		Logger: n.log, Registerer: reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	comps.runners = append(comps.runners, comps.miner.Run)
+
+	if n.cfg.rpcOn {
+		comps.rpc, err = rpc.New(rpc.Config{
+			Backend: &backend{n: n, c: c, pool: pool, comps: comps}, ListenAddr: cfg.RPCListen,
+			AllowNonLoopback: cfg.RPCAllowRemote, User: cfg.RPCUser, Password: cfg.RPCPassword,
+			CookieDir: cfg.DataDir, OnStop: n.requestStop, Logger: n.log, Registerer: reg,
+		})
+		if err != nil {
+			return nil, err
+		}
+		comps.runners = append(comps.runners, comps.rpc.Run)
+	}
+	return comps, nil
+}
+
+// requestStop is the RPC "stop" method: it cancels the node's context.
+func (n *Node) requestStop() {
+	n.mu.Lock()
+	stop := n.stopFn
+	n.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// submitTx admits a transaction to the mempool and gossips it.
+func (n *Node) submitTx(comps *components, tx *chain.Tx) error {
+	if _, err := n.pool.Add(tx); err != nil {
+		return err
+	}
+	if comps.net != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := comps.net.PublishTx(ctx, tx); err != nil && !errors.Is(err, p2p.ErrNotRunning) {
+			n.log.Debug("publishing transaction", "txid", tx.TxID(), "err", err)
+		}
+	}
+	return nil
+}
+
+// submitMined processes a block our miner (or submitblock) produced through
+// the same path as a peer's block, then announces it.
+func (n *Node) submitMined(comps *components, b *chain.Block) error {
+	h := b.Hash()
+	n.ours.add(h)
+	res, err := n.tc.ProcessBlock(b)
+	if err != nil {
+		return err
+	}
+	if res.Status == chain.StatusConnected || res.Status == chain.StatusSideChain {
+		n.announce(comps, b)
+	}
+	return nil
+}
+
+func (n *Node) announce(comps *components, b *chain.Block) {
+	if comps.net == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := comps.net.PublishBlock(ctx, b); err != nil && !errors.Is(err, p2p.ErrNotRunning) {
+		n.log.Debug("publishing block", "hash", b.Hash(), "err", err)
+	}
+}
+
+// walletState gives the wallet confirmed state and mempool nonces.
+type walletState struct {
+	c    *chain.Chain
+	pool *mempool.Pool
+}
+
+func (s walletState) Account(a chain.Address) chain.Account { return s.c.Account(a) }
+func (s walletState) PendingNonce(a chain.Address) uint64   { return s.pool.PendingNonce(a) }
+
+// minerTxSource adapts the mempool to the miner. The pool may not have
+// processed the newest tip yet (events are asynchronous); its selection
+// then re-checks every sender against the current chain state, so a
+// template never carries a transaction the chain would refuse, and a
+// transaction sent right after a block is not left out.
+type minerTxSource struct{ pool *mempool.Pool }
+
+func (s minerTxSource) SelectForBlock(_ chain.Hash, maxBytes int) []*chain.Tx {
+	return s.pool.SelectForBlock(maxBytes)
+}
+
+// timedChain records the processing time of every block, whoever submits it
+// (peers through p2p, our miner, submitblock).
+type timedChain struct {
+	*chain.Chain
+	m *chainMetrics
+}
+
+func (t timedChain) ProcessBlock(b *chain.Block) (chain.ProcessResult, error) {
+	res, err := t.Chain.ProcessBlock(b)
+	if res.Duration > 0 {
+		t.m.validation.Observe(res.Duration.Seconds())
+	}
+	return res, err
+}
+
+// p2pMempool classifies mempool verdicts for gossip validation.
+type p2pMempool struct {
+	n     *Node
+	comps *components
+}
+
+func (m p2pMempool) AcceptTx(tx *chain.Tx) error {
+	_, err := m.n.pool.Add(tx)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, mempool.ErrDuplicate):
+		return fmt.Errorf("%w: %v", p2p.ErrTxKnown, err)
+	case errors.Is(err, mempool.ErrInvalid) || errors.Is(err, mempool.ErrCoinbase):
+		return fmt.Errorf("%w: %v", p2p.ErrTxInvalid, err)
+	}
+	return err
+}
+
+// minedSet remembers the hashes of blocks this node mined (bounded), so the
+// log can say who mined a block.
+type minedSet struct {
+	mu    sync.Mutex
+	set   map[chain.Hash]struct{}
+	order []chain.Hash
+}
+
+const minedSetMax = 4096
+
+func (s *minedSet) add(h chain.Hash) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.set == nil {
+		s.set = make(map[chain.Hash]struct{})
+	}
+	if len(s.order) >= minedSetMax {
+		delete(s.set, s.order[0])
+		s.order = s.order[1:]
+	}
+	s.set[h] = struct{}{}
+	s.order = append(s.order, h)
+}
+
+func (s *minedSet) has(h chain.Hash) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.set[h]
+	return ok
+}

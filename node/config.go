@@ -1,0 +1,144 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/quarrychain/quarry/chain"
+)
+
+// Config is everything a node needs. quarryd fills it from flags and a TOML
+// file (same keys, flags win); tests fill it directly. The zero value of an
+// optional field means "the network's default".
+type Config struct {
+	// Network is main, test, dev or regtest (default dev).
+	Network string `toml:"network"`
+	// DataDir holds the chain database, p2p identity, wallet and RPC cookie
+	// (default ~/.quarry/<network>).
+	DataDir string `toml:"datadir"`
+
+	// P2PListen is host:port for TCP and QUIC (default 0.0.0.0:<network port>).
+	P2PListen string `toml:"p2p-listen"`
+	// Bootnodes are libp2p multiaddrs ending in /p2p/<peer-id>.
+	Bootnodes []string `toml:"bootnodes"`
+	// NoMDNS turns LAN discovery off.
+	NoMDNS bool `toml:"no-mdns"`
+	// NoP2P runs without networking at all (tests, offline regtest).
+	NoP2P bool `toml:"no-p2p"`
+
+	// RPCListen is host:port of the JSON-RPC server (default 127.0.0.1:<network port>; "" keeps the default, "off" disables).
+	RPCListen string `toml:"rpc-listen"`
+	// RPCAllowRemote must be set to bind RPC to a non-loopback address.
+	RPCAllowRemote bool   `toml:"rpc-allow-remote"`
+	RPCUser        string `toml:"rpc-user"`
+	RPCPassword    string `toml:"rpc-password"`
+
+	// MetricsListen is host:port of the Prometheus endpoint ("" = off).
+	MetricsListen string `toml:"metrics-listen"`
+
+	// Mine starts mining at startup.
+	Mine bool `toml:"mine"`
+	// MinerThreads is the number of mining workers (0 = one per core).
+	MinerThreads int `toml:"miner-threads"`
+	// MinerAddress receives block rewards (default: the node wallet's address).
+	MinerAddress string `toml:"miner-address"`
+	// MinerHashrateLimit caps the node's total hash rate in H/s (0 = no cap).
+	MinerHashrateLimit float64 `toml:"miner-hashrate-limit"`
+
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `toml:"log-level"`
+
+	// Logger overrides the logger built from LogLevel (tests).
+	Logger *slog.Logger `toml:"-"`
+	// Registerer overrides the node's own metrics registry (tests).
+	Registerer prometheus.Registerer `toml:"-"`
+}
+
+// DefaultDataDir returns ~/.quarry/<network>.
+func DefaultDataDir(network string) string {
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		home = "."
+	}
+	return filepath.Join(home, ".quarry", network)
+}
+
+// resolved is a validated Config with defaults applied.
+type resolved struct {
+	Config
+	params *chain.Params
+	rpcOn  bool
+}
+
+func (c Config) resolve() (*resolved, error) {
+	if c.Network == "" {
+		c.Network = "dev"
+	}
+	p, err := chain.ParamsByName(c.Network)
+	if err != nil {
+		return nil, err
+	}
+	c.Network = p.Name
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir(p.Name)
+	}
+	if c.P2PListen == "" {
+		c.P2PListen = net.JoinHostPort("0.0.0.0", strconv.Itoa(p.DefaultP2PPort))
+	}
+	r := &resolved{params: p, rpcOn: c.RPCListen != "off"}
+	if c.RPCListen == "" || c.RPCListen == "off" {
+		c.RPCListen = net.JoinHostPort("127.0.0.1", strconv.Itoa(p.DefaultRPCPort))
+	}
+	for name, addr := range map[string]string{"--p2p-listen": c.P2PListen, "--rpc-listen": c.RPCListen, "--metrics-listen": c.MetricsListen} {
+		if addr == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("%s %q: want host:port (%v)", name, addr, err)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return nil, fmt.Errorf("%s %q: bad port", name, addr)
+		}
+	}
+	if r.rpcOn && !c.RPCAllowRemote {
+		host, _, _ := net.SplitHostPort(c.RPCListen)
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return nil, fmt.Errorf("--rpc-listen %s is not a loopback address: add --rpc-allow-remote (and set --rpc-user/--rpc-password) to expose RPC", c.RPCListen)
+		}
+	}
+	if (c.RPCUser == "") != (c.RPCPassword == "") {
+		return nil, errors.New("--rpc-user and --rpc-password must be given together")
+	}
+	if c.MinerThreads < 0 {
+		return nil, fmt.Errorf("--miner-threads %d: must be >= 0 (0 = one per core)", c.MinerThreads)
+	}
+	if c.MinerHashrateLimit < 0 {
+		return nil, fmt.Errorf("--miner-hashrate-limit %v: must be >= 0", c.MinerHashrateLimit)
+	}
+	if c.MinerAddress != "" {
+		if _, err := chain.DecodeAddress(c.MinerAddress, p); err != nil {
+			return nil, fmt.Errorf("--miner-address: %w", err)
+		}
+	}
+	if c.Logger == nil {
+		var lvl slog.Level
+		if err := lvl.UnmarshalText([]byte(orDefault(c.LogLevel, "info"))); err != nil {
+			return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+		}
+		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	}
+	r.Config = c
+	return r, nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

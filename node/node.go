@@ -1,0 +1,197 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/mempool"
+	"github.com/quarrychain/quarry/p2p"
+)
+
+// Node is a running Quarry node: the composition root that builds the chain,
+// mempool, wallet, miner, p2p and RPC components, wires them together and
+// owns their lifecycle and the metrics registry. Build it with New, run it
+// with Run; accessors are safe for concurrent use once Ready is closed.
+type Node struct {
+	cfg   *resolved
+	log   *slog.Logger
+	ready chan struct{}
+
+	mu          sync.Mutex
+	rpcAddr     string
+	metricsAddr string
+	started     time.Time
+	c           *chain.Chain
+	pool        *mempool.Pool
+	net         *p2p.Node
+	tc          timedChain
+
+	stopFn   context.CancelFunc
+	gatherer prometheus.Gatherer
+	ours     minedSet
+	hub      notifyHub
+}
+
+// Version is the node software version reported to peers and RPC.
+const Version = "0.1.0"
+
+// New validates cfg and returns a Node. It opens nothing and starts nothing.
+func New(cfg Config) (*Node, error) {
+	r, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	return &Node{cfg: r, log: r.Logger, ready: make(chan struct{})}, nil
+}
+
+// Ready is closed once every listener is up (RPC, metrics, p2p).
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
+// RPCAddr returns the address the RPC server listens on ("" before Ready or when off).
+func (n *Node) RPCAddr() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.rpcAddr
+}
+
+// MetricsAddr returns the address of the metrics endpoint ("" when off).
+func (n *Node) MetricsAddr() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.metricsAddr
+}
+
+// Gatherer returns the node's own metrics registry (nil before Run or when
+// Config.Registerer was given).
+func (n *Node) Gatherer() prometheus.Gatherer {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.gatherer
+}
+
+// Chain returns the chain engine (nil before Run has opened it).
+func (n *Node) Chain() *chain.Chain {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.c
+}
+
+// Run opens the data directory and runs every component until ctx ends or
+// one of them fails; it then shuts everything down (RPC drained, miner
+// stopped, libp2p closed, store closed) and returns the first error.
+func (n *Node) Run(ctx context.Context) (err error) {
+	cfg := n.cfg
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n.mu.Lock()
+	n.stopFn = cancel
+	n.mu.Unlock()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+
+	store, err := chain.OpenLevelDB(filepath.Join(cfg.DataDir, "chain"))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := store.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close chain database: %w", cerr)
+		}
+	}()
+
+	reg := cfg.Registerer
+	var gatherer prometheus.Gatherer
+	if reg == nil {
+		r := prometheus.NewRegistry()
+		r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg, gatherer = r, r
+	}
+	n.mu.Lock()
+	n.gatherer = gatherer
+	n.mu.Unlock()
+
+	c, err := chain.New(chain.Config{Params: cfg.params, Store: store, Logger: n.log.With("component", "chain")})
+	if err != nil {
+		return err
+	}
+	// Subscribe before anything can change the chain.
+	events := c.Subscribe(4096)
+	defer events.Close()
+	cm := newChainMetrics(reg, c, func() float64 { return float64(events.Dropped()) })
+
+	pool := mempool.New(mempool.Config{
+		Params: cfg.params, State: c, Logger: n.log.With("component", "mempool"), Registerer: reg,
+	})
+
+	n.mu.Lock()
+	n.c, n.pool, n.started = c, pool, time.Now()
+	n.tc = timedChain{Chain: c, m: cm}
+	n.mu.Unlock()
+
+	comps, err := n.build(c, pool, reg)
+	if err != nil {
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	if comps.net != nil {
+		g.Go(func() error { return comps.net.Run(gctx) })
+	}
+	g.Go(func() error { return n.dispatch(gctx, events, cm, comps) })
+	for _, run := range comps.runners {
+		g.Go(func() error { return run(gctx) })
+	}
+	var metricsSrv *http.Server
+	if cfg.MetricsListen != "" && gatherer != nil {
+		ln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("metrics listener %s: %w", cfg.MetricsListen, err)
+		}
+		n.mu.Lock()
+		n.metricsAddr = ln.Addr().String()
+		n.mu.Unlock()
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{Registry: reg}))
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		g.Go(func() error {
+			if err := metricsSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("metrics server: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			return metricsSrv.Shutdown(sctx)
+		})
+	}
+	g.Go(func() error { return n.announceReady(gctx, comps) })
+
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		err = nil
+	}
+	n.log.Info("node stopped", "height", c.Height(), "tip", c.Best().Hash)
+	return err
+}

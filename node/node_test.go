@@ -1,0 +1,156 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/rpc/client"
+)
+
+func testConfig(t *testing.T) Config {
+	return Config{
+		Network: "regtest", DataDir: t.TempDir(), P2PListen: "127.0.0.1:0", NoMDNS: true,
+		RPCListen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", MinerThreads: 1,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+}
+
+// startNode runs a node until the test ends and returns it once Ready.
+func startNode(t *testing.T, cfg Config) (*Node, func() error) {
+	t.Helper()
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	stop := func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			return errors.New("node did not stop within 30s")
+		}
+	}
+	t.Cleanup(func() { _ = stop() })
+	select {
+	case <-n.Ready():
+	case err := <-done:
+		t.Fatalf("node exited before ready: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("node not ready within 30s")
+	}
+	return n, stop
+}
+
+func TestNodeMinesServesRPCAndStops(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cfg := testConfig(t)
+	n, stop := startNode(t, cfg)
+	user, pass, err := client.ReadCookie(cfg.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := client.New("http://"+n.RPCAddr(), user, pass)
+	call := func(method string, result any, args ...any) {
+		t.Helper()
+		params, err := client.Params(args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.Call(ctx, method, params, result); err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+	}
+	var addr string
+	call("getnewaddress", &addr)
+	var hashes []string
+	call("generatetoaddress", &hashes, 3, addr)
+	if len(hashes) != 3 || n.Chain().Height() != 3 {
+		t.Fatalf("generated %d, height %d", len(hashes), n.Chain().Height())
+	}
+	var bal float64
+	call("getbalance", &bal)
+	if bal != 150 {
+		t.Fatalf("wallet balance %v, want 150", bal)
+	}
+	// The whole registry follows Prometheus naming rules.
+	problems, err := testutil.GatherAndLint(n.Gatherer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		if strings.HasPrefix(p.Metric, "quarry_") {
+			t.Errorf("metric lint: %s: %s", p.Metric, p.Text)
+		}
+	}
+	if v := gaugeValue(t, n, "quarry_chain_height_blocks"); v != 3 {
+		t.Fatalf("height gauge %v", v)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run returned %v", err)
+	}
+	// A restart continues from the same tip.
+	tip := n.Chain().Best()
+	n2, _ := startNode(t, cfg)
+	if got := n2.Chain().Best(); got.Hash != tip.Hash || got.StateDigest != tip.StateDigest {
+		t.Fatalf("restart: tip %s digest %s, want %s %s", got.Hash, got.StateDigest, tip.Hash, tip.StateDigest)
+	}
+}
+
+func gaugeValue(t *testing.T, n *Node, name string) float64 {
+	t.Helper()
+	mfs, err := n.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("metric %s not found", name)
+	return 0
+}
+
+func TestSecondInstanceIsRefused(t *testing.T) {
+	cfg := testConfig(t)
+	startNode(t, cfg)
+	n2, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = n2.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "in use by another quarryd") {
+		t.Fatalf("second instance: %v", err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for name, c := range map[string]Config{
+		"network":      {Network: "moon"},
+		"rpc remote":   {RPCListen: "0.0.0.0:1234"},
+		"rpc user":     {RPCUser: "alice"},
+		"threads":      {MinerThreads: -1},
+		"address":      {MinerAddress: "qm1notanaddress"},
+		"other net":    {Network: "regtest", MinerAddress: chain.Address{1}.Encode(chain.DevParams())},
+		"listen":       {P2PListen: "nope"},
+		"log level":    {LogLevel: "loud"},
+		"metrics port": {MetricsListen: "127.0.0.1:99999"},
+	} {
+		if _, err := New(c); err == nil {
+			t.Errorf("%s: accepted %+v", name, c)
+		}
+	}
+}
