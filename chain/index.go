@@ -31,7 +31,7 @@ type blockNode struct {
 	height    uint64
 	chainWork *big.Int // cumulative work up to and including this block
 	status    blockStatus
-	seq       uint64 // order first seen, for the first-seen tie-break
+	seq       uint64     // order first seen, for the first-seen tie-break
 	anchor    *blockNode // this branch's block at height 1 (the ASERT anchor); nil for genesis
 	txCount   int
 	size      int
