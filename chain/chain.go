@@ -33,6 +33,9 @@ type Config struct {
 	// an orphan waits for its parent (default 1h).
 	MaxOrphans int
 	OrphanTTL  time.Duration
+	// SigCache, shared with the mempool, skips verifying signatures that
+	// were already verified (nil: verify every time).
+	SigCache *SigCache
 }
 
 // Snapshot describes the best chain's tip. It is a value; ChainWork must not
@@ -93,11 +96,12 @@ type ProcessResult struct {
 // serialised by one mutex, and Best and Height read an atomic snapshot
 // without locking.
 type Chain struct {
-	params  *Params
-	store   Store
-	now     func() time.Time
-	log     *slog.Logger
-	workers int
+	params   *Params
+	store    Store
+	now      func() time.Time
+	log      *slog.Logger
+	workers  int
+	sigCache *SigCache
 
 	mu         sync.RWMutex
 	index      map[Hash]*blockNode
@@ -128,6 +132,7 @@ func New(cfg Config) (*Chain, error) {
 		now:        cfg.Now,
 		log:        cfg.Logger,
 		workers:    cfg.VerifyWorkers,
+		sigCache:   cfg.SigCache,
 		index:      make(map[Hash]*blockNode),
 		candidates: make(map[*blockNode]struct{}),
 	}

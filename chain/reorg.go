@@ -83,7 +83,7 @@ func (c *Chain) connectBlock(n *blockNode) (Event, error) {
 		// A stored block without its data is damage, not a rule violation.
 		return Event{}, fmt.Errorf("%w: block %s: %v", ErrStoreCorrupted, n.hash, err)
 	}
-	if err := verifySignatures(b.Txs, c.workers); err != nil {
+	if err := verifySignatures(b.Txs, c.workers, c.sigCache); err != nil {
 		return Event{}, err
 	}
 	view := newStateView(c.readAccount)

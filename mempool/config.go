@@ -52,6 +52,10 @@ type Config struct {
 	// registered).
 	Registerer prometheus.Registerer
 
+	// SigCache is shared with the chain: signatures verified on admission
+	// are not verified again when the block connects (nil: no cache).
+	SigCache *chain.SigCache
+
 	// MaxBytes bounds the total serialized size of pending transactions
 	// (default 32 MiB).
 	MaxBytes int

@@ -141,7 +141,7 @@ func (p *Pool) add(tx *chain.Tx, verify, commit bool) (AddResult, error) {
 		return AddResult{ID: id}, rejectf(ErrDuplicate, "transaction %s is already in the mempool", id)
 	}
 	if verify {
-		if err := tx.VerifySignature(); err != nil {
+		if err := p.cfg.SigCache.Verify(tx); err != nil {
 			return AddResult{ID: id}, invalid(err)
 		}
 	}

@@ -46,6 +46,9 @@ type Node struct {
 	hub      notifyHub
 }
 
+// sigCacheSize bounds the shared signature cache (txids, ~50 bytes each).
+const sigCacheSize = 200_000
+
 // Version is the node software version reported to peers and RPC.
 const Version = "0.1.0"
 
@@ -130,7 +133,8 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	n.gatherer = gatherer
 	n.mu.Unlock()
 
-	c, err := chain.New(chain.Config{Params: cfg.params, Store: store, Logger: n.log.With("component", "chain")})
+	sigs := chain.NewSigCache(sigCacheSize)
+	c, err := chain.New(chain.Config{Params: cfg.params, Store: store, SigCache: sigs, Logger: n.log.With("component", "chain")})
 	if err != nil {
 		return err
 	}
@@ -140,7 +144,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	cm := newChainMetrics(reg, c, func() float64 { return float64(events.Dropped()) })
 
 	pool := mempool.New(mempool.Config{
-		Params: cfg.params, State: c, Logger: n.log.With("component", "mempool"), Registerer: reg,
+		Params: cfg.params, State: c, SigCache: sigs, Logger: n.log.With("component", "mempool"), Registerer: reg,
 	})
 
 	n.mu.Lock()
