@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,11 +16,13 @@ import (
 	"github.com/quarrychain/quarry/rpc/client"
 )
 
+var testLogOut io.Writer = io.Discard
+
 func testConfig(t *testing.T) Config {
 	return Config{
 		Network: "regtest", DataDir: t.TempDir(), P2PListen: "127.0.0.1:0", NoMDNS: true,
 		RPCListen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", MinerThreads: 1,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.NewTextHandler(testLogOut, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 }
 
@@ -33,14 +36,18 @@ func startNode(t *testing.T, cfg Config) (*Node, func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
+	var once sync.Once
+	var stopErr error
 	stop := func() error {
-		cancel()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(30 * time.Second):
-			return errors.New("node did not stop within 30s")
-		}
+		once.Do(func() {
+			cancel()
+			select {
+			case stopErr = <-done:
+			case <-time.After(30 * time.Second):
+				stopErr = errors.New("node did not stop within 30s")
+			}
+		})
+		return stopErr
 	}
 	t.Cleanup(func() { _ = stop() })
 	select {
