@@ -1,0 +1,253 @@
+package p2p
+
+import (
+	"context"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	"github.com/multiformats/go-multiaddr"
+)
+
+// Dialling: static peers (bootnodes, AddPeer) are dialled at start and
+// redialled with exponential backoff whenever they are not connected;
+// healed partition members and mDNS finds are dialled the same way for a
+// bounded window.
+const (
+	// healRedialWindow is how long Heal keeps redialling a non-static peer.
+	healRedialWindow = 2 * time.Minute
+	// mdnsRedialWindow is how long an mDNS find is redialled.
+	mdnsRedialWindow = time.Minute
+	// dialTimeout bounds one dial.
+	dialTimeout = 10 * time.Second
+	// maxConcurrentDials bounds the dials in flight.
+	maxConcurrentDials = 8
+	// peerstorePermanent keeps addresses of known peers forever.
+	peerstorePermanent = peerstore.PermanentAddrTTL
+)
+
+// dialTarget is a peer the node keeps dialling. Guarded by Node.mu.
+type dialTarget struct {
+	info     peer.AddrInfo
+	static   bool      // configured: dialled forever
+	until    time.Time // transient: dropped after this (never while partitioned) or once connected
+	failures int
+	next     time.Time
+	dialing  bool
+}
+
+// backoff returns the delay before the next attempt after failures
+// consecutive failed dials: min·2^(failures-1), capped at max.
+func backoff(failures int, lo, hi time.Duration) time.Duration {
+	if failures <= 0 {
+		return 0
+	}
+	d := lo
+	for i := 1; i < failures && d < hi; i++ {
+		d *= 2
+	}
+	return min(d, hi)
+}
+
+// parsePeerAddr parses a multiaddr that ends in /p2p/<id>.
+func parsePeerAddr(s string) (peer.AddrInfo, error) {
+	ma, err := multiaddr.NewMultiaddr(s)
+	if err != nil {
+		return peer.AddrInfo{}, wrapErr(ErrBadPeerAddr, err, "%q", s)
+	}
+	ai, err := peer.AddrInfoFromP2pAddr(ma)
+	if err != nil {
+		return peer.AddrInfo{}, wrapErr(ErrBadPeerAddr, err, "%q (want a multiaddr ending in /p2p/<peer-id>)", s)
+	}
+	return *ai, nil
+}
+
+// AddPeer adds a static peer (RPC addnode "add"): it is protected, kept in
+// the peerstore permanently and redialled whenever disconnected. AddPeer
+// dials it at once and returns that dial's error; the peer stays configured
+// either way.
+func (n *Node) AddPeer(ctx context.Context, addr string) error {
+	ai, err := parsePeerAddr(addr)
+	if err != nil {
+		return err
+	}
+	if ai.ID == n.id {
+		return newErr(ErrSelf, "%s", addr)
+	}
+	h := n.host()
+	if h == nil {
+		return newErr(ErrNotRunning, "add peer %s", addr)
+	}
+	n.mu.Lock()
+	t := n.targets[ai.ID]
+	if t == nil {
+		t = &dialTarget{}
+		n.targets[ai.ID] = t
+	}
+	t.info, t.static, t.failures, t.next = ai, true, 0, time.Time{}
+	t.dialing = true
+	n.mu.Unlock()
+	h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstorePermanent)
+	h.ConnManager().Protect(ai.ID, protectTag)
+	err = n.dial(ctx, h, ai)
+	n.dialDone(ai.ID, err)
+	return err
+}
+
+// RemovePeer stops redialling a peer added by AddPeer or as a bootnode
+// (RPC addnode "remove"); an open connection stays. It reports whether the
+// peer was configured.
+func (n *Node) RemovePeer(p peer.ID) bool {
+	n.mu.Lock()
+	t := n.targets[p]
+	ok := t != nil && t.static
+	if ok {
+		delete(n.targets, p)
+	}
+	h := n.h
+	n.mu.Unlock()
+	if ok && h != nil && !n.gate.isPartitioned(p) {
+		h.ConnManager().Unprotect(p, protectTag)
+		h.Peerstore().UpdateAddrs(p, peerstore.PermanentAddrTTL, peerstore.RecentlyConnectedAddrTTL)
+	}
+	return ok
+}
+
+// dial connects to ai unless the gater forbids it. Our own backoff governs
+// redials, so the swarm's dial backoff for the peer is cleared first.
+func (n *Node) dial(ctx context.Context, h host.Host, ai peer.AddrInfo) error {
+	if !n.gate.allowed(ai.ID) {
+		return newErr(ErrPeerBlocked, "%s", ai.ID)
+	}
+	if sw, ok := h.Network().(*swarm.Swarm); ok {
+		sw.Backoff().Clear(ai.ID)
+	}
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	err := h.Connect(ctx, ai)
+	res := resultOK
+	if err != nil {
+		res = resultError
+	}
+	n.m.dials.WithLabelValues(res).Inc()
+	return err
+}
+
+// dialDone records a dial's outcome in its target. Every dial counts as a
+// failure until the connection proves itself with a status exchange
+// (onStatus resets the count): a peer that accepts the transport handshake
+// and then drops us (a ban on its side) is redialled with growing backoff
+// rather than in a tight loop.
+func (n *Node) dialDone(p peer.ID, err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	t := n.targets[p]
+	if t == nil {
+		return
+	}
+	t.dialing = false
+	t.failures++
+	t.next = n.cfg.Now().Add(backoff(t.failures, n.cfg.RedialMin, n.cfg.RedialMax))
+	if err != nil {
+		n.log.Debug("dial failed", "peer", p, "failures", t.failures, "retry_at", t.next, "err", err)
+	}
+}
+
+// dialLoop keeps known peers connected.
+func (n *Node) dialLoop(ctx context.Context) error {
+	period := min(max(n.cfg.RedialMin/4, 50*time.Millisecond), time.Second)
+	t := time.NewTicker(period)
+	defer t.Stop()
+	done := make(chan struct{}, maxConcurrentDials)
+	inflight := 0
+	defer func() {
+		for ; inflight > 0; inflight-- {
+			<-done
+		}
+	}()
+	trim := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-n.wakeDial:
+		case <-done:
+			inflight--
+			continue
+		}
+		h := n.host()
+		if h == nil || !n.gate.active() {
+			continue
+		}
+		if time.Since(trim) > time.Minute {
+			trim = time.Now()
+			n.mu.Lock()
+			bwc := n.bwc
+			n.mu.Unlock()
+			if bwc != nil {
+				bwc.TrimIdle(trim.Add(-10 * time.Minute))
+			}
+		}
+		now := n.cfg.Now()
+		connected := make(map[peer.ID]bool)
+		for _, p := range h.Network().Peers() {
+			connected[p] = h.Network().Connectedness(p) == network.Connected
+		}
+		var todo []peer.AddrInfo
+		n.mu.Lock()
+		for p, tg := range n.targets {
+			blocked := !n.gate.allowed(p)
+			if !tg.static && !n.gate.isPartitioned(p) && (connected[p] || now.After(tg.until)) {
+				delete(n.targets, p)
+				continue
+			}
+			if connected[p] || tg.dialing || now.Before(tg.next) || blocked ||
+				inflight+len(todo) >= maxConcurrentDials {
+				continue
+			}
+			tg.dialing = true
+			todo = append(todo, tg.info)
+		}
+		n.mu.Unlock()
+		for _, ai := range todo {
+			inflight++
+			go func() {
+				defer func() { done <- struct{}{} }()
+				err := n.dial(ctx, h, ai)
+				n.dialDone(ai.ID, err)
+			}()
+		}
+	}
+}
+
+// mdnsNotifee turns mDNS finds into transient dial targets.
+type mdnsNotifee struct{ n *Node }
+
+// HandlePeerFound implements mdns.Notifee.
+func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
+	n := m.n
+	if ai.ID == n.id || len(ai.Addrs) == 0 {
+		return
+	}
+	n.mu.Lock()
+	if n.targets[ai.ID] == nil {
+		n.targets[ai.ID] = &dialTarget{info: ai, until: n.cfg.Now().Add(mdnsRedialWindow)}
+	}
+	n.mu.Unlock()
+	n.wake(n.wakeDial)
+}
+
+// startMDNS starts LAN discovery; the returned function stops it.
+func (n *Node) startMDNS(h host.Host) (func(), error) {
+	svc := mdns.NewMdnsService(h, "quarry-"+n.cfg.Params.Name, mdnsNotifee{n})
+	if err := svc.Start(); err != nil {
+		_ = svc.Close()
+		return nil, err
+	}
+	return func() { _ = svc.Close() }, nil
+}

@@ -1,0 +1,151 @@
+// Package p2p is Quarry's networking layer: a libp2p host, gossip of blocks
+// and transactions, a request/response sync protocol, discovery, peer
+// penalties and bans, and the partition controls used by devnets.
+//
+// # Use
+//
+//	n, err := p2p.New(p2p.Config{Chain: c, Mempool: poolAdaptor, DataDir: dir,
+//		ListenAddr: "0.0.0.0:27733", Bootnodes: boot, Registerer: reg, Logger: log})
+//	go n.Run(ctx)          // returns after every goroutine it started has exited
+//	<-n.Ready()            // listening; n.Addrs() gives /p2p/ addresses for others
+//	n.PublishBlock(ctx, b) // for blocks this node mined, after ProcessBlock
+//
+// New validates the config and loads (or creates) the identity key; it
+// starts nothing. Run builds the host, joins the topics, starts the loops and
+// blocks until ctx is cancelled. Ready is closed once the node listens; if
+// Run fails before that, Ready is never closed, so wait on both. Run may be
+// called once. All methods are safe for concurrent use. Bans, partitions and
+// the network switch work before Run too (they live in the connection gater).
+//
+// The chain engine and the mempool are reached only through the small
+// interfaces Chain and Mempool defined here; *chain.Chain satisfies Chain,
+// and the node package adapts its mempool (see Mempool for how its errors
+// are classified).
+//
+// # Pipeline
+//
+// Host (host.go). Ed25519 identity key in <DataDir>/p2p.key (mode 0600,
+// written atomically; an empty DataDir gives an ephemeral key). "host:port"
+// listens with TCP and QUIC-v1 on the same port; with port 0 TCP picks the
+// port and QUIC is bound to the same number (or any free one if that UDP
+// port is taken). Noise/TLS and yamux are libp2p's defaults; relay and
+// libp2p's own Prometheus metrics are off. The resource manager uses the
+// default scaled limits, but loopback and private LAN prefixes are exempt
+// from the 8-connections-per-IP limit (rcmgr.WithNetworkPrefixLimit) and there
+// is no connection rate limiter, so a devnet behind one address or a
+// reconnect storm after a heal is not refused. The connection manager
+// (watermarks LowPeers/HighPeers) protects static peers.
+//
+// Gossip (gossip.go). Topics come from Params.BlockTopic/TxTopic (network
+// and genesis in the name). Messages carry no author, seqno or signature
+// (StrictNoSign + WithNoAuthor: validity comes from proof of work and
+// transaction signatures); the message ID is SHA-256 of the data, so a block
+// relayed by many peers is validated and delivered once. Flood publishing is
+// on for our own messages (every subscribed peer gets them directly, no loss
+// while meshes form), the validation queue holds 256, and the size limit is
+// at least 2 MiB. Validators decode once and keep the object in
+// msg.ValidatorData:
+//
+//   - blocks: size, decode, (own publish: accept), duplicate (HaveBlock:
+//     ignore), known-invalid (ignore), chain.CheckBlockSanity (PoW, merkle
+//     and mutation, size, coinbase, tx sanity: reject), unknown parent
+//     (ignore and schedule a sync with the relaying peer, which fetches the
+//     missing ancestors and the block), then ProcessBlock. Only blocks the
+//     chain accepted (connected or side chain) are relayed, so a block whose
+//     transaction signature is bad is rejected before anyone forwards it.
+//   - transactions: size, decode, (own publish: accept), no coinbase,
+//     CheckSanity, VerifySignature (reject), then Mempool.AcceptTx.
+//
+// Our own Publish runs the validators synchronously; they recognise our own
+// messages (ReceivedFrom is this host) and accept them without the duplicate
+// check, because PublishBlock is called after the block was connected.
+//
+// Sync protocol (wire.go, sync.go, serve.go). Protocol ID
+// /quarry/<network>/sync/1; one request per stream, then the reply. Frames
+// are a 4-byte big-endian length, a type byte and a payload; every read has
+// a hard cap for its position (requests 3.3 KB, status 142 B, headers
+// 160 KB, a block the network's MaxBlockSize), and every stream carries a
+// deadline of RequestTimeout. Messages: status (protocol version, genesis,
+// tip, height, chain work), getheaders (block locator of up to 101 hashes,
+// stop hash, max <= 2,000) -> headers, getblocks (<= 64 hashes) -> one block
+// or notfound frame per hash, in order (a server may stop early at a 16 MiB
+// budget; the client asks again).
+//
+// Status is exchanged on every new connection and with every peer each
+// StatusInterval, in both directions. A peer that reports more chain work
+// than ours is flagged for sync, and the sync loop (one session at a time,
+// always with the flagged peer claiming the most work, hence never two with
+// one peer) downloads headers from the fork point by locator, checks that
+// they connect to a block we have, link up and carry valid proof of work,
+// and then fetches the missing blocks in batches of 64 and hands them to
+// ProcessBlock in order, with a fetcher goroutine keeping two batches in
+// flight. Rounds continue from the last header received (prepended to our
+// locator), so branches longer than 2,000 blocks and reorganisations to a
+// branch that only overtakes after many blocks work. Gossip is an
+// accelerator only: a missed block, a late join or a healed partition is
+// always repaired by the periodic status.
+//
+// Serving side, per peer: at most 8 requests in flight, and a token bucket
+// of 100 requests/s (burst 200) that delays requests rather than refusing
+// them. A request beyond the concurrency, or one that would wait more than
+// a second, is reset and costs the peer 5 points. An honest client (one
+// sync session, two batches in flight) is slowed down, never penalised.
+//
+// Discovery (dialer.go). Bootnodes and AddPeer targets are static: kept in
+// the peerstore with a permanent TTL, protected in the connection manager,
+// and redialled with exponential backoff (RedialMin doubling to RedialMax)
+// whenever not connected. The count of failures is reset only when a
+// connection completes a status exchange, so a peer that accepts the
+// handshake and then drops us is not redialled in a tight loop. The swarm's
+// own dial backoff is cleared before each of our dials. mDNS (Config.MDNS)
+// adds transient targets for a minute; it is off in tests.
+//
+// # Penalties, bans, partitions
+//
+// Misbehaviour adds points; at 100 the peer is banned for BanDuration
+// (default 1h) and disconnected. A gossip Reject, an invalid block from
+// sync, a malformed, oversized or unexpected frame, headers that do not
+// connect, or a genesis mismatch cost 100 (immediate ban); a rate-limited
+// request costs 5. Scores of recently disconnected peers are remembered
+// (bounded) so reconnecting does not wipe them. Bans are by peer ID, kept in
+// memory (not persisted across restarts), and enforced by the
+// ConnectionGater in both directions, so a banned peer cannot reconnect;
+// the gater only refuses new connections, so banning also closes the open
+// ones. Partition(peers) puts peers in the same gater (dial and accept
+// refused, connections closed) and remembers their addresses with a
+// permanent TTL; Heal clears the set and redials them for two minutes (and
+// static peers forever). SetNetworkActive(false) refuses everything and
+// closes every connection. Refused connections are counted by reason.
+//
+// Not punished (ignored): duplicates; blocks from the future
+// (ErrTimeTooNew); blocks marked invalid or descending from a block marked
+// invalid (the mark may come from an operator's invalidateblock, so honest
+// peers must not be banned for it); state-dependent mempool rejections
+// (nonce, balance, fee policy); transport failures and timeouts.
+//
+// # Errors
+//
+// Errors carry an ErrorKind (errors.Is): ErrBadConfig, ErrNotRunning,
+// ErrAlreadyRunning, ErrBadPeerAddr, ErrPeerBlocked, ErrNotConnected,
+// ErrSelf for API misuse; ErrFrameTooLarge, ErrMalformed, ErrUnexpectedMsg,
+// ErrProtocol, ErrGenesisMismatch, ErrInvalidBlock for wire faults of a peer
+// (these are what earn penalties); ErrTxKnown and ErrTxInvalid classify
+// mempool errors.
+//
+// # Metrics
+//
+// With a Registerer: quarry_p2p_peers, quarry_p2p_gossip_messages_received_total
+// {topic,result}, quarry_p2p_gossip_messages_published_total{topic,result},
+// quarry_p2p_sync_requests_sent_total{kind,result},
+// quarry_p2p_sync_requests_served_total{kind,result},
+// quarry_p2p_sync_blocks_fetched_total, quarry_p2p_syncs_total{result},
+// quarry_p2p_penalties_total{reason}, quarry_p2p_bans_total,
+// quarry_p2p_dials_total{result}, quarry_p2p_connections_refused_total{reason}.
+// Per-peer traffic is in PeerInfo (libp2p bandwidth counter; its totals
+// update once a second).
+//
+// # Clocks
+//
+// Config.Now drives ban expiry, backoff and the times in PeerInfo. Socket
+// deadlines and tickers use the real clock, since they bound real I/O.
+package p2p

@@ -1,0 +1,99 @@
+package p2p
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the package's Prometheus instruments. Built from a
+// Registerer; a nil Registerer leaves them unregistered (they still count,
+// which tests may read). Safe for concurrent use.
+type metrics struct {
+	peers           prometheus.Gauge
+	gossipReceived  *prometheus.CounterVec // topic, result
+	gossipPublished *prometheus.CounterVec // topic, result
+	syncRequests    *prometheus.CounterVec // kind, result (client side)
+	served          *prometheus.CounterVec // kind, result (server side)
+	blocksFetched   prometheus.Counter
+	syncs           *prometheus.CounterVec // result
+	penalties       *prometheus.CounterVec // reason
+	bans            prometheus.Counter
+	dials           *prometheus.CounterVec // result
+	refused         *prometheus.CounterVec // reason
+}
+
+// Label values.
+const (
+	topicBlocks = "blocks"
+	topicTxs    = "txs"
+
+	resultAccept  = "accept"
+	resultIgnore  = "ignore"
+	resultReject  = "reject"
+	resultOK      = "ok"
+	resultError   = "error"
+	resultLimited = "rate_limited"
+
+	kindStatus    = "status"
+	kindHeaders   = "headers"
+	kindBlocks    = "blocks"
+	kindMalformed = "malformed"
+)
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	const ns, sub = "quarry", "p2p"
+	m := &metrics{
+		peers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "peers",
+			Help: "Number of connected peers.",
+		}),
+		gossipReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "gossip_messages_received_total",
+			Help: "Gossip messages validated, by topic and validation result.",
+		}, []string{"topic", "result"}),
+		gossipPublished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "gossip_messages_published_total",
+			Help: "Gossip messages published by this node, by topic and result.",
+		}, []string{"topic", "result"}),
+		syncRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "sync_requests_sent_total",
+			Help: "Sync-protocol requests sent to peers, by kind and result.",
+		}, []string{"kind", "result"}),
+		served: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "sync_requests_served_total",
+			Help: "Sync-protocol requests received from peers, by kind and result.",
+		}, []string{"kind", "result"}),
+		blocksFetched: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "sync_blocks_fetched_total",
+			Help: "Blocks downloaded by the sync protocol.",
+		}),
+		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "syncs_total",
+			Help: "Sync sessions with a peer, by result.",
+		}, []string{"result"}),
+		penalties: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "penalties_total",
+			Help: "Misbehaviour penalties given to peers, by reason.",
+		}, []string{"reason"}),
+		bans: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "bans_total",
+			Help: "Peers banned (automatically or by an operator).",
+		}),
+		dials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "dials_total",
+			Help: "Outbound dials of known peers, by result.",
+		}, []string{"result"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "connections_refused_total",
+			Help: "Connections refused by the connection gater, by reason (banned, partitioned, inactive).",
+		}, []string{"reason"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.peers, m.gossipReceived, m.gossipPublished, m.syncRequests,
+			m.served, m.blocksFetched, m.syncs, m.penalties, m.bans, m.dials, m.refused} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,337 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	lpmetrics "github.com/libp2p/go-libp2p/core/metrics"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/multiformats/go-multiaddr"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/quarrychain/quarry/chain"
+)
+
+// Node is one peer of the Quarry network: a libp2p host, the gossip topics
+// and the sync protocol. Build it with New and run it with Run. All methods
+// are safe for concurrent use; those that need the host return
+// ErrNotRunning outside Run (ban management works at any time).
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	m       *metrics
+	gate    *gater
+	key     crypto.PrivKey
+	id      peer.ID
+	proto   protocol.ID
+	statics []peer.AddrInfo
+	ready   chan struct{}
+	track   tracker
+
+	wakeStatus chan struct{}
+	wakeSync   chan struct{}
+	wakeDial   chan struct{}
+	wakeClose  chan struct{}
+
+	mu        sync.Mutex
+	started   bool
+	h         host.Host
+	bwc       *lpmetrics.BandwidthCounter
+	ps        *pubsub.PubSub
+	blockT    *pubsub.Topic
+	txT       *pubsub.Topic
+	peers     map[peer.ID]*peerState
+	targets   map[peer.ID]*dialTarget
+	toClose   map[peer.ID]struct{}
+	scoreLeft map[peer.ID]int // scores of recently disconnected peers
+}
+
+// New validates cfg, loads or creates the identity key and returns a Node.
+// It starts nothing: no sockets, no goroutines.
+func New(cfg Config) (*Node, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := listenAddrs(cfg.listenAddr()); err != nil {
+		return nil, err
+	}
+	key, err := loadOrCreateKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return nil, wrapErr(ErrBadConfig, err, "identity key")
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, wrapErr(ErrBadConfig, err, "registering metrics")
+	}
+	n := &Node{
+		cfg:        cfg,
+		log:        cfg.Logger.With("component", "p2p"),
+		m:          m,
+		gate:       newGater(cfg.Now, m.refused),
+		key:        key,
+		id:         id,
+		proto:      SyncProtocolID(cfg.Params),
+		ready:      make(chan struct{}),
+		wakeStatus: make(chan struct{}, 1),
+		wakeSync:   make(chan struct{}, 1),
+		wakeDial:   make(chan struct{}, 1),
+		wakeClose:  make(chan struct{}, 1),
+		peers:      make(map[peer.ID]*peerState),
+		targets:    make(map[peer.ID]*dialTarget),
+		toClose:    make(map[peer.ID]struct{}),
+		scoreLeft:  make(map[peer.ID]int),
+	}
+	n.gate.self = id
+	for _, s := range cfg.Bootnodes {
+		ai, err := parsePeerAddr(s)
+		if err != nil {
+			return nil, wrapErr(ErrBadConfig, err, "bootnode %q", s)
+		}
+		if ai.ID == id {
+			continue // a node listed as its own bootnode (shared config files)
+		}
+		n.statics = append(n.statics, ai)
+		n.targets[ai.ID] = &dialTarget{info: ai, static: true}
+	}
+	return n, nil
+}
+
+// SyncProtocolID returns the sync protocol's libp2p protocol ID for a network.
+func SyncProtocolID(p *chain.Params) protocol.ID {
+	return protocol.ID(fmt.Sprintf("/quarry/%s/sync/%d", p.Name, ProtocolVersion))
+}
+
+// ID returns the node's peer ID (available before Run).
+func (n *Node) ID() peer.ID { return n.id }
+
+// Ready returns a channel closed once the node listens and gossip is set up.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
+// Addrs returns the node's listen addresses with its /p2p/ ID appended, as
+// others would give them as bootnodes. Nil before Ready.
+func (n *Node) Addrs() []multiaddr.Multiaddr {
+	h := n.host()
+	if h == nil {
+		return nil
+	}
+	p2pPart, err := multiaddr.NewComponent("p2p", n.id.String())
+	if err != nil {
+		return nil
+	}
+	var out []multiaddr.Multiaddr
+	for _, a := range h.Addrs() {
+		out = append(out, a.Encapsulate(p2pPart.Multiaddr()))
+	}
+	return out
+}
+
+// host returns the running host or nil.
+func (n *Node) host() host.Host {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.h
+}
+
+// Run starts the host, gossip, discovery, status and sync loops, and blocks
+// until ctx is cancelled or a component fails. It returns only after every
+// goroutine it started has exited and the host is closed. Run may be called
+// once.
+func (n *Node) Run(ctx context.Context) error {
+	n.mu.Lock()
+	if n.started {
+		n.mu.Unlock()
+		return newErr(ErrAlreadyRunning, "Run called twice")
+	}
+	n.started = true
+	n.mu.Unlock()
+
+	h, bwc, err := n.newHost()
+	if err != nil {
+		return err
+	}
+	h.Network().Notify(n.notifee())
+	h.SetStreamHandler(n.proto, n.handleStream)
+
+	// The pubsub context is cancelled before the host is closed: pubsub
+	// leaks goroutines otherwise (go-libp2p #2514).
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(runCtx)
+
+	ps, blockSub, txSub, err := n.startGossip(gctx, h)
+	if err != nil {
+		cancel()
+		_ = g.Wait()
+		n.shutdown(h)
+		return err
+	}
+
+	n.mu.Lock()
+	n.h, n.bwc, n.ps = h, bwc, ps
+	for _, ai := range n.statics {
+		h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.PermanentAddrTTL)
+		h.ConnManager().Protect(ai.ID, protectTag)
+	}
+	n.mu.Unlock()
+
+	g.Go(func() error { return drain(gctx, blockSub) })
+	g.Go(func() error { return drain(gctx, txSub) })
+	g.Go(func() error { return n.statusLoop(gctx) })
+	g.Go(func() error { return n.syncLoop(gctx) })
+	g.Go(func() error { return n.dialLoop(gctx) })
+	g.Go(func() error { return n.closeLoop(gctx) })
+	stopMDNS := func() {}
+	if n.cfg.MDNS {
+		if stop, err := n.startMDNS(h); err != nil {
+			n.log.Warn("mdns disabled", "err", err)
+		} else {
+			stopMDNS = stop
+		}
+	}
+	n.log.Info("p2p listening", "id", n.id, "addrs", fmt.Sprint(h.Addrs()))
+	close(n.ready)
+	n.wake(n.wakeDial)
+
+	err = g.Wait()
+	cancel()
+	stopMDNS()
+	blockSub.Cancel()
+	txSub.Cancel()
+	n.shutdown(h)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// shutdown closes the host and waits for handlers and validators.
+func (n *Node) shutdown(h host.Host) {
+	n.mu.Lock()
+	n.h, n.ps, n.blockT, n.txT = nil, nil, nil, nil
+	n.mu.Unlock()
+	if err := h.Close(); err != nil {
+		n.log.Warn("closing host", "err", err)
+	}
+	n.track.close()
+	n.mu.Lock()
+	clear(n.peers)
+	n.m.peers.Set(0)
+	n.mu.Unlock()
+}
+
+// drain consumes a subscription; the work happens in the topic validator.
+func drain(ctx context.Context, sub *pubsub.Subscription) error {
+	for {
+		if _, err := sub.Next(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// wake signals a loop without blocking.
+func (n *Node) wake(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// tracker counts in-flight stream handlers and validators so that Run can
+// wait for them; after close, enter refuses new work. Safe for concurrent use.
+type tracker struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func (t *tracker) enter() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	t.wg.Add(1)
+	return true
+}
+
+func (t *tracker) leave() { t.wg.Done() }
+
+func (t *tracker) close() {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	t.wg.Wait()
+}
+
+// closeLoop closes connections of peers queued by a ban. Closing from a dedicated goroutine keeps
+// validators and stream handlers from closing their own connection.
+func (n *Node) closeLoop(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-n.wakeClose:
+		}
+		n.mu.Lock()
+		h := n.h
+		ids := make([]peer.ID, 0, len(n.toClose))
+		for p := range n.toClose {
+			ids = append(ids, p)
+		}
+		clear(n.toClose)
+		n.mu.Unlock()
+		if h == nil {
+			continue
+		}
+		slices.SortFunc(ids, compareIDs)
+		for _, p := range ids {
+			_ = h.Network().ClosePeer(p)
+		}
+	}
+}
+
+// queueClose schedules the connections to p for closing.
+func (n *Node) queueClose(p peer.ID) {
+	n.mu.Lock()
+	n.toClose[p] = struct{}{}
+	n.mu.Unlock()
+	n.wake(n.wakeClose)
+}
+
+// ConnectionCount returns the number of connected peers.
+func (n *Node) ConnectionCount() int {
+	h := n.host()
+	if h == nil {
+		return 0
+	}
+	return len(h.Network().Peers())
+}
+
+// ourStatus describes our chain for the status exchange.
+func (n *Node) ourStatus() Status {
+	best := n.cfg.Chain.Best()
+	return Status{
+		Version: ProtocolVersion, Genesis: n.cfg.Params.GenesisHash,
+		Tip: best.Hash, Height: best.Height, ChainWork: best.ChainWork,
+	}
+}
+
+// protectTag protects configured peers in the connection manager.
+const protectTag = "quarry-static"

@@ -1,0 +1,109 @@
+package p2p
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// handleStream serves one sync-protocol request: one request frame in, the
+// reply frames out, under a deadline and the per-peer rate limits.
+func (n *Node) handleStream(s network.Stream) {
+	if !n.track.enter() {
+		_ = s.Reset()
+		return
+	}
+	defer n.track.leave()
+	p := s.Conn().RemotePeer()
+	if !n.gate.allowed(p) {
+		_ = s.Reset()
+		return
+	}
+	if ok, limited := n.admit(p); !ok {
+		if limited {
+			n.m.served.WithLabelValues("any", resultLimited).Inc()
+			n.penalize(p, penaltyRateLimit, reasonRateLimit, nil)
+		}
+		_ = s.Reset()
+		return
+	}
+	defer n.release(p)
+	_ = s.SetDeadline(time.Now().Add(n.cfg.RequestTimeout))
+
+	typ, payload, err := readFrame(s, maxRequestFrame)
+	if err != nil {
+		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			n.m.served.WithLabelValues(kindMalformed, resultError).Inc()
+			n.penalizeErr(p, err)
+		}
+		_ = s.Reset()
+		return
+	}
+	w := bufio.NewWriterSize(s, 64<<10)
+	kind, err := n.serve(p, typ, payload, w)
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
+		n.m.served.WithLabelValues(kind, resultError).Inc()
+		n.penalizeErr(p, err)
+		_ = s.Reset()
+		return
+	}
+	n.m.served.WithLabelValues(kind, resultOK).Inc()
+	_ = s.Close()
+}
+
+// serve answers one request and returns its kind for metrics.
+func (n *Node) serve(p peer.ID, typ byte, payload []byte, w io.Writer) (string, error) {
+	c := n.cfg.Chain
+	switch typ {
+	case msgStatus:
+		st, err := decodeStatus(payload)
+		if err != nil {
+			return kindStatus, err
+		}
+		if err := writeFrame(w, msgStatus, encodeStatus(n.ourStatus())); err != nil {
+			return kindStatus, err
+		}
+		// Record theirs after answering, so that a peer on another
+		// network still learns ours (and why it is being dropped).
+		return kindStatus, n.onStatus(p, st)
+	case msgGetHeaders:
+		req, err := decodeGetHeaders(payload)
+		if err != nil {
+			return kindHeaders, err
+		}
+		hdrs := c.HeadersAfter(req.Locator, req.Stop, min(req.Max, MaxHeadersPerReply))
+		if len(hdrs) > MaxHeadersPerReply {
+			hdrs = hdrs[:MaxHeadersPerReply]
+		}
+		return kindHeaders, writeFrame(w, msgHeaders, encodeHeaders(hdrs))
+	case msgGetBlocks:
+		hashes, err := decodeGetBlocks(payload)
+		if err != nil {
+			return kindBlocks, err
+		}
+		budget := maxServeBytes
+		for _, h := range hashes {
+			b, err := c.Block(h)
+			if err != nil || b == nil {
+				return kindBlocks, writeFrame(w, msgNotFound, h[:])
+			}
+			raw := b.Bytes()
+			if budget < len(raw) && budget != maxServeBytes {
+				return kindBlocks, nil // the client asks again for the rest
+			}
+			budget -= len(raw)
+			if err := writeFrame(w, msgBlock, raw); err != nil {
+				return kindBlocks, err
+			}
+		}
+		return kindBlocks, nil
+	}
+	return kindMalformed, newErr(ErrUnexpectedMsg, "request type %d", typ)
+}
