@@ -6,11 +6,14 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/quarryd ./cmd/quarryd \
- && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/quarryctl ./cmd/quarryctl
+ && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/quarryctl ./cmd/quarryctl \
+ && mkdir -p /out/home/.quarry
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/quarryd /out/quarryctl /usr/local/bin/
-# distroless' nonroot user is uid 65532; its home is /home/nonroot.
+# distroless' nonroot user is uid 65532; its home is /home/nonroot. The data
+# directory exists and belongs to it before VOLUME, so a fresh volume does too.
+COPY --from=build --chown=65532:65532 /out/home/.quarry /home/nonroot/.quarry
 USER 65532:65532
 ENV HOME=/home/nonroot
 VOLUME ["/home/nonroot/.quarry"]

@@ -165,6 +165,12 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	h.Network().Notify(n.notifee())
 	h.SetStreamHandler(n.proto, n.handleStream)
+	// libp2p.New listens before the notifee is registered: a peer that
+	// connected in that gap produced no Connected event. Adopt those
+	// connections now (onConnected is idempotent).
+	for _, c := range h.Network().Conns() {
+		n.onConnected(c)
+	}
 
 	// The pubsub context is cancelled before the host is closed: pubsub
 	// leaks goroutines otherwise (go-libp2p #2514).
