@@ -61,7 +61,7 @@ func (f SubmitterFunc) SubmitBlock(b *chain.Block) error { return f(b) }
 
 // Defaults of Config.
 const (
-	DefaultBatchSize       = 1 << 16
+	DefaultBatchSize       = 1 << 14
 	DefaultRefreshInterval = 5 * time.Second
 	DefaultPollInterval    = 250 * time.Millisecond
 	// MaxThreads bounds the number of mining workers (and so the number of
@@ -106,7 +106,7 @@ type Config struct {
 	// (0: unlimited). GenerateBlocks is never paced.
 	HashrateLimit float64
 	// BatchSize is the number of nonces a worker hashes between two checks
-	// for new work (default 64 Ki, a few milliseconds). Under a hash-rate
+	// for new work (default 16 Ki, about a millisecond). Under a hash-rate
 	// limit batches are made smaller (about 5 ms of the limit, at least
 	// MinPacedBatch) so pacing is smooth.
 	BatchSize int

@@ -16,6 +16,7 @@ import (
 // changes, a nonce space is exhausted or a block is found.
 func (m *Miner) worker(ctx context.Context, wg *sync.WaitGroup, id int) {
 	defer wg.Done()
+	lowerThreadPriority()
 	m.mu.Lock()
 	slot := m.slots[id]
 	m.mu.Unlock()

@@ -57,6 +57,13 @@ func (n *Node) build(c *chain.Chain, pool *mempool.Pool, reg prometheus.Register
 		if err != nil {
 			return nil, err
 		}
+		if reg != nil {
+			net := comps.net
+			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "quarry_sync_peer_height_blocks",
+				Help: "Highest chain height reported by a connected peer (sync target; compare with quarry_chain_height_blocks).",
+			}, func() float64 { return float64(bestPeerHeight(net)) }))
+		}
 	}
 
 	comps.miner, err = miner.New(miner.Config{
@@ -218,4 +225,15 @@ func (s *minedSet) has(h chain.Hash) bool {
 	defer s.mu.Unlock()
 	_, ok := s.set[h]
 	return ok
+}
+
+// bestPeerHeight returns the highest tip height a connected peer reported.
+func bestPeerHeight(net *p2p.Node) uint64 {
+	var best uint64
+	for _, p := range net.Peers() {
+		if p.HasStatus && p.TipHeight > best {
+			best = p.TipHeight
+		}
+	}
+	return best
 }

@@ -108,13 +108,7 @@ func (s *syncProgress) bestPeerHeight() uint64 {
 	if s.comps.net == nil {
 		return 0
 	}
-	var best uint64
-	for _, p := range s.comps.net.Peers() {
-		if p.HasStatus && p.TipHeight > best {
-			best = p.TipHeight
-		}
-	}
-	return best
+	return bestPeerHeight(s.comps.net)
 }
 
 // notifyHub fans chain and mempool events out to RPC subscribers. A full

@@ -16,13 +16,11 @@ import (
 	"github.com/quarrychain/quarry/rpc/client"
 )
 
-var testLogOut io.Writer = io.Discard
-
 func testConfig(t *testing.T) Config {
 	return Config{
 		Network: "regtest", DataDir: t.TempDir(), P2PListen: "127.0.0.1:0", NoMDNS: true,
 		RPCListen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", MinerThreads: 1,
-		Logger: slog.New(slog.NewTextHandler(testLogOut, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger: discardLogger(),
 	}
 }
 
@@ -161,3 +159,5 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

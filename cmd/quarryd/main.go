@@ -40,6 +40,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	node.ReserveRPCProc()
 	n, err := node.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "quarryd: %v\n", err)
