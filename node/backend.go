@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"time"
@@ -106,7 +107,7 @@ func (b *backend) ReconsiderBlock(h chain.Hash) error { return b.c.ReconsiderBlo
 func (b *backend) MempoolInfo() (rpc.MempoolInfo, error) {
 	i := b.pool.Info()
 	return rpc.MempoolInfo{Count: i.Count, Bytes: i.Bytes, Usage: i.Bytes, TotalFee: i.TotalFee, MaxBytes: i.MaxBytes,
-		MinFeeRate: uint64(i.MinAcceptRate + 0.999999), RelayFeeRate: i.MinFeeRate}, nil
+		MinFeeRate: uint64(math.Ceil(i.MinAcceptRate)), RelayFeeRate: i.MinFeeRate}, nil
 }
 
 func toEntry(e mempool.Entry) rpc.MempoolEntry {
