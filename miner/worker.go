@@ -151,7 +151,7 @@ func (m *Miner) solution(l *lane, worker int, nonce uint32) {
 	case err != nil:
 		m.log.Warn("mined block rejected", "height", l.tmpl.Height, "hash", blk.Hash(), "worker", worker, "err", err)
 	default:
-		m.log.Info("mined block", "height", l.tmpl.Height, "hash", blk.Hash(), "txs", len(blk.Txs), "worker", worker)
+		m.log.Debug("mined block", "height", l.tmpl.Height, "hash", blk.Hash(), "txs", len(blk.Txs), "worker", worker)
 	}
 }
 
