@@ -107,8 +107,9 @@
 // sync, a malformed, oversized or unexpected frame, headers that do not
 // connect, or a genesis mismatch cost 100 (immediate ban); a rate-limited
 // request costs 5. Scores of recently disconnected peers are remembered
-// (bounded) so reconnecting does not wipe them. Bans are by peer ID, kept in
-// memory (not persisted across restarts), and enforced by the
+// (bounded) so reconnecting does not wipe them. Bans are by peer ID, saved
+// to banlist.json in the data directory after every change (as Bitcoin
+// Core's banlist; a restart does not forgive a peer), and enforced by the
 // ConnectionGater in both directions, so a banned peer cannot reconnect;
 // the gater only refuses new connections, so banning also closes the open
 // ones. Partition(peers) puts peers in the same gater (dial and accept

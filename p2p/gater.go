@@ -101,6 +101,13 @@ func (g *gater) ban(p peer.ID, d time.Duration, reason string) bool {
 	return fresh
 }
 
+// restore re-installs a ban loaded from disk.
+func (g *gater) restore(b BanInfo) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.bans[b.ID] = b
+}
+
 func (g *gater) unban(p peer.ID) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()

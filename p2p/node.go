@@ -96,6 +96,13 @@ func New(cfg Config) (*Node, error) {
 		scoreLeft:  make(map[peer.ID]int),
 	}
 	n.gate.self = id
+	bans, err := loadBans(cfg.DataDir, cfg.Now())
+	if err != nil {
+		return nil, wrapErr(ErrBadConfig, err, "ban list")
+	}
+	for _, b := range bans {
+		n.gate.restore(b)
+	}
 	for _, s := range cfg.Bootnodes {
 		ai, err := parsePeerAddr(s)
 		if err != nil {

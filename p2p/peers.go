@@ -192,6 +192,7 @@ func (n *Node) ban(p peer.ID, d time.Duration, reason string) {
 		n.m.bans.Inc()
 		n.log.Warn("peer banned", "peer", p, "for", d, "reason", reason)
 	}
+	n.saveBans()
 	n.queueClose(p)
 }
 
@@ -217,6 +218,7 @@ func (n *Node) Ban(p peer.ID, d time.Duration, reason string) error {
 // Unban lifts p's ban and reports whether there was one.
 func (n *Node) Unban(p peer.ID) bool {
 	ok := n.gate.unban(p)
+	n.saveBans()
 	n.wake(n.wakeDial)
 	return ok
 }
@@ -227,6 +229,7 @@ func (n *Node) ListBans() []BanInfo { return n.gate.listBans() }
 // ClearBans lifts every ban.
 func (n *Node) ClearBans() {
 	n.gate.clearBans()
+	n.saveBans()
 	n.wake(n.wakeDial)
 }
 
