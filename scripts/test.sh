@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README: "Run the tests").
 #   - gofmt check, go vet, and the race-enabled test suite over every package.
-# QUARRY_LONG=1 enables the long soak/fuzz campaigns (not run in CI).
+# Long soak and fuzz campaigns: scripts/soak.sh (CI runs their seed corpora
+# and 50 crash cycles here, inside go test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
