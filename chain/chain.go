@@ -377,6 +377,21 @@ func (c *Chain) Height() uint64 { return c.best.Load().Height }
 // processed too). Rule violations are *RuleError values; a block from the
 // future (ErrTimeTooNew) is not stored and not marked invalid.
 func (c *Chain) ProcessBlock(b *Block) (ProcessResult, error) {
+	return c.processBlock(b, true)
+}
+
+// ProcessUnrequestedBlock is ProcessBlock for a block nobody asked for (a
+// gossiped block): it is stored only if its branch has at least the work of
+// the current tip, so a peer cannot fill the disk with cheap low-work side
+// branches. A lighter block is refused with ErrLowWork: not stored, not
+// marked, not the sender's fault; if its branch really is heavier, the sync
+// protocol fetches it once the headers prove that work (as Bitcoin Core's
+// rule for unrequested blocks).
+func (c *Chain) ProcessUnrequestedBlock(b *Block) (ProcessResult, error) {
+	return c.processBlock(b, false)
+}
+
+func (c *Chain) processBlock(b *Block, requested bool) (ProcessResult, error) {
 	start := time.Now()
 	h := b.Hash()
 	res := ProcessResult{Hash: h}
@@ -409,6 +424,12 @@ func (c *Chain) ProcessBlock(b *Block) (ProcessResult, error) {
 		return res, nil
 	}
 	oldTip := c.tipNode()
+	if !requested {
+		work := new(big.Int).Add(parent.chainWork, CalcWork(b.Header.Bits))
+		if work.Cmp(oldTip.chainWork) < 0 {
+			return res, ruleErr(ErrLowWork, "block %s at height %d would leave its branch with less work than the tip", h, parent.height+1)
+		}
+	}
 	n, err := c.acceptBlock(b, h, parent, now)
 	if err != nil {
 		return res, err

@@ -91,4 +91,11 @@
 //     counts as seen first.
 //   - Invalid blocks that passed the PoW check are stored with their data
 //     so ReconsiderBlock can retry them (storing costs an attacker work).
+//   - Unrequested (gossiped) blocks go through ProcessUnrequestedBlock,
+//     which stores a block only if its branch has at least the tip's work
+//     (ErrLowWork otherwise, never marked), as Bitcoin Core treats
+//     unrequested blocks: near the PoW limit blocks are cheap, and a peer
+//     must not be able to fill the disk with light side branches. Blocks
+//     the node asked for (sync, after headers proved more work), mined
+//     itself or got through submitblock use ProcessBlock.
 package chain

@@ -27,15 +27,16 @@ const (
 	ErrMalformed ErrorKind = "malformed encoding" // mutated
 
 	// Header rules.
-	ErrBadBits         ErrorKind = "invalid compact target"            // header
-	ErrHighHash        ErrorKind = "hash above target"                 // header
-	ErrUnexpectedBits  ErrorKind = "unexpected difficulty bits"        // header
-	ErrTimeTooOld      ErrorKind = "time not after median time past"   // header
-	ErrTimeTooNew      ErrorKind = "time too far in the future"        // transient
-	ErrBadVersion      ErrorKind = "unsupported block version"         // header
-	ErrCheckpoint      ErrorKind = "block does not match genesis"      // header
-	ErrUnknownParent   ErrorKind = "parent block unknown"              // transient
-	ErrInvalidAncestor ErrorKind = "block descends from invalid block" // header
+	ErrBadBits         ErrorKind = "invalid compact target"                                    // header
+	ErrHighHash        ErrorKind = "hash above target"                                         // header
+	ErrUnexpectedBits  ErrorKind = "unexpected difficulty bits"                                // header
+	ErrTimeTooOld      ErrorKind = "time not after median time past"                           // header
+	ErrTimeTooNew      ErrorKind = "time too far in the future"                                // transient
+	ErrBadVersion      ErrorKind = "unsupported block version"                                 // header
+	ErrCheckpoint      ErrorKind = "block does not match genesis"                              // header
+	ErrUnknownParent   ErrorKind = "parent block unknown"                                      // transient
+	ErrLowWork         ErrorKind = "unrequested block on a branch with less work than the tip" // transient
+	ErrInvalidAncestor ErrorKind = "block descends from invalid block"                         // header
 
 	// Body rules the merkle root commits to.
 	ErrNoTransactions    ErrorKind = "block has no transactions"                 // body
@@ -105,7 +106,7 @@ func KindOf(err error) ErrorKind {
 func marksInvalid(k ErrorKind) bool {
 	switch k {
 	case ErrMalformed, ErrBadMerkleRoot, ErrMutatedMerkle, ErrTimeTooNew,
-		ErrUnknownParent, ErrDuplicateBlock, ErrNotFound, "":
+		ErrUnknownParent, ErrLowWork, ErrDuplicateBlock, ErrNotFound, "":
 		return false
 	}
 	return true

@@ -170,7 +170,14 @@ type timedChain struct {
 }
 
 func (t timedChain) ProcessBlock(b *chain.Block) (chain.ProcessResult, error) {
-	res, err := t.Chain.ProcessBlock(b)
+	return t.observe(t.Chain.ProcessBlock(b))
+}
+
+func (t timedChain) ProcessUnrequestedBlock(b *chain.Block) (chain.ProcessResult, error) {
+	return t.observe(t.Chain.ProcessUnrequestedBlock(b))
+}
+
+func (t timedChain) observe(res chain.ProcessResult, err error) (chain.ProcessResult, error) {
 	if res.Duration > 0 {
 		t.m.validation.Observe(res.Duration.Seconds())
 	}

@@ -18,6 +18,12 @@ type Chain interface {
 	HaveBlock(chain.Hash) bool
 	IsKnownInvalid(chain.Hash) bool
 	ProcessBlock(*chain.Block) (chain.ProcessResult, error)
+	// ProcessUnrequestedBlock is ProcessBlock for gossip: a block whose
+	// branch would have less work than the tip is refused (ErrLowWork).
+	ProcessUnrequestedBlock(*chain.Block) (chain.ProcessResult, error)
+	// BlockInfo describes an indexed block (its cumulative work decides
+	// whether a peer's headers prove more work than our tip).
+	BlockInfo(chain.Hash) (chain.BlockInfo, bool)
 	Block(chain.Hash) (*chain.Block, error)
 	Locator() []chain.Hash
 	HeadersAfter(locator []chain.Hash, stop chain.Hash, max int) []chain.Header

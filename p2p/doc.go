@@ -50,9 +50,13 @@
 //     ignore), known-invalid (ignore), chain.CheckBlockSanity (PoW, merkle
 //     and mutation, size, coinbase, tx sanity: reject), unknown parent
 //     (ignore and schedule a sync with the relaying peer, which fetches the
-//     missing ancestors and the block), then ProcessBlock. Only blocks the
-//     chain accepted (connected or side chain) are relayed, so a block whose
-//     transaction signature is bad is rejected before anyone forwards it.
+//     missing ancestors and the block), then ProcessUnrequestedBlock. Only
+//     blocks the chain accepted (connected or side chain) are relayed, so a
+//     block whose transaction signature is bad is rejected before anyone
+//     forwards it. A valid block on a branch lighter than our tip is ignored
+//     (chain.ErrLowWork: not stored, not punished), so nobody can fill our
+//     disk with cheap low-work side branches; a branch that really is
+//     heavier arrives through sync.
 //   - transactions: size, decode, (own publish: accept), no coinbase,
 //     CheckSanity, VerifySignature (reject), then Mempool.AcceptTx.
 //
@@ -77,9 +81,13 @@
 // always with the flagged peer claiming the most work, hence never two with
 // one peer) downloads headers from the fork point by locator, checks that
 // they connect to a block we have, link up and carry valid proof of work,
-// and then fetches the missing blocks in batches of 64 and hands them to
-// ProcessBlock in order, with a fetcher goroutine keeping two batches in
-// flight. Rounds continue from the last header received (prepended to our
+// and sums their work onto the work of the block they start from. Blocks
+// are fetched only once that sum exceeds our tip's work (until then further
+// header rounds are read and the needed hashes wait); a peer whose final
+// headers prove less work than its status advertised lied and is
+// penalised, and none of its blocks are fetched. Then the missing blocks
+// are fetched in batches of 64 and handed to ProcessBlock in order, with a
+// fetcher goroutine keeping two batches in flight. Rounds continue from the last header received (prepended to our
 // locator), so branches longer than 2,000 blocks and reorganisations to a
 // branch that only overtakes after many blocks work. Gossip is an
 // accelerator only: a missed block, a late join or a healed partition is

@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math/big"
 	"slices"
 	"strings"
@@ -16,6 +17,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
@@ -188,8 +191,10 @@ func TestEvilPeers(t *testing.T) {
 	statusOK := func(s network.Stream) {
 		_ = writeFrame(s, msgStatus, encodeStatus(Status{Version: ProtocolVersion, Genesis: p.GenesisHash, Height: 1e6, ChainWork: bigWork}))
 	}
-	mutated := g.Next("evil-sync-merkle", chaintest.GenesisName, chaintest.KeepMerkle(),
-		chaintest.Mutate(func(b *chain.Block) { b.Txs[0].Memo = []byte("mutated") }))
+	// The mutated block is built on the victim's tip when its case runs, so
+	// its header proves more work than the victim has and gets fetched.
+	var mutated *chain.Block
+	lowWork := g.Next("evil-low-work", chaintest.GenesisName)
 	syncCases := []struct {
 		name    string
 		reason  string
@@ -211,13 +216,23 @@ func TestEvilPeers(t *testing.T) {
 			case msgStatus:
 				statusOK(s)
 			case msgGetHeaders:
-				h := mutated.Header
+				h := lowWork.Header
 				h.PrevBlock = chain.DoubleSHA256([]byte("nowhere"))
 				_ = writeFrame(s, msgHeaders, encodeHeaders([]chain.Header{h}))
 			}
 		})},
 		{"other network", "genesis", serveFrames(func(s network.Stream, _ byte, _ []byte) {
 			_ = writeFrame(s, msgStatus, encodeStatus(Status{Version: ProtocolVersion, Genesis: chain.DoubleSHA256([]byte("x")), ChainWork: bigWork}))
+		})},
+		{"headers proving less work than advertised", "protocol", serveFrames(func(s network.Stream, typ byte, _ []byte) {
+			switch typ {
+			case msgStatus:
+				statusOK(s)
+			case msgGetHeaders:
+				_ = writeFrame(s, msgHeaders, encodeHeaders([]chain.Header{lowWork.Header}))
+			case msgGetBlocks:
+				_ = writeFrame(s, msgBlock, lowWork.Bytes())
+			}
 		})},
 		{"invalid block by sync", string(chain.ErrBadMerkleRoot), serveFrames(func(s network.Stream, typ byte, _ []byte) {
 			switch typ {
@@ -232,6 +247,10 @@ func TestEvilPeers(t *testing.T) {
 	}
 	for _, tc := range syncCases {
 		t.Run("sync "+tc.name, func(t *testing.T) {
+			if tc.name == "invalid block by sync" {
+				mutated = g.Next("evil-sync-merkle", parent, chaintest.KeepMerkle(),
+					chaintest.Mutate(func(b *chain.Block) { b.Txs[0].Memo = []byte("mutated") }))
+			}
 			e := newEvilPeer(t, p, tc.handler)
 			e.connect(t, victim)
 			expectBanned(t, victim, e, tc.reason)
@@ -240,6 +259,9 @@ func TestEvilPeers(t *testing.T) {
 	}
 	if victim.c.IsKnownInvalid(mutated.Hash()) {
 		t.Fatal("a mutated body marked its header's hash invalid")
+	}
+	if victim.c.HaveBlock(lowWork.Hash()) {
+		t.Fatal("a block whose headers did not prove more work was fetched and stored")
 	}
 	if got, want := victim.c.Best().Hash, honest.c.Best().Hash; got != want {
 		t.Fatalf("victim tip %s, honest %s", got, want)
@@ -331,5 +353,36 @@ func TestFastHonestClientNotBanned(t *testing.T) {
 	}
 	if victim.n.IsBanned(e.h.ID()) || len(victim.n.Peers()) != 1 || victim.n.Peers()[0].BanScore != 0 {
 		t.Fatalf("fast sequential client penalised: %+v", victim.n.Peers())
+	}
+}
+
+// TestGossipLowWorkBranchIgnored: a peer gossiping valid blocks of a side
+// branch lighter than our tip (cheap to mine near the PoW limit) gets them
+// ignored: not stored, and the peer is not punished.
+func TestGossipLowWorkBranchIgnored(t *testing.T) {
+	p := chain.RegtestParams()
+	g := chaintest.NewGenerator(t, p)
+	victim := startNode(t, "victim", nil)
+	parent := chaintest.GenesisName
+	for i := 0; i < 3; i++ {
+		name := fmt.Sprintf("m%d", i)
+		g.Next(name, parent)
+		g.AcceptAll(t, victim.c, name)
+		parent = name
+	}
+	side := g.Next("side1", chaintest.GenesisName) // 1 block vs the victim's 3
+	e := newEvilPeer(t, p, nil)
+	e.connect(t, victim)
+	ignored := func() float64 {
+		return testutil.ToFloat64(victim.n.m.gossipReceived.WithLabelValues(topicBlocks, resultIgnore))
+	}
+	before := ignored()
+	e.publish(t, victim, e.blocks, side.Bytes())
+	waitFor(t, 10*time.Second, "the block judged", func() bool { return ignored() > before })
+	if victim.c.HaveBlock(side.Hash()) {
+		t.Fatal("a low-work side-branch block from gossip was stored")
+	}
+	if victim.n.IsBanned(e.h.ID()) {
+		t.Fatal("the sender of a valid low-work block was banned")
 	}
 }

@@ -140,7 +140,7 @@ func (n *Node) validateBlock(_ context.Context, from peer.ID, msg *pubsub.Messag
 		n.requestSync(from)
 		return n.verdict(topicBlocks, pubsub.ValidationIgnore)
 	}
-	res, err := n.cfg.Chain.ProcessBlock(b)
+	res, err := n.cfg.Chain.ProcessUnrequestedBlock(b)
 	switch classifyBlockErr(err) {
 	case blockOK:
 		if res.Status == chain.StatusOrphan {
@@ -186,7 +186,9 @@ func classifyBlockErr(err error) blockClass {
 		return blockDuplicate
 	case chain.ErrUnknownParent:
 		return blockUnknownParent
-	case chain.ErrTimeTooNew, chain.ErrNotFound:
+	case chain.ErrTimeTooNew, chain.ErrNotFound, chain.ErrLowWork:
+		// ErrLowWork: a lighter side branch; sync fetches it if its headers
+		// ever prove more work than our tip.
 		return blockTransient
 	case chain.ErrKnownInvalid, chain.ErrInvalidAncestor:
 		// The block or an ancestor is marked invalid. The mark may come from

@@ -237,6 +237,16 @@ func (n *Node) pickSyncPeer() (peer.ID, bool) {
 	return best, true
 }
 
+// advertisedWork returns the chain work p claimed in its last status.
+func (n *Node) advertisedWork(p peer.ID) *big.Int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if ps := n.peers[p]; ps != nil {
+		return new(big.Int).Set(workOf(ps))
+	}
+	return new(big.Int)
+}
+
 func workOf(ps *peerState) *big.Int {
 	if ps.hasStatus && ps.status.ChainWork != nil {
 		return ps.status.ChainWork
@@ -259,28 +269,74 @@ func (n *Node) syncFrom(ctx context.Context, p peer.ID) error {
 				"took", time.Since(start).Round(time.Millisecond))
 		}
 	}()
+	// Blocks are fetched only once the headers received so far prove more
+	// work than our tip (the work of the block they start from plus each
+	// header's proof of work), so a peer that advertises more work than it
+	// has cannot make us download and store a cheap low-work branch.
+	// Until then the needed hashes wait in pending and headers rounds go on.
+	var (
+		pending []chain.Hash
+		work    *big.Int   // cumulative work at the last header received
+		prev    chain.Hash // last header of the previous reply
+	)
 	for round := 0; round < maxSyncRounds; round++ {
 		hdrs, err := n.fetchHeaders(ctx, p, locator)
 		if err != nil {
 			return err
 		}
 		if len(hdrs) == 0 {
+			break
+		}
+		continuing := pending != nil
+		if continuing && hdrs[0].PrevBlock != prev {
+			// The peer reorganised between two replies: not a fault; the
+			// next status round starts over.
+			n.log.Info("peer's headers changed during sync; retrying later", "peer", p)
 			return nil
 		}
-		if err := checkHeaderChain(hdrs, c, n.cfg.Params); err != nil {
+		if err := checkHeaderChain(hdrs, c, n.cfg.Params, continuing); err != nil {
 			return err
 		}
-		var need []chain.Hash
+		if work == nil || hdrs[0].PrevBlock != prev {
+			// First reply, or the peer answered from another point of its
+			// chain (it reorganised): count work from where it starts.
+			info, ok := c.BlockInfo(hdrs[0].PrevBlock)
+			if !ok {
+				return newErr(ErrProtocol, "headers start at %s, which is not in our block index", hdrs[0].PrevBlock)
+			}
+			work = new(big.Int).Set(info.ChainWork)
+		}
+		need := pending
 		for i := range hdrs {
 			h := hdrs[i].BlockHash()
 			if c.IsKnownInvalid(h) {
 				n.log.Info("peer's chain contains a block marked invalid; stopping sync", "peer", p, "hash", h)
 				return nil
 			}
+			work.Add(work, chain.CalcWork(hdrs[i].Bits))
 			if !c.HaveBlock(h) {
 				need = append(need, h)
 			}
 		}
+		last := hdrs[len(hdrs)-1].BlockHash()
+		prev = last
+		full := len(hdrs) == MaxHeadersPerReply
+		if work.Cmp(c.Best().ChainWork) <= 0 {
+			if !full {
+				// The peer's chain ends here. A node's own chain work only
+				// grows, so headers proving less than the work it
+				// advertised mean it lied to make us fetch its branch.
+				if claimed := n.advertisedWork(p); work.Cmp(claimed) < 0 {
+					return newErr(ErrProtocol, "headers prove chain work %s, less than the %s the peer advertised", work, claimed)
+				}
+				n.log.Info("peer's headers do not prove more work than our tip; not fetching its blocks", "peer", p, "blocks", len(need))
+				return nil
+			}
+			pending = need
+			locator = append([]chain.Hash{last}, c.Locator()...)
+			continue
+		}
+		pending = nil
 		got, err := n.fetchBlocks(ctx, p, need)
 		fetched += got
 		if err != nil {
@@ -289,19 +345,23 @@ func (n *Node) syncFrom(ctx context.Context, p peer.ID) error {
 		if got < len(need) {
 			return nil // the peer lost blocks it announced (reorg); try later
 		}
-		if len(hdrs) < MaxHeadersPerReply {
+		if !full {
 			return nil
 		}
-		last := hdrs[len(hdrs)-1].BlockHash()
 		locator = append([]chain.Hash{last}, c.Locator()...)
+	}
+	if len(pending) > 0 {
+		n.log.Info("peer's headers do not prove more work than our tip; not fetching its blocks", "peer", p, "blocks", len(pending))
 	}
 	return nil
 }
 
 // checkHeaderChain verifies that a headers reply connects to a block we
-// have, links up, and that every header carries valid proof of work.
-func checkHeaderChain(hdrs []chain.Header, c Chain, p *chain.Params) error {
-	if !c.HaveBlock(hdrs[0].PrevBlock) {
+// have (unless it continues headers whose blocks we have not fetched yet;
+// the caller checks that it links to the previous reply), links up, and
+// that every header carries valid proof of work.
+func checkHeaderChain(hdrs []chain.Header, c Chain, p *chain.Params, continuing bool) error {
+	if !continuing && !c.HaveBlock(hdrs[0].PrevBlock) {
 		return newErr(ErrProtocol, "headers start at unknown parent %s", hdrs[0].PrevBlock)
 	}
 	for i := range hdrs {
