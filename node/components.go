@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"time"
@@ -166,7 +167,8 @@ func (s minerTxSource) SelectForBlock(_ chain.Hash, maxBytes int) []*chain.Tx {
 // (peers through p2p, our miner, submitblock).
 type timedChain struct {
 	*chain.Chain
-	m *chainMetrics
+	m   *chainMetrics
+	log *slog.Logger
 }
 
 func (t timedChain) ProcessBlock(b *chain.Block) (chain.ProcessResult, error) {
@@ -180,6 +182,11 @@ func (t timedChain) ProcessUnrequestedBlock(b *chain.Block) (chain.ProcessResult
 func (t timedChain) observe(res chain.ProcessResult, err error) (chain.ProcessResult, error) {
 	if res.Duration > 0 {
 		t.m.validation.Observe(res.Duration.Seconds())
+	}
+	if err != nil && chain.KindOf(err) == "" {
+		// Not a rule violation: the store failed (disk full, I/O error).
+		// Say so loudly; the node keeps serving what it has.
+		t.log.Error("cannot store or connect a block: the chain cannot advance until the data directory is writable again", "hash", res.Hash, "err", err)
 	}
 	return res, err
 }

@@ -153,7 +153,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 
 	n.mu.Lock()
 	n.c, n.pool, n.started = c, pool, time.Now()
-	n.tc = timedChain{Chain: c, m: cm}
+	n.tc = timedChain{Chain: c, m: cm, log: n.log}
 	n.mu.Unlock()
 
 	comps, err := n.build(c, pool, reg)
