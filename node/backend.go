@@ -131,33 +131,28 @@ func (b *backend) MempoolEntry(id chain.Hash) (rpc.MempoolEntry, error) {
 	return toEntry(e), nil
 }
 
-// mapTxErr turns a mempool verdict into the RPC layer's vocabulary.
-func (b *backend) mapTxErr(tx *chain.Tx, err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, mempool.ErrDuplicate) {
-		return rpc.ErrAlreadyInMempool
-	}
-	if _, _, _, terr := b.c.Transaction(tx.TxID()); terr == nil {
+// admit runs a mempool verdict (add, or dry-run check) for tx and maps it
+// to the RPC layer's vocabulary. A confirmed transaction is refused before
+// the pool sees it (the pool would only call it nonce-too-low).
+func (b *backend) admit(tx *chain.Tx, verdict func(*chain.Tx) error) error {
+	if _, _, _, err := b.c.Transaction(tx.TxID()); err == nil {
 		return rpc.ErrAlreadyInChain
+	}
+	err := verdict(tx)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, mempool.ErrDuplicate):
+		return rpc.ErrAlreadyInMempool
 	}
 	return &rpc.RejectError{Reason: mempool.RejectReason(err), Err: err}
 }
 
 func (b *backend) SubmitTx(tx *chain.Tx) error {
-	if _, _, _, err := b.c.Transaction(tx.TxID()); err == nil {
-		return rpc.ErrAlreadyInChain
-	}
-	return b.mapTxErr(tx, b.n.submitTx(b.comps, tx))
+	return b.admit(tx, func(tx *chain.Tx) error { return b.n.submitTx(b.comps, tx) })
 }
 
-func (b *backend) TestTx(tx *chain.Tx) error {
-	if _, _, _, err := b.c.Transaction(tx.TxID()); err == nil {
-		return rpc.ErrAlreadyInChain
-	}
-	return b.mapTxErr(tx, b.pool.Check(tx))
-}
+func (b *backend) TestTx(tx *chain.Tx) error { return b.admit(tx, b.pool.Check) }
 
 func (b *backend) PendingAccount(a chain.Address) (rpc.PendingAccount, error) {
 	s := b.pool.Sender(a)
