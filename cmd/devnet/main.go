@@ -207,6 +207,26 @@ func (c *command) args(rest []string, want int, names string) ([]string, error) 
 
 func (c *command) open() (*Lab, error) { return OpenLab(c.g.dir, c.g.bin, c.stderr) }
 
+// labNodes parses want positional arguments, opens the lab and reads the
+// first k arguments as node indices.
+func (c *command) labNodes(rest []string, want int, names string, k int) (*Lab, []int, []string, error) {
+	pos, err := c.args(rest, want, names)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	l, err := c.open()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	nodes := make([]int, k)
+	for j := range nodes {
+		if nodes[j], err = c.nodeArg(l, pos[j]); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return l, nodes, pos, nil
+}
+
 func (c *command) nodeArg(l *Lab, s string) (int, error) {
 	i, err := strconv.Atoi(strings.TrimPrefix(s, "node"))
 	if err != nil {
@@ -369,22 +389,11 @@ func (c *command) report(ctx context.Context, rest []string) error {
 
 func (c *command) tx(ctx context.Context, rest []string) error {
 	fee := c.fs.String("fee", "0.0001", "fee in coins")
-	pos, err := c.args(rest, 3, "FROM TO AMOUNT")
+	l, nodes, pos, err := c.labNodes(rest, 3, "FROM TO AMOUNT", 2)
 	if err != nil {
 		return err
 	}
-	l, err := c.open()
-	if err != nil {
-		return err
-	}
-	from, err := c.nodeArg(l, pos[0])
-	if err != nil {
-		return err
-	}
-	to, err := c.nodeArg(l, pos[1])
-	if err != nil {
-		return err
-	}
+	from, to := nodes[0], nodes[1]
 	amt, err := rpcjson.ParseAmount(pos[2])
 	if err != nil || amt <= 0 {
 		return usagef("AMOUNT %q: want a positive number of coins", pos[2])
@@ -404,22 +413,11 @@ func (c *command) tx(ctx context.Context, rest []string) error {
 func (c *command) doublespend(ctx context.Context, rest []string) error {
 	from := c.fs.Int("from", -1, "node whose key spends (default: A)")
 	amount := c.fs.String("amount", "1", "amount of the first spend in coins (the second pays twice as much)")
-	pos, err := c.args(rest, 2, "A B")
+	l, nodes, _, err := c.labNodes(rest, 2, "A B", 2)
 	if err != nil {
 		return err
 	}
-	l, err := c.open()
-	if err != nil {
-		return err
-	}
-	a, err := c.nodeArg(l, pos[0])
-	if err != nil {
-		return err
-	}
-	b, err := c.nodeArg(l, pos[1])
-	if err != nil {
-		return err
-	}
+	a, b := nodes[0], nodes[1]
 	amt, err := rpcjson.ParseAmount(*amount)
 	if err != nil || amt <= 0 {
 		return usagef("--amount %q: want a positive number of coins", *amount)
@@ -440,18 +438,11 @@ func (c *command) doublespend(ctx context.Context, rest []string) error {
 }
 
 func (c *command) network(ctx context.Context, on bool, rest []string) error {
-	pos, err := c.args(rest, 1, "NODE")
+	l, nodes, _, err := c.labNodes(rest, 1, "NODE", 1)
 	if err != nil {
 		return err
 	}
-	l, err := c.open()
-	if err != nil {
-		return err
-	}
-	i, err := c.nodeArg(l, pos[0])
-	if err != nil {
-		return err
-	}
+	i := nodes[0]
 	if err := l.SetNetworkActive(ctx, i, on); err != nil {
 		return err
 	}
@@ -464,18 +455,11 @@ func (c *command) network(ctx context.Context, on bool, rest []string) error {
 }
 
 func (c *command) generate(ctx context.Context, rest []string) error {
-	pos, err := c.args(rest, 2, "NODE N")
+	l, nodes, pos, err := c.labNodes(rest, 2, "NODE N", 1)
 	if err != nil {
 		return err
 	}
-	l, err := c.open()
-	if err != nil {
-		return err
-	}
-	i, err := c.nodeArg(l, pos[0])
-	if err != nil {
-		return err
-	}
+	i := nodes[0]
 	n, err := strconv.Atoi(pos[1])
 	if err != nil || n < 1 {
 		return usagef("N %q: want a positive number of blocks", pos[1])
@@ -491,19 +475,11 @@ func (c *command) generate(ctx context.Context, rest []string) error {
 func (c *command) logs(ctx context.Context, rest []string) error {
 	n := c.fs.Int("n", 0, "print only the last n lines (0: all)")
 	follow := c.fs.Bool("f", false, "follow the log until Ctrl-C")
-	pos, err := c.args(rest, 1, "NODE")
+	l, nodes, _, err := c.labNodes(rest, 1, "NODE", 1)
 	if err != nil {
 		return err
 	}
-	l, err := c.open()
-	if err != nil {
-		return err
-	}
-	i, err := c.nodeArg(l, pos[0])
-	if err != nil {
-		return err
-	}
-	return l.Logs(ctx, i, *n, *follow, c.stdout)
+	return l.Logs(ctx, nodes[0], *n, *follow, c.stdout)
 }
 
 func (c *command) down(rest []string) error {
