@@ -83,7 +83,8 @@ func (c *Chain) connectBlock(n *blockNode) (Event, error) {
 		// A stored block without its data is damage, not a rule violation.
 		return Event{}, fmt.Errorf("%w: block %s: %v", ErrStoreCorrupted, n.hash, err)
 	}
-	if err := verifySignatures(b.Txs, c.workers, c.sigCache); err != nil {
+	ids := b.TxIDs() // computed once: signature cache and transaction index
+	if err := verifySignatures(b.Txs, ids, c.workers, c.sigCache); err != nil {
 		return Event{}, err
 	}
 	view := newStateView(c.readAccount)
@@ -105,8 +106,7 @@ func (c *Chain) connectBlock(n *blockNode) (Event, error) {
 		}
 	}
 	batch.Put(hashKey(prefixUndo, n.hash), encodeUndo(view.undo))
-	for _, tx := range b.Txs {
-		id := tx.TxID()
+	for _, id := range ids {
 		batch.Put(hashKey(prefixTxIndex, id), n.hash[:])
 	}
 	batch.Put(heightKey(n.height), n.hash[:])

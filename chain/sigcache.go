@@ -25,7 +25,14 @@ func (c *SigCache) Verify(tx *Tx) error {
 	if c == nil {
 		return tx.VerifySignature()
 	}
-	id := tx.TxID()
+	return c.verify(tx, tx.TxID())
+}
+
+// verify is Verify for a caller that already has the txid.
+func (c *SigCache) verify(tx *Tx, id Hash) error {
+	if c == nil {
+		return tx.VerifySignature()
+	}
 	c.mu.RLock()
 	_, ok := c.ids[id]
 	c.mu.RUnlock()

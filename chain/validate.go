@@ -77,7 +77,7 @@ func (c *Chain) checkHeaderContext(h *Header, parent *blockNode, now time.Time) 
 
 // verifySignatures checks every transfer signature of b, spread over workers
 // goroutines. It returns the first failure in transaction order.
-func verifySignatures(txs []*Tx, workers int, cache *SigCache) error {
+func verifySignatures(txs []*Tx, ids []Hash, workers int, cache *SigCache) error {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -89,7 +89,7 @@ func verifySignatures(txs []*Tx, workers int, cache *SigCache) error {
 	if workers == 1 {
 		for i, tx := range txs {
 			if !tx.IsCoinbase() {
-				if errs[i] = cache.Verify(tx); errs[i] != nil {
+				if errs[i] = cache.verify(tx, ids[i]); errs[i] != nil {
 					return errs[i]
 				}
 			}
@@ -108,7 +108,7 @@ func verifySignatures(txs []*Tx, workers int, cache *SigCache) error {
 			defer wg.Done()
 			for i := lo; i < hi; i++ {
 				if !txs[i].IsCoinbase() {
-					errs[i] = cache.Verify(txs[i])
+					errs[i] = cache.verify(txs[i], ids[i])
 				}
 			}
 		}(lo, hi)
