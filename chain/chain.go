@@ -508,7 +508,7 @@ func (c *Chain) acceptBlock(b *Block, h Hash, parent *blockNode, now time.Time) 
 		return nil, ruleErr(ErrInvalidAncestor, "block %s builds on invalid block %s", h, parent.hash)
 	}
 	if err := c.checkHeaderContext(&b.Header, parent, now); err != nil {
-		if KindOf(err) != ErrTimeTooNew {
+		if marksInvalid(KindOf(err)) {
 			n := c.newNode(b, h, parent)
 			n.status |= statusFailed
 			c.rememberFailure(h, err)

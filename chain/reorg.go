@@ -60,7 +60,7 @@ func (c *Chain) activateBestChain() ([]Event, bool, error) {
 		for i := len(path) - 1; i >= 0; i-- {
 			ev, err := c.connectBlock(path[i])
 			if err != nil {
-				if KindOf(err) == "" || errors.Is(err, ErrStoreCorrupted) {
+				if !marksInvalid(KindOf(err)) { // storage failure: not the block's fault
 					return evs, changed, err
 				}
 				c.log.Warn("block failed validation while connecting", "hash", path[i].hash, "height", path[i].height, "err", err)
