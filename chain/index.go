@@ -37,17 +37,6 @@ type blockNode struct {
 	size      int
 }
 
-// ancestor returns the ancestor of n at height h (n itself if h == n.height).
-func (n *blockNode) ancestor(h uint64) *blockNode {
-	if h > n.height {
-		return nil
-	}
-	for n != nil && n.height > h {
-		n = n.parent
-	}
-	return n
-}
-
 // medianTimePast returns the median timestamp of n and up to 10 ancestors.
 func (n *blockNode) medianTimePast() int64 {
 	var ts [MedianTimeBlocks]int64

@@ -1,7 +1,6 @@
 package mempool
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -294,5 +293,3 @@ func waitEvents(t testing.TB, sub *Subscription, n int) []Event {
 	}
 	return out
 }
-
-func hashLess(a, b chain.Hash) bool { return bytes.Compare(a[:], b[:]) < 0 }

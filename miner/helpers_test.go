@@ -2,7 +2,6 @@ package miner
 
 import (
 	"context"
-	"encoding/binary"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -175,6 +174,3 @@ type staticView struct {
 
 func (v staticView) Params() *chain.Params { return v.p }
 func (v staticView) Best() chain.Snapshot  { return v.tip }
-
-// headerTime reads the timestamp of a prepared header.
-func headerTime(j *kernel.Job) uint32 { return binary.LittleEndian.Uint32(j.Header[68:72]) }

@@ -17,7 +17,6 @@ type chainMetrics struct {
 	reorgs       prometheus.Counter
 	reorgDepth   prometheus.Histogram
 	validation   prometheus.Histogram
-	eventDrops   prometheus.Counter
 }
 
 func newChainMetrics(reg prometheus.Registerer, c *chain.Chain, eventDrops func() float64) *chainMetrics {

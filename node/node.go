@@ -19,7 +19,6 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/mempool"
-	"github.com/quarrychain/quarry/p2p"
 )
 
 // Node is a running Quarry node: the composition root that builds the chain,
@@ -37,7 +36,6 @@ type Node struct {
 	started     time.Time
 	c           *chain.Chain
 	pool        *mempool.Pool
-	net         *p2p.Node
 	tc          timedChain
 
 	stopFn   context.CancelFunc

@@ -1,7 +1,6 @@
 package p2p
 
 import (
-	"errors"
 	"fmt"
 )
 
@@ -87,15 +86,4 @@ func newErr(kind ErrorKind, format string, args ...any) error {
 // wrapErr builds an *Error around cause.
 func wrapErr(kind ErrorKind, cause error, format string, args ...any) error {
 	return &Error{Kind: kind, Description: string(kind) + ": " + fmt.Sprintf(format, args...) + ": " + cause.Error(), Err: cause}
-}
-
-// isPeerFault reports whether err is a wire-protocol fault of the remote
-// peer (as opposed to a transport failure, a timeout or a local problem).
-func isPeerFault(err error) bool {
-	for _, k := range []ErrorKind{ErrFrameTooLarge, ErrMalformed, ErrUnexpectedMsg, ErrProtocol, ErrGenesisMismatch, ErrInvalidBlock} {
-		if errors.Is(err, k) {
-			return true
-		}
-	}
-	return false
 }

@@ -3,9 +3,7 @@ package rpc
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
-	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -222,19 +220,6 @@ func parseHashArg(name, s string) (chain.Hash, error) {
 	return h, nil
 }
 
-// hexBytes parses a required hex string parameter.
-func (c *call) hexBytes(i int) ([]byte, error) {
-	s, err := c.reqStr(i)
-	if err != nil {
-		return nil, err
-	}
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		return nil, errorf(rpcjson.CodeInvalidParameter, "%s must be hexadecimal string (not '%s')", c.name(i), truncate(s, 80))
-	}
-	return b, nil
-}
-
 // address parses a required address parameter of this network.
 func (c *call) address(i int) (chain.Address, error) {
 	s, err := c.reqStr(i)
@@ -306,15 +291,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
-}
-
-// clampInt converts to int, saturating.
-func clampInt(v int64) int {
-	if v > math.MaxInt32 {
-		return math.MaxInt32
-	}
-	if v < math.MinInt32 {
-		return math.MinInt32
-	}
-	return int(v)
 }

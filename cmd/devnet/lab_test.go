@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,7 +26,7 @@ func buildBinaries(t *testing.T) string {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("the go tool is not on PATH: %v", err)
 	}
 	dir := t.TempDir()
 	start := time.Now()
@@ -430,7 +429,8 @@ func TestDeterministicIdentities(t *testing.T) {
 	if a != b || a == c || a == d {
 		t.Fatalf("peer ids: %s %s %s %s", a, b, c, d)
 	}
-	if minerKey("s", 0).Address != minerKey("s", 0).Address || minerKey("s", 0).Address == minerKey("s", 1).Address {
+	k0, again, k1 := minerKey("s", 0), minerKey("s", 0), minerKey("s", 1)
+	if k0.Address != again.Address || k0.Address == k1.Address {
 		t.Fatal("miner keys not deterministic per (seed, index)")
 	}
 }
