@@ -16,7 +16,7 @@ import (
 	"github.com/quarrychain/quarry/rpc/client"
 )
 
-func testConfig(t *testing.T) Config {
+func testConfig(t testing.TB) Config {
 	return Config{
 		Network: "regtest", DataDir: t.TempDir(), P2PListen: "127.0.0.1:0", NoMDNS: true,
 		RPCListen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", MinerThreads: 1,
@@ -25,7 +25,7 @@ func testConfig(t *testing.T) Config {
 }
 
 // startNode runs a node until the test ends and returns it once Ready.
-func startNode(t *testing.T, cfg Config) (*Node, func() error) {
+func startNode(t testing.TB, cfg Config) (*Node, func() error) {
 	t.Helper()
 	n, err := New(cfg)
 	if err != nil {

@@ -176,6 +176,27 @@
 // pings every WSPingInterval and drops a peer silent for two intervals.
 // Browser pages are refused unless Origin matches Host (gorilla's check).
 //
+// # Explorer
+//
+// GET /explorer/ serves a small read-only explorer page (HTML, JavaScript
+// and CSS embedded in the binary with go:embed; no build step, no external
+// library): chain summary, a window of 20 recent blocks that pages back
+// on request, chain tips with their branch status, the mempool, peers and
+// the miner. The page opens one WebSocket, /explorer/ws, speaks the same
+// protocol as /ws over it, subscribes to blocks, reorgs and mempool, and
+// re-reads a section only when a notification says it changed (no
+// polling); a new block's row is drawn from the notification itself.
+//
+// Access: a request from a loopback address whose Host header also names
+// a loopback host (localhost, 127.0.0.0/8, [::1]) needs no credentials;
+// any other request needs the RPC credentials (HTTP Basic, so a browser
+// shows its own prompt; the page has no login screen). The Host check
+// keeps a page on another origin from reaching the node by DNS rebinding,
+// and the WebSocket refuses a foreign Origin. Whatever the credentials,
+// the explorer's WebSocket runs only the read methods in explorerMethods
+// (chain, mempool, network and miner reads); anything that changes the
+// node or touches the wallet is refused with RPC_METHOD_NOT_FOUND.
+//
 // # Related packages
 //
 // rpc/rpcjson holds the JSON shapes shared with clients (error codes,

@@ -64,6 +64,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", s.serveWS)
+	mux.Handle("/explorer/", s.explorerHandler())
+	mux.HandleFunc("/explorer/ws", s.serveExplorerWS)
+	mux.Handle("/explorer", http.RedirectHandler("/explorer/", http.StatusMovedPermanently))
 	mux.HandleFunc("/", s.serveRPC)
 	s.handler = mux
 	return s, nil
