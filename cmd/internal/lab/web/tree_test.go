@@ -55,7 +55,7 @@ func byHash(v View) map[chain.Hash]ViewBlock {
 
 func TestTreeForkAndHeal(t *testing.T) {
 	b := newBuilder(1000)
-	b.chain("m", "", 0, 10) // main chain m0..m10
+	b.chain("m", "", 0, 10)  // main chain m0..m10
 	b.chain("s", "m5", 6, 8) // side branch s6..s8 forking after m5
 	for _, n := range []string{"node0", "node1"} {
 		b.t.SetTip(n, b.hashes["m10"])
