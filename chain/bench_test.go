@@ -11,6 +11,9 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+
+	"github.com/quarrychain/quarry/chain/leveldbstore"
+	"github.com/quarrychain/quarry/chain/memstore"
 )
 
 // Benchmarks of the chain engine. Run them with, for example:
@@ -19,7 +22,7 @@ import (
 //
 // Throughput is reported next to ns/op as tx/s, blocks/s, headers/s or
 // cycles/s. Every fixture is deterministic (seeded keys, regtest blocks,
-// fixed clock); chains live on goleveldb's in-memory storage unless a
+// fixed clock); chains live on the map-backed memstore unless a
 // sub-benchmark says store=leveldb (a temp dir, synced commits).
 
 const (
@@ -111,7 +114,7 @@ func newBenchTxFixture(b *testing.B, nBlocks int) *benchTxFixture {
 // newChain returns an in-memory chain with the setup blocks connected.
 func (f *benchTxFixture) newChain(b *testing.B, workers int, sigs *SigCache) (*Chain, Store) {
 	b.Helper()
-	st := OpenMemStore()
+	st := memstore.New()
 	c, err := New(Config{Params: f.p, Store: st, Now: benchNow, VerifyWorkers: workers, SigCache: sigs})
 	if err != nil {
 		b.Fatal(err)
@@ -267,9 +270,9 @@ func BenchmarkProcessEmptyBlock(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "blocks/s")
 		}
 	}
-	b.Run("store=mem", run(func(*testing.B) Store { return OpenMemStore() }))
+	b.Run("store=mem", run(func(*testing.B) Store { return memstore.New() }))
 	b.Run("store=leveldb", run(func(b *testing.B) Store {
-		st, err := OpenLevelDB(b.TempDir())
+		st, err := leveldbstore.Open(b.TempDir())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -291,7 +294,7 @@ func BenchmarkProcessEmptyBlock(b *testing.B) {
 func BenchmarkHeaderValidation(b *testing.B) {
 	b.Run("regtest", func(b *testing.B) {
 		p := RegtestParams()
-		c, err := New(Config{Params: p, Store: OpenMemStore(), Now: benchNow})
+		c, err := New(Config{Params: p, Store: memstore.New(), Now: benchNow})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -324,7 +327,7 @@ func BenchmarkHeaderValidation(b *testing.B) {
 	for _, h := range []uint64{1_000, 100_000} {
 		b.Run(fmt.Sprintf("dev-asert-height=%d", h), func(b *testing.B) {
 			p := DevParams()
-			c, err := New(Config{Params: p, Store: OpenMemStore(), Now: benchNow})
+			c, err := New(Config{Params: p, Store: memstore.New(), Now: benchNow})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -401,7 +404,7 @@ func BenchmarkConnectDisconnect(b *testing.B) {
 	}
 	b.Run("empty", func(b *testing.B) {
 		p := RegtestParams()
-		st := OpenMemStore()
+		st := memstore.New()
 		defer st.Close()
 		c, err := New(Config{Params: p, Store: st, Now: benchNow})
 		if err != nil {

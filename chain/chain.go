@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/quarrychain/quarry/chain/kv"
 )
 
 // Config configures a Chain.
@@ -113,8 +115,12 @@ type Chain struct {
 	// lastFailure remembers recent validation failures by hash (bounded).
 	lastFailure map[Hash]error
 
-	best   atomic.Pointer[Snapshot]
-	events eventHub
+	best    atomic.Pointer[Snapshot]
+	events  eventHub
+	corrupt corruptSet
+	// halt records the first failed commit; after it the chain takes no
+	// more writes (see Failed).
+	halt haltState
 }
 
 const schemaVersion = 1
@@ -135,6 +141,7 @@ func New(cfg Config) (*Chain, error) {
 		sigCache:   cfg.SigCache,
 		index:      make(map[Hash]*blockNode),
 		candidates: make(map[*blockNode]struct{}),
+		halt:       haltState{done: make(chan struct{})},
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -156,7 +163,7 @@ func New(cfg Config) (*Chain, error) {
 
 	meta, err := c.store.Get([]byte(keyMeta))
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, kv.ErrNotFound):
 		if err := c.initGenesis(); err != nil {
 			return nil, err
 		}
@@ -201,7 +208,7 @@ func (c *Chain) initGenesis() error {
 	b.Put(hashKey(prefixBlock, n.hash), g.Bytes())
 	b.Put(heightKey(0), n.hash[:])
 	b.Put([]byte(keyTip), c.tipRecord(n.hash, c.digest))
-	if err := c.store.Commit(&b); err != nil {
+	if err := c.commit(&b); err != nil {
 		return err
 	}
 	c.addNode(n)
@@ -296,8 +303,14 @@ func (c *Chain) load() error {
 	c.rebuildCandidates()
 	c.log.Info("chain loaded", "network", c.params.Name, "blocks", len(c.index), "height", tip.height, "tip", tip.hash)
 	// A crash between storing a heavier branch and connecting it leaves
-	// work to do: finish it now.
+	// work to do: finish it now. A block whose data turns out corrupt holds
+	// the chain where it is (consistent, one commit at a time) until the
+	// block is repaired from a peer; the node can still start and serve.
 	_, _, err = c.activateBestChain()
+	if errors.Is(err, errBlockUnusable) {
+		c.log.Error("cannot finish activating the best chain at start", "height", c.tipNode().height, "err", err)
+		err = nil
+	}
 	return err
 }
 
@@ -444,6 +457,10 @@ func (c *Chain) processBlock(b *Block, requested bool) (ProcessResult, error) {
 		for _, child := range c.orphans.takeChildren(p.hash) {
 			cn, aerr := c.acceptBlock(child, child.Hash(), p, now)
 			if aerr != nil {
+				if errors.Is(aerr, ErrWriteFailed) {
+					err = aerr
+					break
+				}
 				c.log.Info("orphan rejected", "hash", child.Hash(), "err", aerr)
 				continue
 			}
@@ -502,27 +519,20 @@ func (c *Chain) inMain(n *blockNode) bool {
 // branch (not yet connected). It is called with mu held.
 func (c *Chain) acceptBlock(b *Block, h Hash, parent *blockNode, now time.Time) (*blockNode, error) {
 	if parent.status.invalid() {
-		n := c.newNode(b, h, parent)
-		n.status |= statusFailedAncestor
-		c.storeNode(n, b)
-		return nil, ruleErr(ErrInvalidAncestor, "block %s builds on invalid block %s", h, parent.hash)
+		err := ruleErr(ErrInvalidAncestor, "block %s builds on invalid block %s", h, parent.hash)
+		return nil, c.storeInvalid(b, h, parent, statusFailedAncestor, err)
 	}
 	if err := c.checkHeaderContext(&b.Header, parent, now); err != nil {
 		if marksInvalid(KindOf(err)) {
-			n := c.newNode(b, h, parent)
-			n.status |= statusFailed
 			c.rememberFailure(h, err)
-			c.storeNode(n, b)
+			return nil, c.storeInvalid(b, h, parent, statusFailed, err)
 		}
 		return nil, err
 	}
 	if cb := b.Txs[0]; cb.Height != parent.height+1 {
-		n := c.newNode(b, h, parent)
-		n.status |= statusFailed
 		err := ruleErr(ErrBadCoinbaseHeight, "coinbase height %d in block at height %d", cb.Height, parent.height+1)
 		c.rememberFailure(h, err)
-		c.storeNode(n, b)
-		return nil, err
+		return nil, c.storeInvalid(b, h, parent, statusFailed, err)
 	}
 	n := c.newNode(b, h, parent)
 	if err := c.storeNode(n, b); err != nil {
@@ -543,6 +553,19 @@ func (c *Chain) newNode(b *Block, h Hash, parent *blockNode) *blockNode {
 	return n
 }
 
+// storeInvalid stores a block that failed a rule with the failure's status
+// flag and returns the rule error. If storing fails, the returned error
+// carries both: the rule error (its kind still says the block is invalid)
+// and the storage failure (which has halted the chain's writes).
+func (c *Chain) storeInvalid(b *Block, h Hash, parent *blockNode, flag blockStatus, ruleErr error) error {
+	n := c.newNode(b, h, parent)
+	n.status |= flag
+	if err := c.storeNode(n, b); err != nil {
+		return fmt.Errorf("%w; storing the invalid block failed: %w", ruleErr, err)
+	}
+	return ruleErr
+}
+
 // storeNode writes the block and its index record in one batch and adds the
 // node to the in-memory index.
 func (c *Chain) storeNode(n *blockNode, b *Block) error {
@@ -551,7 +574,7 @@ func (c *Chain) storeNode(n *blockNode, b *Block) error {
 	// Data is kept even for invalid blocks (they passed the PoW check, so
 	// storing them costs an attacker work) so that ReconsiderBlock can retry.
 	batch.Put(hashKey(prefixBlock, n.hash), b.Bytes())
-	if err := c.store.Commit(&batch); err != nil {
+	if err := c.commit(&batch); err != nil {
 		return err
 	}
 	c.addNode(n)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+
+	"github.com/quarrychain/quarry/chain/leveldbstore"
 )
 
 // TestCorruptedStoreIsRefused damages a closed on-disk store in several
@@ -49,7 +51,7 @@ func TestCorruptedStoreIsRefused(t *testing.T) {
 	for name, damage := range cases {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			store, err := chain.OpenLevelDB(dir)
+			store, err := leveldbstore.Open(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,7 +73,7 @@ func TestCorruptedStoreIsRefused(t *testing.T) {
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
 			}
-			store, err = chain.OpenLevelDB(dir)
+			store, err = leveldbstore.Open(dir)
 			if err != nil {
 				t.Fatal(err)
 			}

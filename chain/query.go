@@ -4,26 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-)
 
-func (c *Chain) readBlock(h Hash) (*Block, error) {
-	raw, err := c.store.Get(hashKey(prefixBlock, h))
-	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return nil, ruleErr(ErrNotFound, "block %s data not found", h)
-		}
-		return nil, err
-	}
-	b, err := DecodeBlock(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%w: stored block %s does not decode: %v", ErrStoreCorrupted, h, err)
-	}
-	return b, nil
-}
+	"github.com/quarrychain/quarry/chain/kv"
+)
 
 func (c *Chain) readAccount(a Address) (Account, error) {
 	raw, err := c.store.Get(accountKey(a))
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, kv.ErrNotFound) {
 		return Account{}, nil
 	}
 	if err != nil {
@@ -33,7 +20,13 @@ func (c *Chain) readAccount(a Address) (Account, error) {
 }
 
 // Block returns the stored block with hash h (main chain or side branch).
-func (c *Chain) Block(h Hash) (*Block, error) { return c.readBlock(h) }
+// A block the chain does not have is an ErrNotFound error; stored data that
+// fails its integrity check is an ErrCorruptData error (see CorruptBlocks
+// and RepairBlock). Safe for concurrent use.
+func (c *Chain) Block(h Hash) (*Block, error) {
+	b, _, err := c.readBlock(h)
+	return b, err
+}
 
 // HaveBlock reports whether the block is stored (valid or not) or waiting as
 // an orphan.
@@ -161,7 +154,7 @@ func (c *Chain) Account(a Address) Account {
 func (c *Chain) Transaction(id Hash) (*Tx, Hash, uint64, error) {
 	raw, err := c.store.Get(hashKey(prefixTxIndex, id))
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, kv.ErrNotFound) {
 			return nil, Hash{}, 0, ruleErr(ErrNotFound, "transaction %s is not in the main chain", id)
 		}
 		return nil, Hash{}, 0, err
@@ -172,12 +165,12 @@ func (c *Chain) Transaction(id Hash) (*Tx, Hash, uint64, error) {
 	if !ok {
 		return nil, Hash{}, 0, fmt.Errorf("%w: tx index points at unknown block %s", ErrStoreCorrupted, bh)
 	}
-	b, err := c.readBlock(bh)
+	b, ids, err := c.readBlock(bh)
 	if err != nil {
 		return nil, Hash{}, 0, err
 	}
-	for _, tx := range b.Txs {
-		if tx.TxID() == id {
+	for i, tx := range b.Txs {
+		if ids[i] == id {
 			return tx, bh, info.Height, nil
 		}
 	}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+
+	"github.com/quarrychain/quarry/chain/leveldbstore"
 )
 
 // freshBest feeds the branch ending at tip to a new node that never saw any
@@ -538,7 +540,7 @@ type diskChain struct {
 
 func openDisk(t *testing.T, dir string, p *chain.Params) (diskChain, error) {
 	t.Helper()
-	store, err := chain.OpenLevelDB(dir)
+	store, err := leveldbstore.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,8 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/mempool"
+
+	"github.com/quarrychain/quarry/chain/leveldbstore"
 )
 
 // Node is a running Quarry node: the composition root that builds the chain,
@@ -110,7 +112,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	}
 	defer lock.release()
 
-	store, err := chain.OpenLevelDB(filepath.Join(cfg.DataDir, "chain"))
+	store, err := leveldbstore.Open(filepath.Join(cfg.DataDir, "chain"))
 	if err != nil {
 		return err
 	}
