@@ -423,6 +423,9 @@ func (c *Chain) processBlock(b *Block, requested bool) (ProcessResult, error) {
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.halt.get(); err != nil {
+		return res, err
+	}
 	if c.index[h] != nil {
 		res.Status = StatusDuplicate
 		return res, ruleErr(ErrDuplicateBlock, "block %s already known", h)

@@ -129,6 +129,9 @@ func (c *Chain) RepairBlock(b *Block) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.halt.get(); err != nil {
+		return err
+	}
 	if c.index[h] == nil {
 		return ruleErr(ErrNotFound, "repair of block %s: not in the block index", h)
 	}

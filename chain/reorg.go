@@ -242,6 +242,9 @@ type statusChange struct {
 func (c *Chain) InvalidateBlock(h Hash) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.halt.get(); err != nil {
+		return err
+	}
 	n := c.index[h]
 	if n == nil {
 		return ruleErr(ErrNotFound, "block %s not found", h)
@@ -274,6 +277,9 @@ func (c *Chain) InvalidateBlock(h Hash) error {
 func (c *Chain) ReconsiderBlock(h Hash) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.halt.get(); err != nil {
+		return err
+	}
 	n := c.index[h]
 	if n == nil {
 		return ruleErr(ErrNotFound, "block %s not found", h)

@@ -19,8 +19,6 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/mempool"
-
-	"github.com/quarrychain/quarry/chain/leveldbstore"
 )
 
 // Node is a running Quarry node: the composition root that builds the chain,
@@ -112,7 +110,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	}
 	defer lock.release()
 
-	store, err := leveldbstore.Open(filepath.Join(cfg.DataDir, "chain"))
+	store, err := cfg.OpenStore(filepath.Join(cfg.DataDir, "chain"))
 	if err != nil {
 		return err
 	}
@@ -195,6 +193,17 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		})
 	}
 	g.Go(func() error { return n.announceReady(gctx, comps) })
+	// A failed commit leaves the chain unable to vouch for its memory
+	// matching the store: stop everything; the next start resumes from the
+	// last durable commit.
+	g.Go(func() error {
+		select {
+		case <-gctx.Done():
+			return nil
+		case <-c.Failed():
+			return fmt.Errorf("stopping: %w", c.Err())
+		}
+	})
 
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
