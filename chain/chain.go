@@ -118,6 +118,9 @@ type Chain struct {
 	best    atomic.Pointer[Snapshot]
 	events  eventHub
 	corrupt corruptSet
+	// unusable holds blocks whose stored data (or an ancestor's) was found
+	// corrupt while connecting: not tip candidates until RepairBlock.
+	unusable nodeSet
 	// halt records the first failed commit; after it the chain takes no
 	// more writes (see Failed).
 	halt haltState
@@ -304,13 +307,8 @@ func (c *Chain) load() error {
 	c.log.Info("chain loaded", "network", c.params.Name, "blocks", len(c.index), "height", tip.height, "tip", tip.hash)
 	// A crash between storing a heavier branch and connecting it leaves
 	// work to do: finish it now. A block whose data turns out corrupt holds
-	// the chain where it is (consistent, one commit at a time) until the
-	// block is repaired from a peer; the node can still start and serve.
+	// its branch back (see activateBestChain) until it is repaired.
 	_, _, err = c.activateBestChain()
-	if errors.Is(err, errBlockUnusable) {
-		c.log.Error("cannot finish activating the best chain at start", "height", c.tipNode().height, "err", err)
-		err = nil
-	}
 	return err
 }
 
@@ -349,17 +347,18 @@ func (c *Chain) verifyState() error {
 func (c *Chain) tipNode() *blockNode { return c.main[len(c.main)-1] }
 
 // rebuildCandidates recomputes the set of possible best-chain tips: valid
-// (not failed) blocks with data and no valid child.
+// (not failed) blocks with usable data and no such child.
 func (c *Chain) rebuildCandidates() {
 	c.candidates = make(map[*blockNode]struct{})
 	hasValidChild := make(map[*blockNode]bool)
+	usable := func(n *blockNode) bool { return !n.status.invalid() && !c.unusable.has(n) }
 	for _, n := range c.index {
-		if !n.status.invalid() && n.parent != nil {
+		if usable(n) && n.parent != nil {
 			hasValidChild[n.parent] = true
 		}
 	}
 	for _, n := range c.index {
-		if !n.status.invalid() && !hasValidChild[n] {
+		if usable(n) && !hasValidChild[n] {
 			c.candidates[n] = struct{}{}
 		}
 	}
@@ -540,6 +539,11 @@ func (c *Chain) acceptBlock(b *Block, h Hash, parent *blockNode, now time.Time) 
 	n := c.newNode(b, h, parent)
 	if err := c.storeNode(n, b); err != nil {
 		return nil, err
+	}
+	if c.unusable.has(parent) {
+		// Held back with its branch until the corrupt ancestor is repaired.
+		c.unusable.add(n)
+		return n, nil
 	}
 	delete(c.candidates, parent)
 	c.candidates[n] = struct{}{}

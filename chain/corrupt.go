@@ -144,6 +144,7 @@ func (c *Chain) RepairBlock(b *Block) error {
 		return err
 	}
 	c.corrupt.remove(h)
+	c.release(c.index[h])
 	c.log.Warn("corrupt block data repaired", "hash", h)
 	oldTip := c.tipNode()
 	evs, _, err := c.activateBestChain()
@@ -152,4 +153,40 @@ func (c *Chain) RepairBlock(b *Block) error {
 		return fmt.Errorf("block %s repaired; activating the best chain: %w", h, err)
 	}
 	return nil
+}
+
+// nodeSet is a set of index nodes, guarded by Chain.mu.
+type nodeSet map[*blockNode]struct{}
+
+func (s nodeSet) has(n *blockNode) bool { _, ok := s[n]; return ok }
+
+func (s *nodeSet) add(n *blockNode) {
+	if *s == nil {
+		*s = make(nodeSet)
+	}
+	(*s)[n] = struct{}{}
+}
+
+// holdBack takes n, whose stored data is corrupt, and its descendants out
+// of the tip candidates until release. Called with mu held.
+func (c *Chain) holdBack(n *blockNode) {
+	c.unusable.add(n)
+	for _, d := range descendants(c.index, n) {
+		c.unusable.add(d)
+	}
+	c.rebuildCandidates()
+}
+
+// release returns n and its descendants to the tip candidates (those with
+// another corrupt ancestor are held back again when connecting reaches
+// it). Called with mu held.
+func (c *Chain) release(n *blockNode) {
+	if !c.unusable.has(n) {
+		return
+	}
+	delete(c.unusable, n)
+	for _, d := range descendants(c.index, n) {
+		delete(c.unusable, d)
+	}
+	c.rebuildCandidates()
 }

@@ -30,7 +30,9 @@ func (c *Chain) bestCandidate() *blockNode {
 // activateBestChain moves the main chain to the best valid candidate:
 // disconnect to the fork point, connect the new branch; a block that fails on
 // the way is marked invalid (with its descendants) and the choice is made
-// again, so the chain ends on the best chain of valid blocks. Every step is
+// again, so the chain ends on the best chain of valid blocks. A block whose
+// stored data is corrupt is not marked: its branch is held back until the
+// block is repaired, and the choice is made again without it. Every step is
 // one atomic store batch. Called with mu held; returns the events to publish.
 func (c *Chain) activateBestChain() ([]Event, bool, error) {
 	var evs []Event
@@ -59,6 +61,13 @@ func (c *Chain) activateBestChain() ([]Event, bool, error) {
 		}
 		for i := len(path) - 1; i >= 0; i-- {
 			ev, err := c.connectBlock(path[i])
+			if errors.Is(err, errBlockUnusable) {
+				// This node's copy is damaged, the block may well be valid:
+				// hold its branch back (in memory only) and choose again;
+				// RepairBlock releases it.
+				c.holdBack(path[i])
+				break
+			}
 			if err != nil {
 				if !marksInvalid(KindOf(err)) { // storage failure: not the block's fault
 					return evs, changed, err
