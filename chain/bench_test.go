@@ -149,7 +149,7 @@ func BenchmarkConnectBlock(b *testing.B) {
 					// Out of pre-signed blocks: start over on a fresh chain.
 					b.StopTimer()
 					if st != nil {
-						st.Close()
+						_ = st.Close()
 					}
 					c, st = f.newChain(b, workers, sigs)
 					next = 0
@@ -163,7 +163,7 @@ func BenchmarkConnectBlock(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(b.N*benchTxsPerBlock)/b.Elapsed().Seconds(), "tx/s")
 			if st != nil {
-				st.Close()
+				_ = st.Close()
 			}
 		}
 	}
@@ -255,7 +255,7 @@ func BenchmarkProcessEmptyBlock(b *testing.B) {
 				parent, height, ts = blocks[i].Hash(), height+1, blocks[i].Header.Timestamp
 			}
 			st := open(b)
-			defer st.Close()
+			defer func() { _ = st.Close() }()
 			c, err := New(Config{Params: p, Store: st, Now: benchNow})
 			if err != nil {
 				b.Fatal(err)
@@ -405,7 +405,7 @@ func BenchmarkConnectDisconnect(b *testing.B) {
 	b.Run("empty", func(b *testing.B) {
 		p := RegtestParams()
 		st := memstore.New()
-		defer st.Close()
+		defer func() { _ = st.Close() }()
 		c, err := New(Config{Params: p, Store: st, Now: benchNow})
 		if err != nil {
 			b.Fatal(err)
@@ -420,7 +420,7 @@ func BenchmarkConnectDisconnect(b *testing.B) {
 	b.Run(fmt.Sprintf("transfers=%d", benchTxsPerBlock), func(b *testing.B) {
 		f := newBenchTxFixture(b, 1)
 		c, st := f.newChain(b, 0, nil)
-		defer st.Close()
+		defer func() { _ = st.Close() }()
 		if _, err := c.ProcessBlock(f.blocks[0]); err != nil {
 			b.Fatal(err)
 		}

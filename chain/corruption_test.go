@@ -77,7 +77,7 @@ func TestCorruptedStoreIsRefused(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer store.Close()
+			defer func() { _ = store.Close() }()
 			_, err = chain.New(chain.Config{Params: p, Store: store})
 			if !errors.Is(err, chain.ErrStoreCorrupted) {
 				t.Fatalf("opening a damaged store: %v, want ErrStoreCorrupted", err)

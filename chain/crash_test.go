@@ -371,7 +371,7 @@ func TestCrashChild(t *testing.T) {
 		say("ERR open: %v", err)
 		t.Fatal(err)
 	}
-	defer store.Close()
+	defer func() { _ = store.Close() }()
 	c, err := New(Config{Params: RegtestParams(), Store: store, Now: crashNow})
 	if err != nil {
 		say("ERR new: %v", err)
@@ -647,7 +647,7 @@ func (r *crashRun) verify(n int) {
 	if err != nil {
 		t.Fatalf("cycle %d: store does not open after kill: %v", n, err)
 	}
-	defer store.Close()
+	defer func() { _ = store.Close() }()
 	rec, err := store.Get([]byte(keyTip))
 	if err != nil || len(rec) < HashSize {
 		t.Fatalf("cycle %d: tip record: %v", n, err)

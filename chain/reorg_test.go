@@ -629,7 +629,7 @@ func TestRestartKeepsState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.store.Close()
+	defer func() { _ = d.store.Close() }()
 	if got := d.c.Best(); fmt.Sprint(got) != fmt.Sprint(best) {
 		t.Fatalf("tip after second restart:\n got %+v\nwant %+v", got, best)
 	}
@@ -661,7 +661,7 @@ func TestRestartFirstSeenAmongSideBranches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.store.Close()
+	defer func() { _ = d.store.Close() }()
 	g.Accept(t, d.c, "c2") // seen after b2
 	if err := d.c.InvalidateBlock(g.Hash("a2")); err != nil {
 		t.Fatal(err)
