@@ -140,11 +140,17 @@ func (c *Chain) HeadersAfter(locator []Hash, stop Hash, max int) []Header {
 	return out
 }
 
-// Account returns the state of address a at the tip.
+// Account returns the state of address a at the tip. It has no error to
+// report a failed read with, and a zero balance would be wrong data, so a
+// failed read halts the chain (see Failed) and the node stops. Safe for
+// concurrent use.
 func (c *Chain) Account(a Address) Account {
 	acc, err := c.readAccount(a)
 	if err != nil {
-		c.log.Error("reading account", "err", err)
+		herr := fmt.Errorf("reading the state of account %x: %w (the node must stop)", a[:], err)
+		if c.halt.set(herr) {
+			c.log.Error("chain state unreadable; the chain takes no more writes", "err", err)
+		}
 		return Account{}
 	}
 	return acc

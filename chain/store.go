@@ -45,9 +45,10 @@ var ErrStoreCorrupted = kv.ErrCorrupt
 // or nothing).
 var ErrWriteFailed = errors.New("chain database write failed")
 
-// haltState is the first failed commit. err is written once under Chain.mu
-// (commits happen with it held) and read through Err from any goroutine, so
-// it is guarded by its own mutex; done is closed when it is set.
+// haltState is the first storage failure that stopped the chain. It is set
+// by commits (under Chain.mu) and by reads that cannot report their error
+// (without it) and read from any goroutine, so it has its own mutex; done is
+// closed when it is set.
 type haltState struct {
 	mu   sync.Mutex
 	err  error
@@ -58,6 +59,19 @@ func (h *haltState) get() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.err
+}
+
+// set records err unless a failure is already recorded and reports whether
+// it did.
+func (h *haltState) set(err error) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.err != nil {
+		return false
+	}
+	h.err = err
+	close(h.done)
+	return true
 }
 
 // commit writes b through the store, unless an earlier commit failed. It is
@@ -71,21 +85,20 @@ func (c *Chain) commit(b *Batch) error {
 		return nil
 	}
 	werr := fmt.Errorf("%w: %w (the node must stop; at restart the chain resumes from the last durable commit)", ErrWriteFailed, err)
-	c.halt.mu.Lock()
-	c.halt.err = werr
-	close(c.halt.done)
-	c.halt.mu.Unlock()
-	c.log.Error("chain database write failed; the chain takes no more writes", "err", err)
+	if c.halt.set(werr) {
+		c.log.Error("chain database write failed; the chain takes no more writes", "err", err)
+	}
 	return werr
 }
 
-// Failed is closed when a commit to the store has failed; Err then says
-// why. The chain still answers reads but accepts no more blocks; its owner
-// must stop. Safe for concurrent use.
+// Failed is closed when the chain has met a storage failure it cannot
+// recover from: a failed commit, or a read whose failure it cannot report
+// (Account). Err then says why. The chain still answers reads but accepts
+// no more blocks; its owner must stop. Safe for concurrent use.
 func (c *Chain) Failed() <-chan struct{} { return c.halt.done }
 
-// Err returns the storage failure that halted the chain's writes (matching
-// ErrWriteFailed), or nil. Safe for concurrent use.
+// Err returns the storage failure that halted the chain (matching
+// ErrWriteFailed for a failed commit), or nil. Safe for concurrent use.
 func (c *Chain) Err() error { return c.halt.get() }
 
 // Key layout. Every key starts with a one-byte table prefix.

@@ -230,3 +230,33 @@ func TestStoreReadFaultIsHandled(t *testing.T) {
 	s.g.AcceptAll(t, c, "a3")
 	s.g.AssertTip(t, c, "a3")
 }
+
+// TestAccountReadFailureHalts: Account cannot return an error, and a zero
+// balance would be wrong data, so a failed state read halts the chain.
+func TestAccountReadFailureHalts(t *testing.T) {
+	s := newFaultScenario(t)
+	p := s.g.Params()
+	fs := faultstore.New(memstore.New())
+	c, err := chain.New(chain.Config{Params: p, Store: fs, Now: faultNow(p), VerifyWorkers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.g.AcceptAll(t, c, "a1")
+	a := s.g.Addr(0)
+	if c.Account(a).Balance == 0 {
+		t.Fatal("miner has no balance")
+	}
+	fs.FailChecksum(append([]byte{'a'}, a[:]...))
+	c.Account(a)
+	select {
+	case <-c.Failed():
+	default:
+		t.Fatal("a failed account read did not halt the chain")
+	}
+	if !errors.Is(c.Err(), chain.ErrStoreCorrupted) {
+		t.Fatalf("Err() = %v", c.Err())
+	}
+	if _, err := c.ProcessBlock(s.g.Block("a2")); !errors.Is(err, chain.ErrStoreCorrupted) {
+		t.Fatalf("write after the halt: %v", err)
+	}
+}
