@@ -115,14 +115,16 @@ type Chain struct {
 	// lastFailure remembers recent validation failures by hash (bounded).
 	lastFailure map[Hash]error
 
-	best    atomic.Pointer[Snapshot]
-	events  eventHub
+	best   atomic.Pointer[Snapshot]
+	events eventHub
+
+	// corrupt lists stored blocks whose data failed its integrity check.
 	corrupt corruptSet
 	// unusable holds blocks whose stored data (or an ancestor's) was found
 	// corrupt while connecting: not tip candidates until RepairBlock.
 	unusable nodeSet
-	// halt records the first failed commit; after it the chain takes no
-	// more writes (see Failed).
+	// halt records the first unrecoverable storage failure; after it the
+	// chain takes no more writes (see Failed).
 	halt haltState
 }
 
