@@ -323,3 +323,46 @@ func pickBlockOnlyDataBlock(t *testing.T, path string) ([][]byte, int64) {
 	off := candidates[len(candidates)/2]
 	return groups[off], off
 }
+
+// TestCorruptBlockAtRestart: a reorg interrupted by a failed write is
+// finished at the next start; if a block of that branch is then found
+// corrupt, New still succeeds on the best usable chain, and repairing the
+// block completes the reorg.
+func TestCorruptBlockAtRestart(t *testing.T) {
+	g := chaintest.NewGenerator(t, chain.RegtestParams())
+	p := g.Params()
+	g.Chain("a", gen, 3)
+	g.Chain("b", gen, 4)
+	inner := memstore.New()
+	fs := faultstore.New(inner)
+	c, err := chain.New(chain.Config{Params: p, Store: fs, Now: faultNow(p), VerifyWorkers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.AcceptAll(t, c, "a1", "a2", "a3", "b1", "b2", "b3")
+	// b4 is stored, then the first disconnect of the reorg fails.
+	fs.FailCommit(2, faultstore.FailWrite)
+	if _, err := c.ProcessBlock(g.Block("b4")); !errors.Is(err, chain.ErrWriteFailed) {
+		t.Fatalf("reorg with a failing disk: %v", err)
+	}
+
+	fs2 := faultstore.New(inner)
+	fs2.FailChecksum(blockKey(g.Hash("b3")))
+	logs := &logBuffer{}
+	c2, err := chain.New(chain.Config{Params: p, Store: fs2, Now: faultNow(p), VerifyWorkers: 1,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatalf("restart with a corrupt block on the branch to activate: %v", err)
+	}
+	g.AssertTip(t, c2, "a3")
+	if got := c2.CorruptBlocks(); len(got) != 1 || got[0] != g.Hash("b3") {
+		t.Fatalf("CorruptBlocks = %v", got)
+	}
+	if logs.count("level=ERROR") != 1 {
+		t.Fatalf("want one ERROR line:\n%s", logs.buf.String())
+	}
+	if err := c2.RepairBlock(g.Block("b3")); err != nil {
+		t.Fatal(err)
+	}
+	g.AssertTip(t, c2, "b4")
+}
