@@ -113,6 +113,10 @@ func (c *Chain) CorruptReads() uint64 { return c.corrupt.reads.Load() }
 // the hash leaves the corrupt set; the best chain is then activated again in
 // case connecting it had been held up by the damage.
 //
+// A read that raced with the repair (it fetched the damaged bytes just
+// before they were replaced) may list the hash again; repairing it once
+// more is harmless.
+//
 // Errors: a hash that is not known corrupt (ErrNotFound if the chain does
 // not have the block, ErrDuplicateBlock if its data is sound), a body that
 // does not match the header (ErrBadMerkleRoot, ErrMutatedMerkle: the
