@@ -11,6 +11,8 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/miner/kernel"
+
+	"github.com/quarrychain/quarry/chain/memstore"
 )
 
 // testNow is a fixed instant a few hours after the genesis blocks, so a
@@ -23,7 +25,7 @@ func fixedClock(t time.Time) func() time.Time { return func() time.Time { return
 // newChain opens an in-memory chain of the given network.
 func newChain(t testing.TB, p *chain.Params, now func() time.Time) *chain.Chain {
 	t.Helper()
-	st := chain.OpenMemStore()
+	st := memstore.New()
 	t.Cleanup(func() { _ = st.Close() })
 	c, err := chain.New(chain.Config{Params: p, Store: st, Now: now})
 	if err != nil {
