@@ -1,4 +1,4 @@
-package main
+package lab
 
 import (
 	"context"
@@ -79,7 +79,7 @@ func (l *Lab) Partition(ctx context.Context, groups [][]int) error {
 			return err
 		}
 	}
-	err := poll(ctx, pollFast, func() (bool, error) {
+	err := Poll(ctx, pollFast, func() (bool, error) {
 		for i := 0; i < l.N(); i++ {
 			peers, err := call[[]rpcjson.PeerInfo](ctx, l, i, "getpeerinfo")
 			if err != nil {
@@ -125,7 +125,8 @@ type HealOptions struct {
 
 // Heal records every node's tip, lifts the partition on every node (RPC
 // heal) and, with Wait, measures the time until all nodes agree on tip and
-// state digest.
+// state digest and records the reorgs the nodes announce on their
+// WebSocket "reorgs" topic (subscribed before the first heal call).
 func (l *Lab) Heal(ctx context.Context, opts HealOptions) (*HealRecord, error) {
 	tips, err := l.Tips(ctx)
 	if err != nil {
@@ -137,6 +138,13 @@ func (l *Lab) Heal(ctx context.Context, opts HealOptions) (*HealRecord, error) {
 		if err := l.recordSides(ctx, rec); err != nil {
 			return nil, err
 		}
+	}
+	var reorgs *Stream
+	if opts.Wait {
+		if reorgs, err = l.Subscribe(ctx, rpcjson.TopicReorgs); err != nil {
+			return nil, err
+		}
+		defer reorgs.Close()
 	}
 	start := time.Now()
 	rec.At = start.UTC()
@@ -164,6 +172,12 @@ func (l *Lab) Heal(ctx context.Context, opts HealOptions) (*HealRecord, error) {
 	}
 	rec.Agreement = time.Since(start)
 	rec.AgreedTip = a.Tip
+	if rec.Reorgs, err = l.collectReorgs(ctx, reorgs, rec); err != nil {
+		return rec, err
+	}
+	if rec.Reorgs == nil {
+		rec.Reorgs = []ReorgEvent{} // observed: none
+	}
 	return rec, l.Save()
 }
 
