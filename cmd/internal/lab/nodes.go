@@ -123,15 +123,15 @@ func (l *Lab) Up(ctx context.Context, opts UpOptions) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if err := l.WaitReady(ctx); err != nil {
+	if err := l.waitReady(ctx); err != nil {
 		return err
 	}
 	return l.WaitPeers(ctx, l.N()-1)
 }
 
-// WaitReady waits until every node answers RPC; a node that exits is an
+// waitReady waits until every node answers RPC; a node that exits is an
 // error quoting the end of its log.
-func (l *Lab) WaitReady(ctx context.Context) error {
+func (l *Lab) waitReady(ctx context.Context) error {
 	for i := range l.State.Nodes {
 		err := Poll(ctx, 50*time.Millisecond, func() (bool, error) {
 			if !l.Running(i) {
@@ -254,13 +254,3 @@ func (l *Lab) Down(grace time.Duration) error {
 	return errors.Join(errs...)
 }
 
-// Kill stops node i at once (SIGKILL), as a crash would.
-func (l *Lab) Kill(i int) error {
-	if p := l.procs[i]; p != nil {
-		p.Kill()
-		delete(l.procs, i)
-		l.State.Nodes[i].PID = 0
-		return nil
-	}
-	return errors.New("kill: only for nodes started by this process")
-}

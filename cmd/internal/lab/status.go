@@ -62,8 +62,8 @@ func (l *Lab) NodeStatus(ctx context.Context, i int) NodeStatus {
 	return s
 }
 
-// Statuses queries every node.
-func (l *Lab) Statuses(ctx context.Context) []NodeStatus {
+// statuses queries every node.
+func (l *Lab) statuses(ctx context.Context) []NodeStatus {
 	out := make([]NodeStatus, l.N())
 	for i := range out {
 		out[i] = l.NodeStatus(ctx, i)
@@ -73,7 +73,7 @@ func (l *Lab) Statuses(ctx context.Context) []NodeStatus {
 
 // PrintStatus writes the status table and the agreement line.
 func (l *Lab) PrintStatus(ctx context.Context, w io.Writer, now time.Time) {
-	sts := l.Statuses(ctx)
+	sts := l.statuses(ctx)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tHEIGHT\tTIP\tCHAINWORK\tPEERS\tNET\tHASHRATE\tMEMPOOL\tLAST REORG")
 	for _, s := range sts {
