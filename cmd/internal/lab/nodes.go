@@ -253,4 +253,3 @@ func (l *Lab) Down(grace time.Duration) error {
 	}
 	return errors.Join(errs...)
 }
-
