@@ -360,14 +360,14 @@ func (s *scenario) checkAuthAndErrors() {
 		t.Errorf("quarryctl --named getblockhash height=1 = %q", got)
 	}
 	// The WebSocket runs ordinary methods and maps errors the same way.
-	m := s.ws.request("getblockcount")
-	if m.Error != nil || string(m.Result) != "105" {
+	replies := wsRequests(t, s.d, []any{"getblockcount"}, []any{"nosuchmethod"}, []any{"subscribe", "weather"})
+	if m := replies[0]; m.Error != nil || string(m.Result) != "105" {
 		t.Errorf("getblockcount over the WebSocket: %+v", m)
 	}
-	if m := s.ws.request("nosuchmethod"); m.Error == nil || m.Error.Code != rpcjson.CodeMethodNotFound {
+	if m := replies[1]; m.Error == nil || m.Error.Code != rpcjson.CodeMethodNotFound {
 		t.Errorf("unknown method over the WebSocket: %+v", m)
 	}
-	if m := s.ws.request("subscribe", "weather"); m.Error == nil || m.Error.Code != rpcjson.CodeInvalidParameter {
+	if m := replies[2]; m.Error == nil || m.Error.Code != rpcjson.CodeInvalidParameter {
 		t.Errorf("subscribe to an unknown topic: %+v", m)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +25,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/quarrychain/quarry/cmd/internal/lab/labtest"
+	"github.com/quarrychain/quarry/rpc/client"
 	"github.com/quarrychain/quarry/rpc/rpcjson"
 )
 
@@ -171,12 +173,11 @@ func runCtl(t *testing.T, bins binaries, args ...string) (string, string, int) {
 	return "", "", -1
 }
 
-// wsMessage is anything the server sends on the WebSocket.
+// wsMessage is a reply the server sends on the WebSocket.
 type wsMessage struct {
 	Version string          `json:"jsonrpc"`
 	ID      json.RawMessage `json:"id"`
 	Method  string          `json:"method"`
-	Params  json.RawMessage `json:"params"`
 	Result  json.RawMessage `json:"result"`
 	Error   *rpcjson.Error  `json:"error"`
 }
@@ -190,123 +191,47 @@ var wsTopicOf = map[string]string{
 	rpcjson.MethodMempoolRemoved:    rpcjson.TopicMempool,
 }
 
-// wsClient is a WebSocket subscriber. A reader goroutine forwards every
-// message to msgs; the test sorts notifications by topic and checks that
-// each topic's sequence numbers are consecutive.
+// wsClient is a WebSocket subscriber (rpc/client's Subscription). The
+// test sorts notifications by topic and checks that each topic's sequence
+// numbers are consecutive from the one the server reported at subscribe.
 type wsClient struct {
 	t       *testing.T
-	conn    *websocket.Conn
-	msgs    chan wsMessage         // closed when the reader stops
-	readErr error                  // why the reader stopped; read only after msgs is closed
-	pending map[string][]wsMessage // notifications read but not yet taken, by topic
+	sub     *client.Subscription
+	pending map[string][]rpcjson.Notification // read but not yet taken, by topic
 	lastSeq map[string]uint64
-	nextID  int
 }
 
-// dialWS connects to /ws with the cookie credentials.
-func dialWS(t *testing.T, d *daemon) *wsClient {
+// dialWS subscribes to topics on /ws with the cookie credentials.
+func dialWS(t *testing.T, d *daemon, topics ...string) *wsClient {
 	t.Helper()
-	user, pass := d.cookie(t)
-	hdr := http.Header{"Authorization": {basicAuth(user, pass)}}
-	dialer := websocket.Dialer{HandshakeTimeout: callTimeout}
-	conn, resp, err := dialer.Dial("ws://"+d.RPCAddr+"/ws", hdr)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	sub, err := d.Client(t).Subscribe(ctx, topics...)
 	if err != nil {
-		t.Fatalf("dial /ws: %v", err)
+		t.Fatalf("subscribe %v: %v", topics, err)
 	}
-	resp.Body.Close()
-	c := &wsClient{t: t, conn: conn, msgs: make(chan wsMessage, 4096),
-		pending: map[string][]wsMessage{}, lastSeq: map[string]uint64{}}
-	go func() {
-		defer close(c.msgs)
-		for {
-			var m wsMessage
-			if err := conn.ReadJSON(&m); err != nil {
-				c.readErr = err
-				return
-			}
-			c.msgs <- m
-		}
-	}()
-	t.Cleanup(func() {
-		_ = conn.Close()
-		for range c.msgs { // drain until the reader exits
-		}
-	})
-	return c
-}
-
-// receive returns the next message from the reader.
-func (c *wsClient) receive(timeout time.Duration, waitingFor string) wsMessage {
-	c.t.Helper()
-	select {
-	case m, ok := <-c.msgs:
-		if !ok {
-			c.t.Fatalf("WebSocket closed while waiting for %s: %v", waitingFor, c.readErr)
-		}
-		return m
-	case <-time.After(timeout):
-		c.t.Fatalf("no WebSocket message within %v while waiting for %s", timeout, waitingFor)
-	}
-	return wsMessage{}
-}
-
-// request sends a JSON-RPC 2.0 request and returns its reply, keeping the
-// notifications that arrive meanwhile.
-func (c *wsClient) request(method string, params ...any) wsMessage {
-	c.t.Helper()
-	c.nextID++
-	id := c.nextID
-	if params == nil {
-		params = []any{}
-	}
-	if err := c.conn.WriteJSON(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params}); err != nil {
-		c.t.Fatalf("WebSocket write: %v", err)
-	}
-	for {
-		m := c.receive(callTimeout, "the reply to "+method)
-		if m.Method != "" {
-			c.stash(m)
-			continue
-		}
-		if string(m.ID) != fmt.Sprint(id) {
-			c.t.Fatalf("WebSocket reply id %s, want %d", m.ID, id)
-		}
-		return m
-	}
-}
-
-// subscribe subscribes to topic and records its starting sequence number.
-func (c *wsClient) subscribe(topic string) {
-	c.t.Helper()
-	m := c.request("subscribe", topic)
-	if m.Error != nil {
-		c.t.Fatalf("subscribe %s: %d %s", topic, m.Error.Code, m.Error.Message)
-	}
-	res := decodeJSON[rpcjson.SubscribeResult](c.t, m.Result)
-	if res.Topic != topic {
-		c.t.Fatalf("subscribe %s answered topic %q", topic, res.Topic)
-	}
-	c.lastSeq[topic] = res.Seq
-}
-
-func (c *wsClient) stash(m wsMessage) {
-	topic, ok := wsTopicOf[m.Method]
-	if !ok {
-		c.t.Fatalf("unexpected WebSocket message %+v", m)
-	}
-	c.pending[topic] = append(c.pending[topic], m)
+	t.Cleanup(func() { _ = sub.Close() })
+	return &wsClient{t: t, sub: sub, pending: map[string][]rpcjson.Notification{}, lastSeq: maps.Clone(sub.Seqs)}
 }
 
 // next returns the next notification on topic and checks its sequence
 // number follows the previous one.
-func (c *wsClient) next(topic string) wsMessage {
+func (c *wsClient) next(topic string) rpcjson.Notification {
 	c.t.Helper()
 	for len(c.pending[topic]) == 0 {
-		m := c.receive(eventTimeout, "a notification on "+topic)
-		if m.Method == "" {
-			c.t.Fatalf("unexpected WebSocket reply %+v", m)
+		select {
+		case m, ok := <-c.sub.C:
+			if !ok {
+				c.t.Fatalf("WebSocket closed while waiting for a notification on %s: %v", topic, c.sub.Err())
+			}
+			mt, known := wsTopicOf[m.Method]
+			if !known {
+				c.t.Fatalf("unexpected WebSocket message %+v", m)
+			}
+			c.pending[mt] = append(c.pending[mt], m)
+		case <-time.After(eventTimeout):
+			c.t.Fatalf("no WebSocket notification within %v while waiting for one on %s", eventTimeout, topic)
 		}
-		c.stash(m)
 	}
 	m := c.pending[topic][0]
 	c.pending[topic] = c.pending[topic][1:]
@@ -351,6 +276,38 @@ func (c *wsClient) nextMempool(method string) rpcjson.MempoolNotification {
 		c.t.Fatalf("mempool topic: got %s %s, want %s", m.Method, m.Params, method)
 	}
 	return decodeJSON[rpcjson.MempoolNotification](c.t, m.Params)
+}
+
+// wsRequests opens a WebSocket with the cookie credentials, sends each
+// request (method and params) as JSON-RPC 2.0 in turn and returns the
+// replies.
+func wsRequests(t *testing.T, d *daemon, reqs ...[]any) []wsMessage {
+	t.Helper()
+	user, pass := d.cookie(t)
+	dialer := websocket.Dialer{HandshakeTimeout: callTimeout}
+	conn, resp, err := dialer.Dial("ws://"+d.RPCAddr+"/ws", http.Header{"Authorization": {basicAuth(user, pass)}})
+	if err != nil {
+		t.Fatalf("dial /ws: %v", err)
+	}
+	resp.Body.Close()
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(callTimeout))
+	var out []wsMessage
+	for i, r := range reqs {
+		params := r[1:]
+		if err := conn.WriteJSON(map[string]any{"jsonrpc": "2.0", "id": i + 1, "method": r[0], "params": params}); err != nil {
+			t.Fatalf("WebSocket write: %v", err)
+		}
+		var m wsMessage
+		if err := conn.ReadJSON(&m); err != nil {
+			t.Fatalf("WebSocket reply to %v: %v", r[0], err)
+		}
+		if string(m.ID) != fmt.Sprint(i+1) {
+			t.Fatalf("WebSocket reply id %s, want %d", m.ID, i+1)
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 // scrape fetches the metrics page.

@@ -33,7 +33,6 @@ func TestEndToEnd(t *testing.T) {
 	}
 	start := time.Now()
 	bins := buildBinaries(t)
-	t.Logf("built quarryd and quarryctl in %v", time.Since(start).Round(time.Millisecond))
 
 	t.Run("Help", func(t *testing.T) { testHelpBinary(t, bins) })
 	t.Run("Node", func(t *testing.T) { testNode(t, bins) })
@@ -135,10 +134,7 @@ func testNode(t *testing.T, bins binaries) {
 	s.dataDir = filepath.Join(t.TempDir(), "regtest")
 	s.d = startDaemon(t, bins, s.dataDir)
 
-	s.ws = dialWS(t, s.d)
-	for _, topic := range []string{rpcjson.TopicBlocks, rpcjson.TopicReorgs, rpcjson.TopicMempool} {
-		s.ws.subscribe(topic)
-	}
+	s.ws = dialWS(t, s.d, rpcjson.TopicBlocks, rpcjson.TopicReorgs, rpcjson.TopicMempool)
 
 	s.makeKeys()
 	s.mine101()
@@ -579,12 +575,12 @@ func (s *scenario) checkWSClosed() {
 	deadline := time.After(eventTimeout)
 	for {
 		select {
-		case m, ok := <-s.ws.msgs:
+		case m, ok := <-s.ws.sub.C:
 			if ok {
 				t.Errorf("unexpected WebSocket message before shutdown: %s %s", m.Method, m.Params)
 				continue
 			}
-			if err := s.ws.readErr; !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+			if err := s.ws.sub.Err(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 				t.Errorf("WebSocket ended with %v, want close code 1001 (going away)", err)
 			}
 			for topic, left := range s.ws.pending {
