@@ -105,7 +105,7 @@ func BenchHeal(ctx context.Context, dir, bin string, divergences []int, runs int
 				return nil, err
 			}
 			if rec.AgreedTip != rec.Tips[0].Hash {
-				return nil, fmt.Errorf("D=%d: the nodes agreed on %s, not on the heavier branch's tip %s", d, rec.AgreedTip, rec.Tips[0].Hash)
+				return nil, fmt.Errorf("divergence %d: the nodes agreed on %s, not on the heavier branch's tip %s", d, rec.AgreedTip, rec.Tips[0].Hash)
 			}
 			fmt.Fprintf(progress, "heal bench: D=%d run %d: %s\n", d, r+1, FormatDuration(rec.Agreement))
 			hb.Runs = append(hb.Runs, rec.Agreement)

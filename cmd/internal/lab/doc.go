@@ -75,5 +75,7 @@
 // A Lab is not safe for concurrent use (it holds the state it saves); its
 // methods may be called while the nodes run, and several Labs may run at
 // once in different directories. Process and Stream are safe for
-// concurrent use as their comments say.
+// concurrent use as their comments say. The package-level functions are
+// safe for concurrent use; the records (State and its parts, Report, the
+// benchmark results) are plain values.
 package lab
