@@ -126,8 +126,18 @@ type HealOptions struct {
 // Heal records every node's tip, lifts the partition on every node (RPC
 // heal) and, with Wait, measures the time until all nodes agree on tip and
 // state digest and records the reorgs the nodes announce on their
-// WebSocket "reorgs" topic (subscribed before the first heal call).
+// WebSocket "reorgs" topic (subscribed before the tips are recorded).
 func (l *Lab) Heal(ctx context.Context, opts HealOptions) (*HealRecord, error) {
+	// Subscribe first: a reorg that moves a node off the tip recorded
+	// below is then always seen.
+	var reorgs *Stream
+	if opts.Wait {
+		var err error
+		if reorgs, err = l.Subscribe(ctx, rpcjson.TopicReorgs); err != nil {
+			return nil, err
+		}
+		defer reorgs.Close()
+	}
 	tips, err := l.Tips(ctx)
 	if err != nil {
 		return nil, err
@@ -138,13 +148,6 @@ func (l *Lab) Heal(ctx context.Context, opts HealOptions) (*HealRecord, error) {
 		if err := l.recordSides(ctx, rec); err != nil {
 			return nil, err
 		}
-	}
-	var reorgs *Stream
-	if opts.Wait {
-		if reorgs, err = l.Subscribe(ctx, rpcjson.TopicReorgs); err != nil {
-			return nil, err
-		}
-		defer reorgs.Close()
 	}
 	start := time.Now()
 	rec.At = start.UTC()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
@@ -54,7 +55,9 @@ const reorgDrainTimeout = 5 * time.Second
 // and waits (up to reorgDrainTimeout) until every node whose heal-time
 // tip has left its main chain has announced a reorg past it. The
 // notification can trail the chain state getstateinfo shows, since the
-// nodes publish it after the fact.
+// nodes publish it after the fact. A node whose announcement does not come
+// (its stream failed) gets its reorg derived from RPC instead, and a
+// progress line says so.
 func (l *Lab) collectReorgs(ctx context.Context, s *Stream, rec *HealRecord) ([]ReorgEvent, error) {
 	var pending []int
 	for i := range l.N() {
@@ -66,55 +69,52 @@ func (l *Lab) collectReorgs(ctx context.Context, s *Stream, rec *HealRecord) ([]
 			pending = append(pending, i)
 		}
 	}
-	announced := func(evs []ReorgEvent, i int) bool {
-		for _, ev := range evs {
-			if ev.Node == i && ev.ForkHeight < rec.Tips[i].Height {
-				return true
-			}
-		}
-		return false
-	}
 	var out []ReorgEvent
+	take := func(ev Event) error {
+		r, isReorg, err := ReorgFromEvent(ev)
+		if isReorg {
+			out = append(out, r)
+			pending = slices.DeleteFunc(pending, func(i int) bool { return i == r.Node && r.ForkHeight < rec.Tips[i].Height })
+		}
+		return err
+	}
 	dctx, cancel := context.WithTimeout(ctx, reorgDrainTimeout)
 	defer cancel()
-	for {
-		for len(pending) > 0 && announced(out, pending[0]) {
-			pending = pending[1:]
-		}
-		if len(pending) == 0 {
-			// Take what else has arrived, without waiting.
-			for {
-				select {
-				case ev, ok := <-s.C:
-					if !ok {
-						return out, nil
-					}
-					if r, isReorg, err := ReorgFromEvent(ev); err != nil {
-						return nil, err
-					} else if isReorg {
-						out = append(out, r)
-					}
-				default:
-					return out, nil
-				}
-			}
-		}
+	for open := true; open && len(pending) > 0; {
 		select {
 		case ev, ok := <-s.C:
-			if !ok {
-				return out, fmt.Errorf("node%d's reorg was not announced: %v", pending[0], s.Err())
-			}
-			r, isReorg, err := ReorgFromEvent(ev)
-			if err != nil {
-				return nil, err
-			}
-			if isReorg {
-				out = append(out, r)
+			if open = ok; ok {
+				if err := take(ev); err != nil {
+					return nil, err
+				}
 			}
 		case <-dctx.Done():
-			return out, fmt.Errorf("node%d left its branch but announced no reorg within %s", pending[0], reorgDrainTimeout)
+			open = false
 		}
 	}
+	for open := true; open; { // what else has arrived, without waiting
+		select {
+		case ev, ok := <-s.C:
+			if open = ok; ok {
+				if err := take(ev); err != nil {
+					return nil, err
+				}
+			}
+		default:
+			open = false
+		}
+	}
+	for _, i := range pending {
+		l.logf("node%d left its branch but announced no reorg within %s (stream: %v); deriving it from RPC", i, reorgDrainTimeout, s.Err())
+		ev, ok, err := l.DeriveReorg(ctx, i, rec.Tips[i].Hash)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, ev)
+		}
+	}
+	return out, ctx.Err()
 }
 
 // leftMainChain reports whether block h is no longer in node i's main

@@ -120,6 +120,9 @@ func (l *Lab) BuildReport(ctx context.Context) (*Report, error) {
 			}
 		}
 		for _, ev := range evs {
+			if ev.Observed && ev.At.Before(h.At) {
+				continue // before the heal calls (heal subscribes first)
+			}
 			if ev.Node == i && (ev.Fork == h.Fork || ev.ForkHeight <= h.ForkHeight) {
 				nr.Found, nr.ReorgEvent = true, ev
 				if ev.Observed {

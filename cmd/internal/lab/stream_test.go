@@ -139,3 +139,40 @@ func TestPercentile(t *testing.T) {
 		t.Error("Percentile of nothing, or it sorted its input")
 	}
 }
+
+// TestCollectReorgs: a node whose heal-time tip left its main chain must
+// announce a reorg below that tip; collectReorgs waits for it and keeps
+// every reorg that arrived.
+func TestCollectReorgs(t *testing.T) {
+	ctx := testkit.Context(t, 20*time.Second)
+	l, fakes, _ := fakeLab(t, 2)
+	f := fakes[0]
+	var side chain.Hash
+	for _, tp := range f.ChainTips() {
+		if tp.Status == "valid-fork" {
+			side = tp.Hash
+		}
+	}
+	h3, _ := f.HashAtHeight(3)
+	h5, _ := f.HashAtHeight(5)
+	tip1 := fakes[1].Tip()
+	// Node 0 was on the side branch at heal time; node 1 stayed on its tip.
+	rec := &HealRecord{Tips: []TipRecord{{Node: 0, Hash: side, Height: 4}, {Node: 1, Hash: tip1.Hash, Height: tip1.Height}}}
+	s, err := l.Subscribe(ctx, "reorgs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	done := make(chan struct{})
+	var evs []ReorgEvent
+	go func() {
+		defer close(done)
+		evs, err = l.collectReorgs(ctx, s, rec)
+	}()
+	f.Emit(rpc.Notification{Kind: rpc.NotifyReorg, Reorg: &rpc.Reorg{ForkPoint: h3, ForkHeight: 3,
+		Removed: []chain.Hash{side}, Added: []chain.Hash{h5}, OldTip: side, NewTip: h5}})
+	<-done
+	if err != nil || len(evs) != 1 || evs[0].Node != 0 || !evs[0].Observed || evs[0].Fork != h3 || evs[0].OldTip != side {
+		t.Fatalf("collectReorgs = %+v, %v", evs, err)
+	}
+}
