@@ -10,9 +10,7 @@ package labtest
 
 import (
 	"context"
-	"io"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -43,10 +41,7 @@ func Build(t testing.TB, cmds ...string) string {
 	return dir
 }
 
-// Writer returns an io.Writer that sends each write to t.Log (for a lab's
-// progress lines).
-func Writer(t testing.TB) io.Writer { return logWriter{t} }
-
+// logWriter sends each write to t.Log (a lab's progress lines).
 type logWriter struct{ t testing.TB }
 
 func (w logWriter) Write(p []byte) (int, error) {
@@ -65,7 +60,7 @@ func StartLab(t testing.TB, ctx context.Context, bin string, opts lab.UpOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Out = Writer(t)
+	l.Out = logWriter{t}
 	t.Cleanup(func() {
 		if err := l.Down(5 * time.Second); err != nil {
 			t.Errorf("down: %v", err)
@@ -108,9 +103,6 @@ func FreeAddr(t testing.TB) string {
 	}
 	return addr
 }
-
-// Bin returns the path of command name in a Build directory.
-func Bin(dir, name string) string { return filepath.Join(dir, name) }
 
 // Tail returns the last n lines of s.
 func Tail(s string, n int) string {
