@@ -20,10 +20,8 @@ import (
 func (l *Lab) args(i int, logLevel string) []string {
 	n := l.State.Nodes[i]
 	var boots []string
-	for _, o := range l.State.Nodes {
-		if o.Index != i {
-			boots = append(boots, o.Bootnode())
-		}
+	for _, j := range l.neighbours(i) {
+		boots = append(boots, l.State.Nodes[j].Bootnode())
 	}
 	a := []string{
 		"--network", l.State.Network, "--datadir", n.DataDir, "--no-mdns",
@@ -40,6 +38,20 @@ func (l *Lab) args(i int, logLevel string) []string {
 		a = append(a, "--mine", "--miner-threads", "1", "--miner-hashrate-limit", strconv.FormatFloat(n.Hashrate, 'f', 0, 64))
 	}
 	return a
+}
+
+// neighbours returns the nodes node i dials at start (--bootnodes): every
+// other node, since the lab's network is a full mesh on loopback. A
+// topology other than the mesh starts here (and in the peer count Up
+// waits for).
+func (l *Lab) neighbours(i int) []int {
+	var out []int
+	for _, o := range l.State.Nodes {
+		if o.Index != i {
+			out = append(out, o.Index)
+		}
+	}
+	return out
 }
 
 // quarryd returns the path of the quarryd binary.
