@@ -31,7 +31,6 @@ import (
 
 // Bounds of the waits (see labtest for the process and RPC ones).
 const (
-	startTimeout = labtest.StartTimeout
 	stopTimeout  = labtest.StopTimeout
 	callTimeout  = labtest.CallTimeout
 	eventTimeout = 10 * time.Second // one WebSocket notification
