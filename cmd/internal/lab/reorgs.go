@@ -53,7 +53,7 @@ const reorgDrainTimeout = 5 * time.Second
 
 // collectReorgs reads the reorg notifications of s that arrived by now
 // and waits (up to reorgDrainTimeout) until every node whose heal-time
-// tip has left its main chain has announced a reorg past it. The
+// tip has left its main chain has announced the reorg that removed it. The
 // notification can trail the chain state getstateinfo shows, since the
 // nodes publish it after the fact. A node whose announcement does not come
 // (its stream failed) gets its reorg derived from RPC instead, and a
@@ -74,7 +74,7 @@ func (l *Lab) collectReorgs(ctx context.Context, s *Stream, rec *HealRecord) ([]
 		r, isReorg, err := ReorgFromEvent(ev)
 		if isReorg {
 			out = append(out, r)
-			pending = slices.DeleteFunc(pending, func(i int) bool { return i == r.Node && r.ForkHeight < rec.Tips[i].Height })
+			pending = slices.DeleteFunc(pending, func(i int) bool { return i == r.Node && slices.Contains(r.Removed, rec.Tips[i].Hash) })
 		}
 		return err
 	}
