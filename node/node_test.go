@@ -2,17 +2,16 @@ package node
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/testkit"
 	"github.com/quarrychain/quarry/rpc/client"
 )
 
@@ -31,30 +30,7 @@ func startNode(t testing.TB, cfg Config) (*Node, func() error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	var once sync.Once
-	var stopErr error
-	stop := func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case stopErr = <-done:
-			case <-time.After(30 * time.Second):
-				stopErr = errors.New("node did not stop within 30s")
-			}
-		})
-		return stopErr
-	}
-	t.Cleanup(func() { _ = stop() })
-	select {
-	case <-n.Ready():
-	case err := <-done:
-		t.Fatalf("node exited before ready: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("node not ready within 30s")
-	}
+	stop := testkit.RunReady(t, n.Run, n.Ready(), 30*time.Second)
 	return n, stop
 }
 

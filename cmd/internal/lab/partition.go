@@ -1,4 +1,4 @@
-package main
+package lab
 
 import (
 	"context"
@@ -79,7 +79,7 @@ func (l *Lab) Partition(ctx context.Context, groups [][]int) error {
 			return err
 		}
 	}
-	err := poll(ctx, pollFast, func() (bool, error) {
+	err := Poll(ctx, pollFast, func() (bool, error) {
 		for i := 0; i < l.N(); i++ {
 			peers, err := call[[]rpcjson.PeerInfo](ctx, l, i, "getpeerinfo")
 			if err != nil {
@@ -125,8 +125,19 @@ type HealOptions struct {
 
 // Heal records every node's tip, lifts the partition on every node (RPC
 // heal) and, with Wait, measures the time until all nodes agree on tip and
-// state digest.
+// state digest and records the reorgs the nodes announce on their
+// WebSocket "reorgs" topic (subscribed before the tips are recorded).
 func (l *Lab) Heal(ctx context.Context, opts HealOptions) (*HealRecord, error) {
+	// Subscribe first: a reorg that moves a node off the tip recorded
+	// below is then always seen.
+	var reorgs *Stream
+	if opts.Wait {
+		var err error
+		if reorgs, err = l.Subscribe(ctx, rpcjson.TopicReorgs); err != nil {
+			return nil, err
+		}
+		defer reorgs.Close()
+	}
 	tips, err := l.Tips(ctx)
 	if err != nil {
 		return nil, err
@@ -164,6 +175,12 @@ func (l *Lab) Heal(ctx context.Context, opts HealOptions) (*HealRecord, error) {
 	}
 	rec.Agreement = time.Since(start)
 	rec.AgreedTip = a.Tip
+	if rec.Reorgs, err = l.collectReorgs(ctx, reorgs, rec); err != nil {
+		return rec, err
+	}
+	if rec.Reorgs == nil {
+		rec.Reorgs = []ReorgEvent{} // observed: none
+	}
 	return rec, l.Save()
 }
 

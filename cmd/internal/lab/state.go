@@ -1,19 +1,11 @@
-package main
+package lab
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"math/big"
-	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
-	"github.com/quarrychain/quarry/rpc/client"
 )
 
 // stateFile is the lab's state file name inside the lab directory.
@@ -105,6 +97,10 @@ type HealRecord struct {
 	// the same tip and state digest (0: not measured).
 	Agreement time.Duration `json:"agreement_ns,omitempty"`
 	AgreedTip chain.Hash    `json:"agreed_tip"`
+	// Reorgs are the reorganisations the nodes announced on their
+	// WebSocket streams between the heal and agreement (nil: not
+	// observed, because heal did not wait).
+	Reorgs []ReorgEvent `json:"reorgs"`
 }
 
 // SideRecord is one side of a partition at heal time: its best tip (the
@@ -129,107 +125,4 @@ type DoubleSpendRecord struct {
 	Amounts [2]uint64  `json:"amounts"`
 	At      time.Time  `json:"at"`
 	Tip     chain.Hash `json:"tip"`
-}
-
-// Lab is a devnet on this machine: a directory with the state file, the
-// nodes' data directories, their key files and logs. A Lab is not safe for
-// concurrent use; the methods that talk to nodes may be called while nodes
-// run.
-type Lab struct {
-	Dir   string
-	State State
-	// Bin is the directory holding quarryd.
-	Bin string
-	// Out receives progress messages (nil: discarded).
-	Out io.Writer
-
-	params *chain.Params
-	procs  map[int]*proc // processes started by this Lab value (attached mode)
-}
-
-// errNoLab is returned when the lab directory has no state file.
-var errNoLab = errors.New("no devnet here (run: scripts/devnet up -n 4)")
-
-// OpenLab loads the lab in dir.
-func OpenLab(dir, bin string, out io.Writer) (*Lab, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := os.ReadFile(filepath.Join(abs, stateFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w", abs, errNoLab)
-	}
-	if err != nil {
-		return nil, err
-	}
-	var st State
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return nil, fmt.Errorf("%s: corrupt state file: %w", filepath.Join(abs, stateFile), err)
-	}
-	if st.Version != stateVersion {
-		return nil, fmt.Errorf("%s: state version %d, this program reads %d (run: scripts/devnet clean)", abs, st.Version, stateVersion)
-	}
-	p, err := chain.ParamsByName(st.Network)
-	if err != nil {
-		return nil, err
-	}
-	return &Lab{Dir: abs, State: st, Bin: bin, Out: out, params: p, procs: map[int]*proc{}}, nil
-}
-
-// Save writes the state file atomically.
-func (l *Lab) Save() error {
-	raw, err := json.MarshalIndent(l.State, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := filepath.Join(l.Dir, stateFile+".tmp")
-	if err := os.WriteFile(tmp, append(raw, '\n'), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(l.Dir, stateFile))
-}
-
-// Params returns the lab network's parameters.
-func (l *Lab) Params() *chain.Params { return l.params }
-
-// N returns the number of nodes.
-func (l *Lab) N() int { return len(l.State.Nodes) }
-
-// Node returns node i or an error naming the valid range.
-func (l *Lab) Node(i int) (NodeState, error) {
-	if i < 0 || i >= len(l.State.Nodes) {
-		return NodeState{}, fmt.Errorf("no node %d (the lab has nodes 0..%d)", i, len(l.State.Nodes)-1)
-	}
-	return l.State.Nodes[i], nil
-}
-
-// Client returns an RPC client for node i, authenticated with the
-// cookie the node wrote at its last start.
-func (l *Lab) Client(i int) (*client.Client, error) {
-	n, err := l.Node(i)
-	if err != nil {
-		return nil, err
-	}
-	user, pass, err := client.ReadCookie(n.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("node %d: %w", i, err)
-	}
-	return client.New(n.RPCAddr(), user, pass), nil
-}
-
-// logf prints a progress line.
-func (l *Lab) logf(format string, args ...any) {
-	if l.Out != nil {
-		fmt.Fprintf(l.Out, format+"\n", args...)
-	}
-}
-
-// parseWork parses a hex chain work.
-func parseWork(s string) *big.Int {
-	w, ok := new(big.Int).SetString(s, 16)
-	if !ok {
-		return new(big.Int)
-	}
-	return w
 }

@@ -1,4 +1,4 @@
-package main
+package lab
 
 import (
 	"context"
@@ -50,7 +50,9 @@ type NodeReorg struct {
 	// time; OldTipHeight the height of the tip the reorg left.
 	BranchAtHeal uint64
 	OldTipHeight uint64
-	After        time.Duration // reorg time minus heal time
+	// After is the time from the heal to the reorg's notification (0 when
+	// the reorg was derived from RPC, not observed).
+	After time.Duration
 }
 
 // DoubleSpendReport says where each of the two spends ended up.
@@ -72,7 +74,8 @@ type DoubleSpendReport struct {
 var errNoHeal = errors.New("no healed partition to report on (run partition, then heal)")
 
 // BuildReport computes the report of the last heal from the state file,
-// the nodes' RPC and their logs.
+// the nodes' RPC and the reorgs heal recorded from their WebSocket
+// streams (derived from RPC when heal did not wait).
 func (l *Lab) BuildReport(ctx context.Context) (*Report, error) {
 	h := l.State.Heal
 	if h == nil || len(h.Sides) == 0 {
@@ -106,34 +109,37 @@ func (l *Lab) BuildReport(ctx context.Context) (*Report, error) {
 		if t := h.Tips[i]; t.Height > h.ForkHeight {
 			nr.BranchAtHeal = t.Height - h.ForkHeight
 		}
-		evs, err := l.Reorgs(i, h.At)
-		if err != nil {
-			return nil, err
+		evs := h.Reorgs
+		if evs == nil { // heal did not watch: derive the reorg from RPC
+			ev, ok, err := l.DeriveReorg(ctx, i, h.Tips[i].Hash)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				evs = []ReorgEvent{ev}
+			}
 		}
 		for _, ev := range evs {
-			if ev.Fork == h.Fork || ev.ForkHeight <= h.ForkHeight {
-				nr.Found, nr.ReorgEvent, nr.After = true, ev, ev.At.Sub(h.At)
+			if ev.Observed && ev.At.Before(h.At) {
+				continue // before the heal calls (heal subscribes first)
+			}
+			if ev.Node == i && (ev.Fork == h.Fork || ev.ForkHeight <= h.ForkHeight) {
+				nr.Found, nr.ReorgEvent = true, ev
+				if ev.Observed {
+					nr.After = ev.At.Sub(h.At)
+				}
 				break
 			}
 		}
 		if nr.Found {
-			nr.OldTipHeight = nr.ForkHeight + uint64(nr.Depth)
-			// Walk the disconnected blocks down from the old tip.
-			cur := nr.OldTip
-			for d := 0; d < nr.Depth && !cur.IsZero(); d++ {
-				orphaned[cur] = struct{}{}
-				hdr, err := l.Header(ctx, i, cur)
-				if err != nil {
-					break
-				}
-				if d == 0 {
-					nr.OldTipHeight = hdr.Height
-				}
-				if hdr.PreviousBlockHash == nil {
-					break
-				}
-				cur = *hdr.PreviousBlockHash
+			for _, b := range nr.Removed {
+				orphaned[b] = struct{}{}
 			}
+			hdr, err := l.Header(ctx, i, nr.OldTip)
+			if err != nil {
+				return nil, err
+			}
+			nr.OldTipHeight = hdr.Height
 		}
 		r.Reorgs = append(r.Reorgs, nr)
 	}
@@ -186,28 +192,11 @@ func (l *Lab) doubleSpendReport(ctx context.Context, ds DoubleSpendRecord, group
 	return r, nil
 }
 
-// groupName renders a group as {0,1}.
-func groupName(g []int) string {
-	parts := make([]string, len(g))
-	for i, n := range g {
-		parts[i] = fmt.Sprint(n)
-	}
-	return "{" + strings.Join(parts, ",") + "}"
-}
-
-// sideName is "A", "B", ...
-func sideName(k int) string {
-	if k < 0 {
-		return "?"
-	}
-	return string(rune('A' + k))
-}
-
 // Print writes the report for people.
 func (r *Report) Print(w io.Writer) {
 	var groups []string
 	for _, s := range r.Sides {
-		groups = append(groups, groupName(s.Group))
+		groups = append(groups, GroupName(s.Group))
 	}
 	fmt.Fprintf(w, "Heal report: partition %s, healed %s\n", strings.Join(groups, " | "), r.HealAt.Local().Format("15:04:05.000"))
 	fmt.Fprintf(w, "  fork point    height %d  %s\n", r.ForkHeight, r.Fork)
@@ -222,7 +211,7 @@ func (r *Report) Print(w io.Writer) {
 			note += "  lost"
 		}
 		fmt.Fprintf(w, "  side %s %-7s %3d blocks since fork, work %-9s (tip %s height %d)%s\n",
-			sideName(k), groupName(s.Group), s.BranchLen, fmtWork(s.Work), short(s.Tip), s.Height, note)
+			sideName(k), GroupName(s.Group), s.BranchLen, fmtWork(s.Work), short(s.Tip), s.Height, note)
 	}
 	switch {
 	case r.Winner < 0:
@@ -236,6 +225,11 @@ func (r *Report) Print(w io.Writer) {
 	for _, nr := range r.Reorgs {
 		if !nr.Found {
 			fmt.Fprintf(w, "  node%d (side %s) no reorg past the fork (%d own blocks at heal)\n", nr.Node, sideName(nr.Side), nr.BranchAtHeal)
+			continue
+		}
+		if !nr.Observed {
+			fmt.Fprintf(w, "  node%d (side %s) reorg depth %d at fork height %d (from RPC: heal did not watch the nodes' streams) (%d blocks at heal, old tip %s height %d)\n",
+				nr.Node, sideName(nr.Side), nr.Depth, nr.ForkHeight, nr.BranchAtHeal, short(nr.OldTip), nr.OldTipHeight)
 			continue
 		}
 		fmt.Fprintf(w, "  node%d (side %s) reorg depth %d at fork height %d, %s after heal (%d blocks at heal, old tip %s height %d -> new tip %s)\n",
@@ -263,7 +257,7 @@ func (r *Report) Print(w io.Writer) {
 				pool = fmt.Sprintf("in the mempool of nodes %v", ds.InMempool[k])
 			}
 			fmt.Fprintf(w, "    spend %d %s  %s coin(s) -> sink%d, sent on node%d (side %s): %s, %s; sink balance %s\n",
-				k+1, ds.TxIDs[k][:16], fmtCoins(ds.Amounts[k]), k, ds.Nodes[k], sideName(ds.Side[k]), where, pool, fmtCoins(ds.Balances[k]))
+				k+1, ds.TxIDs[k][:16], FormatCoins(ds.Amounts[k]), k, ds.Nodes[k], sideName(ds.Side[k]), where, pool, FormatCoins(ds.Balances[k]))
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package lab
 
 import (
 	"bytes"
@@ -137,4 +137,15 @@ func Identities(seed, network string, n int) ([]Identity, error) {
 		out[i] = Identity{Index: i, PeerID: id.String(), Address: minerKey(seed, i).Address.Encode(p)}
 	}
 	return out, nil
+}
+
+// WriteIdentity writes node index's p2p.key for seed into dir (created
+// with mode 0700; the key file gets 0600), unless it is already there; a
+// different key there is an error.
+func WriteIdentity(dir, seed string, index int) error {
+	key, _, err := p2pKey(seed, index)
+	if err != nil {
+		return err
+	}
+	return writeIdentity(dir, key)
 }

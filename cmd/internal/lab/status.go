@@ -1,4 +1,4 @@
-package main
+package lab
 
 import (
 	"context"
@@ -62,8 +62,8 @@ func (l *Lab) NodeStatus(ctx context.Context, i int) NodeStatus {
 	return s
 }
 
-// Statuses queries every node.
-func (l *Lab) Statuses(ctx context.Context) []NodeStatus {
+// statuses queries every node.
+func (l *Lab) statuses(ctx context.Context) []NodeStatus {
 	out := make([]NodeStatus, l.N())
 	for i := range out {
 		out[i] = l.NodeStatus(ctx, i)
@@ -73,7 +73,7 @@ func (l *Lab) Statuses(ctx context.Context) []NodeStatus {
 
 // PrintStatus writes the status table and the agreement line.
 func (l *Lab) PrintStatus(ctx context.Context, w io.Writer, now time.Time) {
-	sts := l.Statuses(ctx)
+	sts := l.statuses(ctx)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tHEIGHT\tTIP\tCHAINWORK\tPEERS\tNET\tHASHRATE\tMEMPOOL\tLAST REORG")
 	for _, s := range sts {
@@ -93,7 +93,7 @@ func (l *Lab) PrintStatus(ctx context.Context, w io.Writer, now time.Time) {
 		}
 		rate := "-"
 		if s.Mining {
-			rate = fmtRate(s.Hashrate)
+			rate = FormatRate(s.Hashrate)
 		}
 		reorg := "-"
 		if r := s.LastReorg; r != nil {
@@ -144,11 +144,27 @@ func agreementLine(sts []NodeStatus) string {
 }
 
 // Watch redraws the status table and the forks every interval until ctx
-// ends (once: a single frame without screen control).
+// ends (once: a single frame without screen control). While it runs, the
+// LAST REORG column also shows the reorgs the nodes announce on their
+// WebSocket streams.
 func (l *Lab) Watch(ctx context.Context, w io.Writer, interval time.Duration, once bool) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	// Reorgs while watching come from the nodes' streams (a node that is
+	// down only loses this column).
+	var reorgs *Stream
+	if !once {
+		if s, err := l.Subscribe(ctx, rpcjson.TopicReorgs); err == nil {
+			reorgs = s
+			defer s.Close()
+		}
+	}
 	for {
+		if reorgs != nil {
+			if err := l.takeLiveReorgs(reorgs); err != nil {
+				return err
+			}
+		}
 		var b strings.Builder
 		now := time.Now()
 		fmt.Fprintf(&b, "devnet %s (%d %s nodes)  %s\n\n", l.Dir, l.N(), l.State.Network, now.Format("15:04:05"))
@@ -199,33 +215,27 @@ func (l *Lab) printForks(ctx context.Context, w io.Writer) {
 	}
 }
 
-// fmtWork renders an amount of work (expected hashes) with an SI prefix.
-func fmtWork(w *big.Int) string {
-	f, _ := new(big.Float).SetInt(w).Float64()
-	return si(f, "")
-}
-
-// fmtRate renders a hash rate.
-func fmtRate(r float64) string {
-	if r <= 0 {
-		return "off"
+// takeLiveReorgs records the reorgs that s has delivered so far as each
+// node's latest, without waiting.
+func (l *Lab) takeLiveReorgs(s *Stream) error {
+	for {
+		select {
+		case ev, ok := <-s.C:
+			if !ok {
+				return nil
+			}
+			r, isReorg, err := ReorgFromEvent(ev)
+			if err != nil {
+				return err
+			}
+			if isReorg {
+				if l.live == nil {
+					l.live = make(map[int]ReorgEvent)
+				}
+				l.live[r.Node] = r
+			}
+		default:
+			return nil
+		}
 	}
-	return si(r, "H/s")
 }
-
-func si(f float64, unit string) string {
-	prefixes := []string{"", "k", "M", "G", "T", "P", "E"}
-	i := 0
-	for f >= 1000 && i < len(prefixes)-1 {
-		f /= 1000
-		i++
-	}
-	sep := ""
-	if unit != "" {
-		sep = " "
-	}
-	return fmt.Sprintf("%.3g%s%s%s", f, sep, prefixes[i], unit)
-}
-
-// fmtCoins renders base units as coins.
-func fmtCoins(units uint64) string { return rpcjson.AmountFromUnits(units).String() }

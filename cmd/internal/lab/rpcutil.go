@@ -1,10 +1,9 @@
-package main
+package lab
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"math/big"
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/rpc/client"
@@ -85,7 +84,7 @@ func (l *Lab) CheckAgreement(ctx context.Context) (Agreement, error) {
 // WaitAgreement polls until all nodes agree (tip and state digest).
 func (l *Lab) WaitAgreement(ctx context.Context) (Agreement, error) {
 	var last Agreement
-	err := poll(ctx, pollFast, func() (bool, error) {
+	err := Poll(ctx, pollFast, func() (bool, error) {
 		a, err := l.CheckAgreement(ctx)
 		if err != nil {
 			return false, err
@@ -199,28 +198,6 @@ func (l *Lab) TxStatus(ctx context.Context, i int, id chain.Hash) (TxStatus, err
 // Account returns getaccount on node i.
 func (l *Lab) Account(ctx context.Context, i int, addr string) (rpcjson.AccountInfo, error) {
 	return call[rpcjson.AccountInfo](ctx, l, i, "getaccount", addr)
-}
-
-// workDiff returns a-b for hex chain works.
-func workDiff(a, b string) *big.Int { return new(big.Int).Sub(parseWork(a), parseWork(b)) }
-
-// short abbreviates a hash for tables: the first 8 digits after the
-// leading zeros of the proof of work, so that different blocks differ.
-func short(h chain.Hash) string {
-	s := h.String()
-	i := 0
-	for i < len(s)-12 && s[i] == '0' {
-		i++
-	}
-	return s[i : i+8]
-}
-
-// shortID abbreviates a peer ID.
-func shortID(id string) string {
-	if len(id) > 12 {
-		return "…" + id[len(id)-8:]
-	}
-	return id
 }
 
 // Generate mines n blocks on node i to its own address (generatetoaddress;
