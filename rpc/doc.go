@@ -7,9 +7,15 @@
 // upgrades to a WebSocket. An HTTP request goes through, in order: method
 // check (POST only, else 405), HTTP Basic authentication (401 with
 // WWW-Authenticate; wrong credentials wait AuthFailureDelay first, like
-// Core's 250 ms), the concurrency bound (MaxConcurrent requests execute at
-// once; the next gets 503 "Work queue depth exceeded" at once, like Core's
-// work queue), the body limit (413 beyond MaxBodyBytes), JSON parsing, the
+// Core's 250 ms, and failures are throttled for the whole server, see
+// below), the body (413 beyond MaxBodyBytes; read under its own
+// BodyTimeout, 408 beyond, before the request takes a work slot, as Core
+// reads the body before queueing the work, so slow uploads cannot hold the
+// slots; the bytes buffered for all bodies at once are bounded by
+// MaxBodyBuffer, a buffer growing only as bytes arrive, and a request that
+// would exceed it gets 503), the concurrency bound (MaxConcurrent requests
+// execute at once; the next gets 503 "Work queue depth exceeded" at once,
+// like Core's work queue), JSON parsing, the
 // envelope checks of Core's JSONRPCRequest::parse, and dispatch: the method
 // table maps a name to its argument list and handler; named parameters are
 // mapped onto positions by argument name; the handler validates its

@@ -30,7 +30,8 @@ type Server struct {
 	methods map[string]*method
 	order   []*method // help listing order
 	metrics *metrics
-	sem     chan struct{}
+	sem     chan struct{} // work slots: requests executing
+	bodies  *bodyBudget   // bytes buffered for request bodies
 	hub     *hub
 
 	creds   atomic.Pointer[credentials]
@@ -57,6 +58,7 @@ func New(cfg Config) (*Server, error) {
 		sem:     make(chan struct{}, cfg.MaxConcurrent),
 		ready:   make(chan struct{}),
 	}
+	s.bodies = &bodyBudget{max: cfg.MaxBodyBuffer, gauge: s.metrics.bodyBuffer}
 	s.hub = newHub(s)
 	s.methods, s.order = buildMethods()
 	if cfg.Password != "" {
@@ -217,6 +219,30 @@ func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request) {
 	if !s.authorize(w, r) {
 		return
 	}
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		s.tooLarge(w)
+		return
+	}
+	// The body is read before a work slot is taken: a slow upload must not
+	// hold one (Core reads the body before queueing the work).
+	body, held, err := s.readBody(w, r)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		var ne net.Error
+		switch {
+		case errors.As(err, &tooBig):
+			s.tooLarge(w)
+		case errors.Is(err, errBodyBudget):
+			s.busy(w)
+		case errors.As(err, &ne) && ne.Timeout():
+			s.metrics.rejected.WithLabelValues(rejectBodyTimeout).Inc()
+			http.Error(w, "request body not received in time", http.StatusRequestTimeout)
+		default:
+			http.Error(w, "error reading request body", http.StatusBadRequest)
+		}
+		return
+	}
+	defer s.bodies.release(held)
 	select {
 	case s.sem <- struct{}{}:
 		s.metrics.inFlight.Inc()
@@ -225,19 +251,7 @@ func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request) {
 			<-s.sem
 		}()
 	default:
-		s.metrics.rejected.WithLabelValues(rejectBusy).Inc()
-		http.Error(w, "Work queue depth exceeded", http.StatusServiceUnavailable)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			s.metrics.rejected.WithLabelValues(rejectTooLarge).Inc()
-			http.Error(w, fmt.Sprintf("request body exceeds %d bytes", s.cfg.MaxBodyBytes), http.StatusRequestEntityTooLarge)
-			return
-		}
-		http.Error(w, "error reading request body", http.StatusBadRequest)
+		s.busy(w)
 		return
 	}
 	rc := http.NewResponseController(w)
@@ -250,6 +264,19 @@ func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(reply)
+}
+
+// busy answers 503 "Work queue depth exceeded", as Core does when its work
+// queue is full.
+func (s *Server) busy(w http.ResponseWriter) {
+	s.metrics.rejected.WithLabelValues(rejectBusy).Inc()
+	http.Error(w, "Work queue depth exceeded", http.StatusServiceUnavailable)
+}
+
+// tooLarge answers 413 for a body beyond MaxBodyBytes.
+func (s *Server) tooLarge(w http.ResponseWriter) {
+	s.metrics.rejected.WithLabelValues(rejectTooLarge).Inc()
+	http.Error(w, fmt.Sprintf("request body exceeds %d bytes", s.cfg.MaxBodyBytes), http.StatusRequestEntityTooLarge)
 }
 
 // handleBody runs one HTTP request body (single request or batch) and
