@@ -144,7 +144,28 @@
 // writes CookieDir/.cookie ("__cookie__:" + 64 random hex digits, mode
 // 0600, written to a temporary file and renamed) before it listens and
 // removes it after shutdown. The server compares SHA-256 digests of
-// "user:password" in constant time. It refuses, in New, a ListenAddr that
+// "user:password" in constant time.
+//
+// Password guessing is slowed for the whole server, not per request (Core
+// gets the same effect from its few worker threads sleeping 250 ms per
+// failure): every failed check takes a token from one rate limiter
+// (AuthFailureRate per second, default 16, with a burst of
+// AuthFailureBurst) and its 401 waits for that token's turn, and at least
+// AuthFailureDelay; a token stays spent when the client leaves. Correct
+// credentials are answered at once, so a client could tell an unanswered
+// guess from a correct one without waiting for the 401; therefore, while
+// the queued failures would take more than two seconds, a request on a
+// connection that has not yet authenticated is refused with 503 ("Too many
+// failed authentication attempts") before its credentials are checked, and
+// the number of guesses checked stays within burst + rate x (t + 2 s)
+// however many clients guess. A connection on which a request has
+// authenticated (keep-alive clients such as rpc/client) skips that
+// refusal, so a flood of wrong passwords never delays it; a new connection
+// with correct credentials is refused only while such a flood lasts.
+// Refusals are counted as quarry_rpc_http_rejected_total{reason=
+// "auth_throttled"}.
+//
+// It refuses, in New, a ListenAddr that
 // is not loopback unless AllowNonLoopback is set, and never runs without
 // authentication. The HTTP server has header/read/write/idle timeouts and
 // a 64 KiB header limit; Run drains in-flight requests for up to

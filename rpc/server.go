@@ -22,17 +22,18 @@ import (
 // one listener. Create it with New and run it with Run. All methods are
 // safe for concurrent use.
 type Server struct {
-	cfg     Config
-	backend Backend
-	params  *chain.Params
-	log     *slog.Logger
-	started time.Time
-	methods map[string]*method
-	order   []*method // help listing order
-	metrics *metrics
-	sem     chan struct{} // work slots: requests executing
-	bodies  *bodyBudget   // bytes buffered for request bodies
-	hub     *hub
+	cfg      Config
+	backend  Backend
+	params   *chain.Params
+	log      *slog.Logger
+	started  time.Time
+	methods  map[string]*method
+	order    []*method // help listing order
+	metrics  *metrics
+	sem      chan struct{} // work slots: requests executing
+	bodies   *bodyBudget   // bytes buffered for request bodies
+	throttle *authThrottle
+	hub      *hub
 
 	creds   atomic.Pointer[credentials]
 	addr    atomic.Pointer[net.TCPAddr]
@@ -58,6 +59,7 @@ func New(cfg Config) (*Server, error) {
 		sem:     make(chan struct{}, cfg.MaxConcurrent),
 		ready:   make(chan struct{}),
 	}
+	s.throttle = newAuthThrottle(&cfg)
 	s.bodies = &bodyBudget{max: cfg.MaxBodyBuffer, gauge: s.metrics.bodyBuffer}
 	s.hub = newHub(s)
 	s.methods, s.order = buildMethods()
@@ -130,6 +132,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return runCtx },
+		ConnContext:       withConnState,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 
@@ -177,23 +180,41 @@ func (s *Server) Run(ctx context.Context) (err error) {
 }
 
 // authorize checks the Authorization header like Core's HTTPReq_JSONRPC:
-// no header is an immediate 401, wrong credentials a 401 after the
-// configured delay. It reports whether the request may proceed.
+// no header is an immediate 401; wrong credentials a 401 after the
+// throttle's wait (at least AuthFailureDelay, and the failure's turn at the
+// server-wide AuthFailureRate). While failures are queued beyond the
+// throttle's backlog, a request on a connection that has not authenticated
+// gets 503 without its credentials being checked. It reports whether the
+// request may proceed.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
 	h := r.Header.Get("Authorization")
-	if h != "" && s.creds.Load().check(h) {
+	if h == "" {
+		s.metrics.rejected.WithLabelValues(rejectUnauthorized).Inc()
+		w.Header().Set("WWW-Authenticate", `Basic realm="jsonrpc"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		return false
+	}
+	cs := connStateOf(r)
+	now := time.Now()
+	if (cs == nil || !cs.authed.Load()) && !s.throttle.admit(now) {
+		s.metrics.rejected.WithLabelValues(rejectAuthThrottle).Inc()
+		http.Error(w, "Too many failed authentication attempts", http.StatusServiceUnavailable)
+		return false
+	}
+	if s.creds.Load().check(h) {
+		if cs != nil {
+			cs.authed.Store(true)
+		}
 		return true
 	}
 	s.metrics.rejected.WithLabelValues(rejectUnauthorized).Inc()
-	if h != "" {
-		s.log.Warn("rpc: incorrect password attempt", "remote", r.RemoteAddr)
-		if d := s.cfg.AuthFailureDelay; d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-r.Context().Done():
-				t.Stop()
-			}
+	s.log.Warn("rpc: incorrect password attempt", "remote", r.RemoteAddr)
+	if d := s.throttle.fail(now); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
 		}
 	}
 	w.Header().Set("WWW-Authenticate", `Basic realm="jsonrpc"`)
