@@ -34,6 +34,14 @@
 // fee", "mempool full", "too-long-mempool-chain", "bad-txns-..."). The kinds
 // are the bounded label set of quarry_mempool_rejected_total.
 //
+// Formatting follows one rule in every package of the module (chain,
+// mempool, miner, p2p, node/wallet): Error() returns the Description, then
+// ": " and the cause's text when the error wraps a cause (Err); a
+// Description says what failed and never repeats the cause, so a message
+// names each cause once. Descriptions start with the kind ("nonce-gap:
+// ..."), except ErrInvalid's, which is "invalid transaction" followed by the
+// chain rule error.
+//
 // # Nonces: ready and queued
 //
 // Per sender the pool keeps transactions sorted by nonce. The ready ones

@@ -72,6 +72,13 @@
 // wallet.ErrInsufficientFunds)) and an actionable description; the kind
 // comments name the Bitcoin Core RPC error code RPC should map each to.
 //
+// Formatting follows one rule in every package of the module (chain,
+// mempool, miner, p2p, node/wallet): Error() returns the Description, then
+// ": " and the cause's text when the error wraps a cause (Err); a
+// Description says what failed and never repeats the cause, so a message
+// names each cause once. Descriptions are sentences for the user and do not
+// start with the kind's text.
+//
 // # Concurrency
 //
 // A Wallet is safe for concurrent use (one mutex; the AccountReader and
