@@ -107,7 +107,7 @@
 // (ReasonIncluded) and its senders are revalidated against the new state
 // (recipients only gain, so nobody else can become invalid). Disconnected
 // blocks, and the connected blocks after them, are buffered until
-// EventNewTip and then applied together by Reorg:
+// EventNewTip and then applied together:
 //
 //  1. transactions included in the new branch leave the pool;
 //  2. transfers of the disconnected blocks that the new branch does not
@@ -132,8 +132,9 @@
 // the events' Seq numbers or by a block that does not continue from the
 // previous event's block; the pool then revalidates every sender at the
 // next EventNewTip (transactions of a missed disconnected block are not put
-// back). Resync does the same on demand. Callers that do not use HandleEvent
-// may call BlockConnected and Reorg directly (not mixed with HandleEvent).
+// back). HandleEvent is the pool's only entry point for chain changes: the
+// direct forms the tests use (blockConnected, reorg, resync) are unexported,
+// so they cannot be mixed with it by accident.
 //
 // # Block templates
 //
