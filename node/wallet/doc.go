@@ -14,8 +14,9 @@
 //     (ErrFileExists). Loading refuses files readable by group or others
 //     (ErrInsecureFile, like ssh), files of another network
 //     (ErrWrongNetwork), and files whose address does not match the key.
-//   - BuildTransfer signs a transfer offline for a given nonce; the caller
-//     gets the nonce from getaccount (the mempool's pending nonce).
+//   - BuildTransfer signs a Payment (recipient, amount, fee, memo) offline
+//     for a given nonce; the caller gets the nonce from getaccount (the
+//     mempool's pending nonce).
 //     EncodeTxHex / DecodeTxHex are the raw hex of sendrawtransaction.
 //   - ParseAmount / FormatAmount convert between base units and decimal
 //     coins with 8 places ("1.50000000"); ParseAddress wraps address errors.
@@ -42,9 +43,9 @@
 // incoming pending payments are not credited (the mempool would not let
 // them be spent either).
 //
-// Send picks one address that can pay amount plus fee on its own (an
-// account-model transaction has exactly one sender): the default address
-// first, then the others in creation order; if the funds are spread over
+// Send (and SendFrom) take a Payment and pick one address that can pay
+// amount plus fee on its own (an account-model transaction has exactly one
+// sender): the default address first, then the others in creation order; if the funds are spread over
 // several addresses the error says so. The nonce is the larger of the
 // node's PendingNonce and the wallet's own reservation (the nonce after its
 // last send from that address, trusted for Options.NonceReservation, one
