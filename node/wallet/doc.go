@@ -45,8 +45,8 @@
 //
 // Send (and SendFrom) take a Payment and pick one address that can pay
 // amount plus fee on its own (an account-model transaction has exactly one
-// sender): the default address first, then the others in creation order; if the funds are spread over
-// several addresses the error says so. The nonce is the larger of the
+// sender): the default address first, then the others in creation order;
+// if the funds are spread over several addresses the error says so. The nonce is the larger of the
 // node's PendingNonce and the wallet's own reservation (the nonce after its
 // last send from that address, trusted for Options.NonceReservation, one
 // minute by default), and the whole pick-sign-submit step runs under the
