@@ -45,15 +45,16 @@
 //
 // Send (and SendFrom) take a Payment and pick one address that can pay
 // amount plus fee on its own (an account-model transaction has exactly one
-// sender): the default address first, then the others in creation order;
-// if the funds are spread over several addresses the error says so. The nonce is the larger of the
-// node's PendingNonce and the wallet's own reservation (the nonce after its
-// last send from that address, trusted for Options.NonceReservation, one
-// minute by default), and the whole pick-sign-submit step runs under the
-// wallet's lock, so two quick sends never collide even if the submit path
-// is asynchronous, while a send the mempool dropped does not wedge the
-// address. A send is recorded only if Submit accepts it; Submit's error is
-// wrapped so errors.Is matches the mempool's kinds (mempool.ErrFeeTooLow...).
+// sender): the default address first, then the others in creation order; if
+// the funds are spread over several addresses the error says so. The nonce
+// is the larger of the node's PendingNonce and the wallet's own reservation
+// (the nonce after its last send from that address, trusted for
+// Options.NonceReservation, one minute by default), and the whole
+// pick-sign-submit step runs under the wallet's lock, so two quick sends
+// never collide even if the submit path is asynchronous, while a send the
+// mempool dropped does not wedge the address. A send is recorded only if
+// Submit accepts it; Submit's error is wrapped so errors.Is matches the
+// mempool's kinds (mempool.ErrFeeTooLow...).
 //
 // # Transaction history
 //
