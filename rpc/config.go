@@ -81,8 +81,9 @@ type Config struct {
 	// upload holds little; a request that would exceed the bound gets 503.
 	MaxBodyBuffer int64
 	// BodyTimeout bounds the reading of one request body, counted from the
-	// end of authentication (default 10 s; 408 beyond). Bodies are read
-	// before a request takes one of the MaxConcurrent work slots.
+	// end of authentication (default 10 s; 408 beyond); for the body it
+	// replaces ReadTimeout. Bodies are read before a request takes one of
+	// the MaxConcurrent work slots.
 	BodyTimeout time.Duration
 	// MaxBatch bounds the requests of one batch (default 100).
 	MaxBatch int

@@ -294,8 +294,10 @@ func (s *Server) busy(w http.ResponseWriter) {
 	http.Error(w, "Work queue depth exceeded", http.StatusServiceUnavailable)
 }
 
-// tooLarge answers 413 for a body beyond MaxBodyBytes.
+// tooLarge answers 413 for a body beyond MaxBodyBytes and closes the
+// connection after the reply, so the rest of the body is never read.
 func (s *Server) tooLarge(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
 	s.metrics.rejected.WithLabelValues(rejectTooLarge).Inc()
 	http.Error(w, fmt.Sprintf("request body exceeds %d bytes", s.cfg.MaxBodyBytes), http.StatusRequestEntityTooLarge)
 }

@@ -120,3 +120,23 @@ func TestBodyBufferBudget(t *testing.T) {
 		t.Fatalf("after the upload left: %d %q", st, body)
 	}
 }
+
+// TestDeclaredOversizedBody checks that a Content-Length beyond
+// MaxBodyBytes is answered 413 at once, without waiting for the body.
+func TestDeclaredOversizedBody(t *testing.T) {
+	s := newServer(t, rpctest.New(), func(c *rpc.Config) {
+		c.MaxBodyBytes = 1024
+		c.BodyTimeout = time.Minute
+	})
+	url := runServer(t, s)
+	c := slowUpload(t, strings.TrimPrefix(url, "http://"), 1<<20, "{")
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to an oversized upload: %v", err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !resp.Close {
+		t.Fatalf("oversized upload: status %d, close %v; want 413 and close", resp.StatusCode, resp.Close)
+	}
+}
