@@ -133,8 +133,8 @@
 // previous event's block; the pool then revalidates every sender at the
 // next EventNewTip (transactions of a missed disconnected block are not put
 // back). HandleEvent is the pool's only entry point for chain changes: the
-// direct forms the tests use (blockConnected, reorg, resync) are unexported,
-// so they cannot be mixed with it by accident.
+// direct forms the tests use (blockConnected, resync) are unexported, so
+// they cannot be mixed with it by accident.
 //
 // # Block templates
 //

@@ -123,29 +123,19 @@ func (p *Pool) blockConnectedLocked(b *chain.Block) {
 	p.updateGauges()
 }
 
-// reorg applies a switch of the best chain: disconnected lists the blocks
-// taken off the old branch (old tip first, as the chain emits them),
+// reorgLocked applies a switch of the best chain: disconnected lists the
+// blocks taken off the old branch (old tip first, as the chain emits them),
 // connected the blocks of the new branch (lowest first); the chain state
 // must already be that of the new tip. Transactions included in connected
 // blocks leave the pool. Transfers of disconnected blocks that the new
 // branch does not contain are put back (the oldest block's first, at most
 // Config.MaxReorgReadd, without re-verifying signatures the chain already
-// verified) and then every sender either branch touched (and every
-// recipient of a disconnected block) is revalidated against the new state, so
-// a transaction that conflicts with the new branch (its nonce is used there
-// by another transaction: a double spend across a partition) is dropped and
-// exactly the winning branch's transaction survives. Like blockConnected it
-// is a test entry point not to be mixed with HandleEvent, which runs the same
-// steps (reorgLocked) at EventNewTip. Safe for concurrent use.
-func (p *Pool) reorg(disconnected, connected []*chain.Block) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.reorgLocked(disconnected, connected)
-	if best := p.cfg.State.Best(); len(connected) > 0 && best.Hash == connected[len(connected)-1].Hash() {
-		p.tip = best
-	}
-}
-
+// verified) and then every sender either branch touched (and every recipient
+// of a disconnected block) is revalidated against the new state, so a
+// transaction that conflicts with the new branch (its nonce is used there by
+// another transaction: a double spend across a partition) is dropped and
+// exactly the winning branch's transaction survives. HandleEvent calls it at
+// EventNewTip; p.mu must be held.
 func (p *Pool) reorgLocked(disconnected, connected []*chain.Block) {
 	p.met.reorgs.Inc()
 	// Only accounts the two branches touch can change: senders on either
