@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -109,11 +110,15 @@ const authBacklog = 2 * time.Second
 // credentials are checked. Without that refusal a client that gives up on
 // each guess after a few milliseconds would learn the outcome of any number
 // of guesses per second, because correct credentials are answered at once.
-// Correct credentials never wait for the limiter. It is safe for concurrent
-// use.
+// Admission counts the checks in progress as failures, so concurrent
+// requests cannot all be admitted on the same spare token. Correct
+// credentials never wait for the limiter. It is safe for concurrent use.
 type authThrottle struct {
-	lim   *rate.Limiter // nil: no global bound
 	delay time.Duration // minimum wait of every failure
+	lim   *rate.Limiter // nil: no global bound
+
+	mu      sync.Mutex
+	pending int // admitted checks whose outcome is not recorded yet
 }
 
 func newAuthThrottle(cfg *Config) *authThrottle {
@@ -126,24 +131,43 @@ func newAuthThrottle(cfg *Config) *authThrottle {
 
 // admit reports whether a request on a connection that has not
 // authenticated may have its credentials checked at now: false while the
-// next failure would wait longer than authBacklog for its turn.
+// next failure, counting the checks in progress as failures, would wait
+// longer than authBacklog for its turn. After true the caller must call
+// finish with admitted set.
 func (t *authThrottle) admit(now time.Time) bool {
 	if t.lim == nil {
 		return true
 	}
-	tokens := t.lim.TokensAt(now)
-	if tokens >= 1 {
-		return true
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tokens := t.lim.TokensAt(now) - float64(t.pending)
+	if tokens < 1 {
+		wait := time.Duration((1 - tokens) / float64(t.lim.Limit()) * float64(time.Second))
+		if wait > authBacklog {
+			return false
+		}
 	}
-	wait := time.Duration((1 - tokens) / float64(t.lim.Limit()) * float64(time.Second))
-	return wait <= authBacklog
+	t.pending++
+	return true
 }
 
-// fail records a failed check at now and returns how long its 401 must
-// wait.
-func (t *authThrottle) fail(now time.Time) time.Duration {
+// finish records the outcome of a check made at now (admitted: it went
+// through admit) and returns how long the 401 of a failure must wait; a
+// success waits for nothing.
+func (t *authThrottle) finish(now time.Time, admitted, ok bool) time.Duration {
 	if t.lim == nil {
+		if ok {
+			return 0
+		}
 		return t.delay
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if admitted {
+		t.pending--
+	}
+	if ok {
+		return 0
 	}
 	return max(t.delay, t.lim.ReserveN(now, 1).DelayFrom(now))
 }

@@ -1,9 +1,11 @@
 package rpc_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -128,21 +130,36 @@ func TestAuthThrottleSparesAuthenticatedConnections(t *testing.T) {
 	})
 	url := runServer(t, s)
 	good := basicAuth(testUser, testPass)
-	keepAlive := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
-	t.Cleanup(keepAlive.CloseIdleConnections)
+	// One TCP connection for every call of the authenticated client, so the
+	// test does not depend on the Transport's connection reuse.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	br := bufio.NewReader(conn)
 	oneShot := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	do := func(c *http.Client, auth string) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(countReq))
 		req.Header.Set("Authorization", auth)
-		resp, err := c.Do(req)
+		var resp *http.Response
+		var err error
+		if c == nil { // the persistent connection
+			if err = req.Write(conn); err == nil {
+				resp, err = http.ReadResponse(br, req)
+			}
+		} else {
+			resp, err = c.Do(req)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body) // read to the end so the connection is reused
+		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
+	var keepAlive *http.Client // nil: the persistent connection
 	if st, _ := do(keepAlive, good); st != http.StatusOK {
 		t.Fatalf("first call: %d", st)
 	}

@@ -196,12 +196,15 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
 	}
 	cs := connStateOf(r)
 	now := time.Now()
-	if (cs == nil || !cs.authed.Load()) && !s.throttle.admit(now) {
+	untrusted := cs == nil || !cs.authed.Load()
+	if untrusted && !s.throttle.admit(now) {
 		s.metrics.rejected.WithLabelValues(rejectAuthThrottle).Inc()
 		http.Error(w, "Too many failed authentication attempts", http.StatusServiceUnavailable)
 		return false
 	}
-	if s.creds.Load().check(h) {
+	ok := s.creds.Load().check(h)
+	wait := s.throttle.finish(now, untrusted, ok)
+	if ok {
 		if cs != nil {
 			cs.authed.Store(true)
 		}
@@ -209,8 +212,8 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
 	}
 	s.metrics.rejected.WithLabelValues(rejectUnauthorized).Inc()
 	s.log.Warn("rpc: incorrect password attempt", "remote", r.RemoteAddr)
-	if d := s.throttle.fail(now); d > 0 {
-		t := time.NewTimer(d)
+	if wait > 0 {
+		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
