@@ -8,23 +8,23 @@
 // check (POST only, else 405), HTTP Basic authentication (401 with
 // WWW-Authenticate; wrong credentials wait AuthFailureDelay first, like
 // Core's 250 ms, and failures are throttled for the whole server, see
-// below), the body (413 beyond MaxBodyBytes; read under its own
-// BodyTimeout, 408 beyond, before the request takes a work slot, as Core
-// reads the body before queueing the work, so slow uploads cannot hold the
-// slots; the bytes buffered for all bodies at once are bounded by
-// MaxBodyBuffer, a buffer growing only as bytes arrive, and a request that
-// would exceed it gets 503), the concurrency bound (MaxConcurrent requests
-// execute at once; the next gets 503 "Work queue depth exceeded" at once,
-// like Core's work queue), JSON parsing, the
-// envelope checks of Core's JSONRPCRequest::parse, and dispatch: the method
-// table maps a name to its argument list and handler; named parameters are
-// mapped onto positions by argument name; the handler validates its
-// arguments, calls the Backend, and returns a typed result that is
-// marshalled once. Every call is counted in quarry_rpc_requests_total
-// {method, outcome} and timed in quarry_rpc_request_duration_seconds
-// {method}; a method name outside the table is counted as "unknown", so the
-// label set is bounded. A panic in a handler is recovered and answered as
-// RPC_INTERNAL_ERROR (-32603) and logged with its stack.
+// below), the body (413 beyond MaxBodyBytes; read under its own BodyTimeout,
+// 408 beyond, before the request takes a work slot, as Core reads the body
+// before queueing the work, so slow uploads cannot hold the slots; the bytes
+// buffered for all bodies at once are bounded by MaxBodyBuffer, a buffer
+// growing only as bytes arrive, and a request that would exceed it gets
+// 503), the concurrency bound (MaxConcurrent requests execute at once; the
+// next gets 503 "Work queue depth exceeded" at once, like Core's work
+// queue), JSON parsing, the envelope checks of Core's JSONRPCRequest::parse,
+// and dispatch: the method table maps a name to its argument list and
+// handler; named parameters are mapped onto positions by argument name; the
+// handler validates its arguments, calls the Backend, and returns a typed
+// result that is marshalled once. Every call is counted in
+// quarry_rpc_requests_total {method, outcome} and timed in
+// quarry_rpc_request_duration_seconds {method}; a method name outside the
+// table is counted as "unknown", so the label set is bounded. A panic in a
+// handler is recovered and answered as RPC_INTERNAL_ERROR (-32603) and
+// logged with its stack.
 //
 // # JSON-RPC dialects and HTTP status (Core's httprpc.cpp, v28 and later)
 //
@@ -165,12 +165,12 @@
 // Refusals are counted as quarry_rpc_http_rejected_total{reason=
 // "auth_throttled"}.
 //
-// It refuses, in New, a ListenAddr that
-// is not loopback unless AllowNonLoopback is set, and never runs without
-// authentication. The HTTP server has header/read/write/idle timeouts and
-// a 64 KiB header limit; Run drains in-flight requests for up to
-// ShutdownTimeout on shutdown (long waits end at once: request contexts
-// derive from a context cancelled when shutdown starts).
+// It refuses, in New, a ListenAddr that is not loopback unless
+// AllowNonLoopback is set, and never runs without authentication. The HTTP
+// server has header/read/write/idle timeouts and a 64 KiB header limit; Run
+// drains in-flight requests for up to ShutdownTimeout on shutdown (long
+// waits end at once: request contexts derive from a context cancelled when
+// shutdown starts).
 //
 // # WebSocket protocol ("/ws", same listener and credentials)
 //
