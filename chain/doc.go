@@ -34,6 +34,13 @@
 //
 // # Error model
 //
+// Formatting follows one rule in every package of the module (chain,
+// mempool, miner, p2p, node/wallet): Error() returns the Description, then
+// ": " and the cause's text when the error wraps a cause (Err); a
+// Description says what failed and never repeats the cause, so a message
+// names each cause once. A *RuleError has no cause: its Error() is its
+// Description, which starts with the kind's text.
+//
 // Rule violations are *RuleError values carrying an ErrorKind; match them
 // with errors.Is(err, chain.ErrBadMerkleRoot). Only faults that are a
 // property of the hash mark a block invalid: header faults (PoW, bits, time

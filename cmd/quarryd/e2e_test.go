@@ -313,7 +313,7 @@ func (s *scenario) transfer() {
 		tx1.Nonce != 0 || string(tx1.Memo) != "e2e one" || tx1.ChainID != s.params.ChainID || tx1.VerifySignature() != nil {
 		t.Fatalf("quarryctl tx transfer built %+v", tx1)
 	}
-	tx2, err := wallet.BuildTransfer(s.params, s.alice.Private, s.bob, 225_000_000, 20_000, 1, []byte("e2e two"))
+	tx2, err := wallet.BuildTransfer(s.params, s.alice.Private, wallet.Payment{To: s.bob, Amount: 225_000_000, Fee: 20_000, Memo: []byte("e2e two")}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,14 +415,14 @@ func (s *scenario) transfer() {
 	if e := d.CallErr(t, "sendrawtransaction", hex1); e.Code != rpcjson.CodeVerifyAlreadyInChain {
 		t.Errorf("replayed tx: error %d %q, want %d", e.Code, e.Message, rpcjson.CodeVerifyAlreadyInChain)
 	}
-	stale, err := wallet.BuildTransfer(s.params, s.alice.Private, s.bob, 1, 10_000, 0, nil)
+	stale, err := wallet.BuildTransfer(s.params, s.alice.Private, wallet.Payment{To: s.bob, Amount: 1, Fee: 10_000}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if e := d.CallErr(t, "sendrawtransaction", wallet.EncodeTxHex(stale)); e.Code != rpcjson.CodeVerifyRejected {
 		t.Errorf("tx with a used nonce: error %d %q, want %d", e.Code, e.Message, rpcjson.CodeVerifyRejected)
 	}
-	rich, err := wallet.BuildTransfer(s.params, s.alice.Private, s.bob, s.aliceBal, 10_000, 2, nil)
+	rich, err := wallet.BuildTransfer(s.params, s.alice.Private, wallet.Payment{To: s.bob, Amount: s.aliceBal, Fee: 10_000}, 2)
 	if err != nil {
 		t.Fatal(err)
 	}

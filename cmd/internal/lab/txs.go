@@ -55,9 +55,7 @@ func (l *Lab) signTransfer(ctx context.Context, t Transfer) (*chain.Tx, error) {
 	if fee == 0 {
 		fee = defaultFee
 	}
-	tx := &chain.Tx{Kind: chain.TxTransfer, ChainID: l.params.ChainID, Nonce: nonce, To: to, Amount: t.Amount, Fee: fee}
-	tx.Sign(key.Private)
-	return tx, nil
+	return wallet.BuildTransfer(l.params, key.Private, wallet.Payment{To: to, Amount: t.Amount, Fee: fee}, nonce)
 }
 
 // Send signs t and submits it with sendrawtransaction on node t.Via.
