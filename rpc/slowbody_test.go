@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/quarrychain/quarry/chain/testkit"
 	"github.com/quarrychain/quarry/rpc"
 	"github.com/quarrychain/quarry/rpc/rpctest"
 )
@@ -54,7 +55,7 @@ func TestSlowBodiesDoNotTakeWorkSlots(t *testing.T) {
 	}
 	// Every slow upload is reading its body, holding a work slot, or was
 	// refused as busy; wait until all of them have reached the server.
-	waitFor(t, func() bool {
+	testkit.WaitFor(t, 10*time.Second, "slow bodies being read", func() bool {
 		return gaugeValue(t, reg, "quarry_rpc_request_bodies_reading")+
 			gaugeValue(t, reg, "quarry_rpc_requests_in_flight")+
 			sumFamily(t, reg, "quarry_rpc_http_rejected_total", map[string]string{"reason": "busy"}) >= slow
@@ -89,7 +90,7 @@ func TestSlowBodyTimeout(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestTimeout {
 		t.Fatalf("stalled body: status %d, want 408", resp.StatusCode)
 	}
-	waitFor(t, func() bool { return gaugeValue(t, reg, "quarry_rpc_request_bodies_reading") == 0 })
+	testkit.WaitFor(t, 10*time.Second, "no body being read", func() bool { return gaugeValue(t, reg, "quarry_rpc_request_bodies_reading") == 0 })
 	if n := sumFamily(t, reg, "quarry_rpc_http_rejected_total", map[string]string{"reason": "body_timeout"}); n != 1 {
 		t.Fatalf("body_timeout rejections %v, want 1", n)
 	}
@@ -109,13 +110,13 @@ func TestBodyBufferBudget(t *testing.T) {
 	url := runServer(t, s)
 	// 3000 bytes received of 5000: the buffer has grown to 4096 bytes.
 	c := slowUpload(t, strings.TrimPrefix(url, "http://"), 5000, strings.Repeat(" ", 3000))
-	waitFor(t, func() bool { return gaugeValue(t, reg, "quarry_rpc_request_body_buffer_bytes") == 4096 })
+	testkit.WaitFor(t, 10*time.Second, "4096 bytes of body buffer", func() bool { return gaugeValue(t, reg, "quarry_rpc_request_body_buffer_bytes") == 4096 })
 	st, body, _ := httpPost(t, url, basicAuth(testUser, testPass), countReq)
 	if st != http.StatusServiceUnavailable || !strings.Contains(body, "Work queue depth exceeded") {
 		t.Fatalf("request over the body budget: %d %q, want 503", st, body)
 	}
 	_ = c.Close()
-	waitFor(t, func() bool { return gaugeValue(t, reg, "quarry_rpc_request_body_buffer_bytes") == 0 })
+	testkit.WaitFor(t, 10*time.Second, "an empty body buffer", func() bool { return gaugeValue(t, reg, "quarry_rpc_request_body_buffer_bytes") == 0 })
 	if st, body, _ := httpPost(t, url, basicAuth(testUser, testPass), countReq); st != http.StatusOK {
 		t.Fatalf("after the upload left: %d %q", st, body)
 	}
