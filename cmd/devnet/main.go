@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/cmd/internal/lab"
+	"github.com/quarrychain/quarry/cmd/internal/lab/web"
 	"github.com/quarrychain/quarry/rpc/rpcjson"
 )
 
@@ -36,6 +37,9 @@ Commands:
   status                  one table row per node, then whether all nodes agree
   watch [--once] [--interval 1s]
                           live table of tips and forks (Ctrl-C ends)
+  web [--listen 127.0.0.1:27780] [--window 300]
+                          serve the live lab page: the block tree of every node, partition,
+                          reorgs, double spend, heal report, and controls (Ctrl-C ends)
   partition 0,1 2,3       split the nodes into groups (RPC partition on every node)
   heal [--report] [--timeout 2m]
                           lift the partition; --report waits for agreement and reports
@@ -133,6 +137,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = c.status(ctx, rest)
 	case "watch":
 		err = c.watch(ctx, rest)
+	case "web":
+		err = c.web(ctx, rest)
 	case "partition":
 		err = c.partition(ctx, rest)
 	case "heal":
@@ -319,6 +325,31 @@ func (c *command) watch(ctx context.Context, rest []string) error {
 		return err
 	}
 	return l.Watch(ctx, c.stdout, *interval, *once)
+}
+
+func (c *command) web(ctx context.Context, rest []string) error {
+	listen := c.fs.String("listen", web.DefaultListen, "host:port of the page (loopback unless --allow-remote)")
+	remote := c.fs.Bool("allow-remote", false, "serve the page (and its controls) on a non-loopback address")
+	window := c.fs.Int("window", web.DefaultWindow, "number of heights drawn")
+	if _, err := c.args(rest, 0, "no arguments"); err != nil {
+		return err
+	}
+	if _, err := c.open(); err != nil {
+		return err
+	}
+	srv, err := web.New(web.Config{Dir: c.g.dir, Bin: c.g.bin, Listen: *listen, AllowRemote: *remote, Window: *window})
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Run(ctx) }()
+	select {
+	case <-srv.Ready():
+		fmt.Fprintf(c.stdout, "lab page: http://%s/ (Ctrl-C stops)\n", srv.Addr())
+		return <-errc
+	case err := <-errc:
+		return err
+	}
 }
 
 func (c *command) partition(ctx context.Context, rest []string) error {

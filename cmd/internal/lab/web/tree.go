@@ -69,6 +69,15 @@ func (t *Tree) Has(h chain.Hash) bool {
 	return ok
 }
 
+// Get returns a block of the tree.
+func (t *Tree) Get(h chain.Hash) (Block, bool) {
+	b, ok := t.blocks[h]
+	if !ok {
+		return Block{}, false
+	}
+	return *b, true
+}
+
 // SetTip records node's current tip; it reports whether it changed.
 func (t *Tree) SetTip(node string, h chain.Hash) bool {
 	if t.tips[node] == h {
@@ -134,15 +143,24 @@ type View struct {
 	High   uint64      `json:"high"`
 	Lanes  int         `json:"lanes"`
 	Blocks []ViewBlock `json:"blocks"`
-	// Branches is the number of distinct active tips (1 when every node
-	// agrees).
+	// Branches is the number of distinct branches the nodes are on (1
+	// when every node is on one chain, possibly some blocks behind).
 	Branches int `json:"branches"`
+	// Fork is the last block the branches share while there are several
+	// (zero otherwise, or when it is not in the tree).
+	Fork chain.Hash `json:"fork,omitzero"`
 }
 
 // branches counts the distinct branches the nodes are on: tips that are
 // not an ancestor of another node's tip (a node one block behind another is
 // on the same branch).
 func (t *Tree) branches() int {
+	return len(t.branchTips())
+}
+
+// branchTips returns the distinct tips that are not an ancestor of
+// another node's tip.
+func (t *Tree) branchTips() []chain.Hash {
 	behind := make(map[chain.Hash]bool)
 	for _, h := range t.tips {
 		b := t.blocks[h]
@@ -154,12 +172,43 @@ func (t *Tree) branches() int {
 		}
 	}
 	distinct := make(map[chain.Hash]bool)
+	var out []chain.Hash
 	for _, h := range t.tips {
-		if !behind[h] {
+		if !behind[h] && !distinct[h] {
 			distinct[h] = true
+			out = append(out, h)
 		}
 	}
-	return len(distinct)
+	return out
+}
+
+// fork returns the last block shared by the branch tips (zero with fewer
+// than two branches or when their common ancestor is not in the tree).
+func (t *Tree) fork() chain.Hash {
+	tips := t.branchTips()
+	if len(tips) < 2 {
+		return chain.Hash{}
+	}
+	// Ancestors of the first tip, then walk every other tip back to the
+	// highest ancestor it shares; the fork is the lowest of those.
+	anc := make(map[chain.Hash]bool)
+	for b := t.blocks[tips[0]]; b != nil; b = t.blocks[b.Parent] {
+		anc[b.Hash] = true
+	}
+	var fork *Block
+	for _, h := range tips[1:] {
+		b := t.blocks[h]
+		for b != nil && !anc[b.Hash] {
+			b = t.blocks[b.Parent]
+		}
+		if b == nil {
+			return chain.Hash{}
+		}
+		if fork == nil || b.Height < fork.Height {
+			fork = b
+		}
+	}
+	return fork.Hash
 }
 
 // View lays out the blocks with heights in (top-window, top]; top 0 means
@@ -232,7 +281,7 @@ func (t *Tree) View(window int, top uint64) View {
 		lanes++
 	}
 
-	v := View{Low: low, High: top, Lanes: lanes, Branches: t.branches()}
+	v := View{Low: low, High: top, Lanes: lanes, Branches: t.branches(), Fork: t.fork()}
 	for h, l := range lane {
 		b := t.blocks[h]
 		names := slices.Clone(tipsOf[h])

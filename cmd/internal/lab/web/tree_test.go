@@ -77,6 +77,9 @@ func TestTreeForkAndHeal(t *testing.T) {
 	if got := m[b.hashes["m5"]]; got.Lane != 0 || !got.Active {
 		t.Errorf("fork point m5: %+v", got)
 	}
+	if v.Fork != b.hashes["m5"] {
+		t.Errorf("view fork %s, want m5", v.Fork)
+	}
 
 	// Heal: nodes 2 and 3 reorganise onto the main chain; the side branch
 	// stays drawn in its lane but inactive.
@@ -86,8 +89,8 @@ func TestTreeForkAndHeal(t *testing.T) {
 	}
 	v = b.t.View(20, 0)
 	m = byHash(v)
-	if v.Branches != 1 || v.Lanes != 2 {
-		t.Fatalf("healed view: branches %d lanes %d", v.Branches, v.Lanes)
+	if v.Branches != 1 || v.Lanes != 2 || !v.Fork.IsZero() {
+		t.Fatalf("healed view: branches %d lanes %d fork %s", v.Branches, v.Lanes, v.Fork)
 	}
 	for _, s := range []string{"s6", "s7", "s8"} {
 		if got := m[b.hashes[s]]; got.Active || got.Lane != 1 || len(got.Tips) != 0 {
