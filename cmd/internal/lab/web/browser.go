@@ -171,9 +171,9 @@ func (s *Server) push(b *browser) {
 // actionRequest is the body of POST /api/{action}.
 type actionRequest struct {
 	Groups [][]int `json:"groups"` // partition
-	Node   int     `json:"node"`    // isolate, reconnect
-	A      int     `json:"a"` // doublespend: spend 1 on node A
-	B      int     `json:"b"` // doublespend: spend 2 on node B
+	Node   int     `json:"node"`   // isolate, reconnect
+	A      int     `json:"a"`      // doublespend: spend 1 on node A
+	B      int     `json:"b"`      // doublespend: spend 2 on node B
 }
 
 // serveAction runs a control through the same lab code as the CLI.

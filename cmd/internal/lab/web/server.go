@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/cmd/internal/lab"
 )
@@ -81,16 +80,16 @@ type reorgLine struct {
 
 // nodeLine is one node's row on the page.
 type nodeLine struct {
-	Name      string     `json:"name"`
-	Index     int        `json:"index"`
-	Running   bool       `json:"running"`
-	Height    uint64     `json:"height"`
-	Tip       chain.Hash `json:"tip"`
-	Peers     int        `json:"peers"`
-	Net       string     `json:"net"`
-	Hashrate  float64    `json:"hashrate"`
-	Mempool   int        `json:"mempool"`
-	Err       string     `json:"err,omitempty"`
+	Name     string     `json:"name"`
+	Index    int        `json:"index"`
+	Running  bool       `json:"running"`
+	Height   uint64     `json:"height"`
+	Tip      chain.Hash `json:"tip"`
+	Peers    int        `json:"peers"`
+	Net      string     `json:"net"`
+	Hashrate float64    `json:"hashrate"`
+	Mempool  int        `json:"mempool"`
+	Err      string     `json:"err,omitempty"`
 }
 
 // labLine is the lab-wide part of the page: network, partition, heal
