@@ -132,6 +132,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	n.mu.Lock()
 	n.gatherer = gatherer
 	n.mu.Unlock()
+	registerBuildInfo(reg, buildinfo.Read())
 
 	sigs := chain.NewSigCache(sigCacheSize)
 	c, err := chain.New(chain.Config{Params: cfg.params, Store: store, SigCache: sigs, Logger: n.log.With("component", "chain")})
