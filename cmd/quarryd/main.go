@@ -126,6 +126,7 @@ Examples:
 	fs.StringVar(&flags.MinerAddress, "miner-address", "", "address paid by mined blocks (default: the node wallet)")
 	fs.Float64Var(&flags.MinerHashrateLimit, "miner-hashrate-limit", 0, "cap the node's hash rate in H/s (0 = unlimited; devnets use it to share one machine)")
 	fs.StringVar(&flags.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.DurationVar(&flags.LogSummaryInterval, "log-summary-interval", node.DefaultSummaryInterval, "period of the one-line status log (height, peers, hash rate, mempool, sync ETA); negative turns it off")
 	fs.BoolVar(&version, "version", false, "print the version and commit, and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -186,6 +187,8 @@ Examples:
 			cfg.MinerHashrateLimit = flags.MinerHashrateLimit
 		case "log-level":
 			cfg.LogLevel = flags.LogLevel
+		case "log-summary-interval":
+			cfg.LogSummaryInterval = flags.LogSummaryInterval
 		}
 	})
 	return cfg, nil
