@@ -125,6 +125,11 @@ func TestDashboardMetricsExistOnAFreshNode(t *testing.T) {
 		t.Fatalf("parse /metrics: %v", err)
 	}
 
+	series := 0
+	for _, mf := range families {
+		series += len(mf.GetMetric())
+	}
+	t.Logf("a fresh node exports %d families, %d series", len(families), series)
 	checked := map[string]bool{}
 	for _, q := range dashboardQueries(t) {
 		var groupBy []string

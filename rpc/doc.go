@@ -17,7 +17,8 @@
 // marshalled once. Every call is counted in quarry_rpc_requests_total
 // {method, outcome} and timed in quarry_rpc_request_duration_seconds
 // {method}; a method name outside the table is counted as "unknown", so the
-// label set is bounded. A panic in a handler is recovered and answered as
+// label set is bounded, and every series of it exists at zero from the
+// start (a dashboard sees the first call of a method). A panic in a handler is recovered and answered as
 // RPC_INTERNAL_ERROR (-32603) and logged with its stack.
 //
 // # JSON-RPC dialects and HTTP status (Core's httprpc.cpp, v28 and later)
