@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestDependencyDirection enforces DESIGN.md's import rules with go list:
+// TestDependencyDirection enforces the import rules of ARCHITECTURE.md with go list:
 // cmd -> node -> {rpc, p2p, miner, mempool} -> chain; siblings never import
 // each other; chain imports none of them nor prometheus.
 func TestDependencyDirection(t *testing.T) {
@@ -32,7 +32,7 @@ func TestDependencyDirection(t *testing.T) {
 			for _, b := range bad {
 				// A package may import its own subpackages.
 				if strings.HasPrefix(dep, b) && !strings.HasPrefix(dep, mod+pkg+"/") && dep != mod+pkg {
-					t.Errorf("%s depends on %s (forbidden by DESIGN.md)", pkg, dep)
+					t.Errorf("%s depends on %s (forbidden by ARCHITECTURE.md)", pkg, dep)
 				}
 			}
 		}

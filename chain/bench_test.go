@@ -11,6 +11,9 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+
+	"github.com/quarrychain/quarry/chain/leveldbstore"
+	"github.com/quarrychain/quarry/chain/memstore"
 )
 
 // Benchmarks of the chain engine. Run them with, for example:
@@ -19,7 +22,7 @@ import (
 //
 // Throughput is reported next to ns/op as tx/s, blocks/s, headers/s or
 // cycles/s. Every fixture is deterministic (seeded keys, regtest blocks,
-// fixed clock); chains live on goleveldb's in-memory storage unless a
+// fixed clock); chains live on the map-backed memstore unless a
 // sub-benchmark says store=leveldb (a temp dir, synced commits).
 
 const (
@@ -111,7 +114,7 @@ func newBenchTxFixture(b *testing.B, nBlocks int) *benchTxFixture {
 // newChain returns an in-memory chain with the setup blocks connected.
 func (f *benchTxFixture) newChain(b *testing.B, workers int, sigs *SigCache) (*Chain, Store) {
 	b.Helper()
-	st := OpenMemStore()
+	st := memstore.New()
 	c, err := New(Config{Params: f.p, Store: st, Now: benchNow, VerifyWorkers: workers, SigCache: sigs})
 	if err != nil {
 		b.Fatal(err)
@@ -146,7 +149,7 @@ func BenchmarkConnectBlock(b *testing.B) {
 					// Out of pre-signed blocks: start over on a fresh chain.
 					b.StopTimer()
 					if st != nil {
-						st.Close()
+						_ = st.Close()
 					}
 					c, st = f.newChain(b, workers, sigs)
 					next = 0
@@ -160,7 +163,7 @@ func BenchmarkConnectBlock(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(b.N*benchTxsPerBlock)/b.Elapsed().Seconds(), "tx/s")
 			if st != nil {
-				st.Close()
+				_ = st.Close()
 			}
 		}
 	}
@@ -252,7 +255,7 @@ func BenchmarkProcessEmptyBlock(b *testing.B) {
 				parent, height, ts = blocks[i].Hash(), height+1, blocks[i].Header.Timestamp
 			}
 			st := open(b)
-			defer st.Close()
+			defer func() { _ = st.Close() }()
 			c, err := New(Config{Params: p, Store: st, Now: benchNow})
 			if err != nil {
 				b.Fatal(err)
@@ -267,9 +270,9 @@ func BenchmarkProcessEmptyBlock(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "blocks/s")
 		}
 	}
-	b.Run("store=mem", run(func(*testing.B) Store { return OpenMemStore() }))
+	b.Run("store=mem", run(func(*testing.B) Store { return memstore.New() }))
 	b.Run("store=leveldb", run(func(b *testing.B) Store {
-		st, err := OpenLevelDB(b.TempDir())
+		st, err := leveldbstore.Open(b.TempDir())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -291,7 +294,7 @@ func BenchmarkProcessEmptyBlock(b *testing.B) {
 func BenchmarkHeaderValidation(b *testing.B) {
 	b.Run("regtest", func(b *testing.B) {
 		p := RegtestParams()
-		c, err := New(Config{Params: p, Store: OpenMemStore(), Now: benchNow})
+		c, err := New(Config{Params: p, Store: memstore.New(), Now: benchNow})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -324,7 +327,7 @@ func BenchmarkHeaderValidation(b *testing.B) {
 	for _, h := range []uint64{1_000, 100_000} {
 		b.Run(fmt.Sprintf("dev-asert-height=%d", h), func(b *testing.B) {
 			p := DevParams()
-			c, err := New(Config{Params: p, Store: OpenMemStore(), Now: benchNow})
+			c, err := New(Config{Params: p, Store: memstore.New(), Now: benchNow})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -401,8 +404,8 @@ func BenchmarkConnectDisconnect(b *testing.B) {
 	}
 	b.Run("empty", func(b *testing.B) {
 		p := RegtestParams()
-		st := OpenMemStore()
-		defer st.Close()
+		st := memstore.New()
+		defer func() { _ = st.Close() }()
 		c, err := New(Config{Params: p, Store: st, Now: benchNow})
 		if err != nil {
 			b.Fatal(err)
@@ -417,7 +420,7 @@ func BenchmarkConnectDisconnect(b *testing.B) {
 	b.Run(fmt.Sprintf("transfers=%d", benchTxsPerBlock), func(b *testing.B) {
 		f := newBenchTxFixture(b, 1)
 		c, st := f.newChain(b, 0, nil)
-		defer st.Close()
+		defer func() { _ = st.Close() }()
 		if _, err := c.ProcessBlock(f.blocks[0]); err != nil {
 			b.Fatal(err)
 		}
@@ -435,5 +438,37 @@ func BenchmarkConnectDisconnect(b *testing.B) {
 			acc = next
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
+	})
+}
+
+// BenchmarkBlockRead measures reading a stored block of 2,000 transfers:
+// "get+decode" is a store read and decoding alone, "verified" is Chain.Block,
+// which also checks the header hash and the merkle root so that damaged data
+// is reported as corrupt instead of served.
+func BenchmarkBlockRead(b *testing.B) {
+	f := newBenchTxFixture(b, 1)
+	c, st := f.newChain(b, 0, nil)
+	blk := f.blocks[0]
+	if _, err := c.ProcessBlock(blk); err != nil {
+		b.Fatal(err)
+	}
+	h := blk.Hash()
+	b.Run("get+decode", func(b *testing.B) {
+		for b.Loop() {
+			raw, err := st.Get(hashKey(prefixBlock, h))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := DecodeBlock(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("verified", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := c.Block(h); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 }

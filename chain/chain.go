@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/quarrychain/quarry/chain/kv"
 )
 
 // Config configures a Chain.
@@ -115,6 +117,15 @@ type Chain struct {
 
 	best   atomic.Pointer[Snapshot]
 	events eventHub
+
+	// corrupt lists stored blocks whose data failed its integrity check.
+	corrupt corruptSet
+	// unusable holds blocks whose stored data (or an ancestor's) was found
+	// corrupt while connecting: not tip candidates until RepairBlock.
+	unusable nodeSet
+	// halt records the first unrecoverable storage failure; after it the
+	// chain takes no more writes (see Failed).
+	halt haltState
 }
 
 const schemaVersion = 1
@@ -135,6 +146,7 @@ func New(cfg Config) (*Chain, error) {
 		sigCache:   cfg.SigCache,
 		index:      make(map[Hash]*blockNode),
 		candidates: make(map[*blockNode]struct{}),
+		halt:       haltState{done: make(chan struct{})},
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -156,7 +168,7 @@ func New(cfg Config) (*Chain, error) {
 
 	meta, err := c.store.Get([]byte(keyMeta))
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, kv.ErrNotFound):
 		if err := c.initGenesis(); err != nil {
 			return nil, err
 		}
@@ -201,7 +213,7 @@ func (c *Chain) initGenesis() error {
 	b.Put(hashKey(prefixBlock, n.hash), g.Bytes())
 	b.Put(heightKey(0), n.hash[:])
 	b.Put([]byte(keyTip), c.tipRecord(n.hash, c.digest))
-	if err := c.store.Commit(&b); err != nil {
+	if err := c.commit(&b); err != nil {
 		return err
 	}
 	c.addNode(n)
@@ -297,7 +309,8 @@ func (c *Chain) load() error {
 	c.rebuildCandidates()
 	c.log.Info("chain loaded", "network", c.params.Name, "blocks", len(c.index), "height", tip.height, "tip", tip.hash)
 	// A crash between storing a heavier branch and connecting it leaves
-	// work to do: finish it now.
+	// work to do: finish it now. A block whose data turns out corrupt holds
+	// its branch back (see activateBestChain) until it is repaired.
 	_, _, err = c.activateBestChain()
 	return err
 }
@@ -337,17 +350,18 @@ func (c *Chain) verifyState() error {
 func (c *Chain) tipNode() *blockNode { return c.main[len(c.main)-1] }
 
 // rebuildCandidates recomputes the set of possible best-chain tips: valid
-// (not failed) blocks with data and no valid child.
+// (not failed) blocks with usable data and no such child.
 func (c *Chain) rebuildCandidates() {
 	c.candidates = make(map[*blockNode]struct{})
 	hasValidChild := make(map[*blockNode]bool)
+	usable := func(n *blockNode) bool { return !n.status.invalid() && !c.unusable.has(n) }
 	for _, n := range c.index {
-		if !n.status.invalid() && n.parent != nil {
+		if usable(n) && n.parent != nil {
 			hasValidChild[n.parent] = true
 		}
 	}
 	for _, n := range c.index {
-		if !n.status.invalid() && !hasValidChild[n] {
+		if usable(n) && !hasValidChild[n] {
 			c.candidates[n] = struct{}{}
 		}
 	}
@@ -411,6 +425,9 @@ func (c *Chain) processBlock(b *Block, requested bool) (ProcessResult, error) {
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.halt.get(); err != nil {
+		return res, err
+	}
 	if c.index[h] != nil {
 		res.Status = StatusDuplicate
 		return res, ruleErr(ErrDuplicateBlock, "block %s already known", h)
@@ -445,6 +462,10 @@ func (c *Chain) processBlock(b *Block, requested bool) (ProcessResult, error) {
 		for _, child := range c.orphans.takeChildren(p.hash) {
 			cn, aerr := c.acceptBlock(child, child.Hash(), p, now)
 			if aerr != nil {
+				if errors.Is(aerr, ErrWriteFailed) {
+					err = aerr
+					break
+				}
 				c.log.Info("orphan rejected", "hash", child.Hash(), "err", aerr)
 				continue
 			}
@@ -503,31 +524,29 @@ func (c *Chain) inMain(n *blockNode) bool {
 // branch (not yet connected). It is called with mu held.
 func (c *Chain) acceptBlock(b *Block, h Hash, parent *blockNode, now time.Time) (*blockNode, error) {
 	if parent.status.invalid() {
-		n := c.newNode(b, h, parent)
-		n.status |= statusFailedAncestor
-		c.storeNode(n, b)
-		return nil, ruleErr(ErrInvalidAncestor, "block %s builds on invalid block %s", h, parent.hash)
+		err := ruleErr(ErrInvalidAncestor, "block %s builds on invalid block %s", h, parent.hash)
+		return nil, c.storeInvalid(b, h, parent, statusFailedAncestor, err)
 	}
 	if err := c.checkHeaderContext(&b.Header, parent, now); err != nil {
 		if marksInvalid(KindOf(err)) {
-			n := c.newNode(b, h, parent)
-			n.status |= statusFailed
 			c.rememberFailure(h, err)
-			c.storeNode(n, b)
+			return nil, c.storeInvalid(b, h, parent, statusFailed, err)
 		}
 		return nil, err
 	}
 	if cb := b.Txs[0]; cb.Height != parent.height+1 {
-		n := c.newNode(b, h, parent)
-		n.status |= statusFailed
 		err := ruleErr(ErrBadCoinbaseHeight, "coinbase height %d in block at height %d", cb.Height, parent.height+1)
 		c.rememberFailure(h, err)
-		c.storeNode(n, b)
-		return nil, err
+		return nil, c.storeInvalid(b, h, parent, statusFailed, err)
 	}
 	n := c.newNode(b, h, parent)
 	if err := c.storeNode(n, b); err != nil {
 		return nil, err
+	}
+	if c.unusable.has(parent) {
+		// Held back with its branch until the corrupt ancestor is repaired.
+		c.unusable.add(n)
+		return n, nil
 	}
 	delete(c.candidates, parent)
 	c.candidates[n] = struct{}{}
@@ -544,6 +563,19 @@ func (c *Chain) newNode(b *Block, h Hash, parent *blockNode) *blockNode {
 	return n
 }
 
+// storeInvalid stores a block that failed a rule with the failure's status
+// flag and returns the rule error. If storing fails, the returned error
+// carries both: the rule error (its kind still says the block is invalid)
+// and the storage failure (which has halted the chain's writes).
+func (c *Chain) storeInvalid(b *Block, h Hash, parent *blockNode, flag blockStatus, ruleErr error) error {
+	n := c.newNode(b, h, parent)
+	n.status |= flag
+	if err := c.storeNode(n, b); err != nil {
+		return fmt.Errorf("%w; storing the invalid block failed: %w", ruleErr, err)
+	}
+	return ruleErr
+}
+
 // storeNode writes the block and its index record in one batch and adds the
 // node to the in-memory index.
 func (c *Chain) storeNode(n *blockNode, b *Block) error {
@@ -552,7 +584,7 @@ func (c *Chain) storeNode(n *blockNode, b *Block) error {
 	// Data is kept even for invalid blocks (they passed the PoW check, so
 	// storing them costs an attacker work) so that ReconsiderBlock can retry.
 	batch.Put(hashKey(prefixBlock, n.hash), b.Bytes())
-	if err := c.store.Commit(&batch); err != nil {
+	if err := c.commit(&batch); err != nil {
 		return err
 	}
 	c.addNode(n)

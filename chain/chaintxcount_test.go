@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
+	"github.com/quarrychain/quarry/chain/memstore"
 )
 
 // TestChainTxCount checks BlockInfo.ChainTxCount (Core's nChainTx): the
@@ -13,7 +15,7 @@ import (
 func TestChainTxCount(t *testing.T) {
 	p := RegtestParams()
 	now := time.Unix(genesisTime+100000, 0)
-	store := OpenMemStore()
+	store := memstore.New()
 	c, err := New(Config{Params: p, Store: store, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)

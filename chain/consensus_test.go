@@ -13,6 +13,8 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+
+	"github.com/quarrychain/quarry/chain/memstore"
 )
 
 // Consensus rule tests in the style of btcd's fullblocktests: for every rule
@@ -704,7 +706,7 @@ func TestConsensusOrphanPoolLimits(t *testing.T) {
 	p := chain.RegtestParams()
 	g := chaintest.NewGenerator(t, p)
 	clock := chaintest.NewClock(chaintest.FarFuture(p))
-	store := chain.OpenMemStore()
+	store := memstore.New()
 	t.Cleanup(func() { _ = store.Close() })
 	const ttl = 10 * time.Minute
 	c, err := chain.New(chain.Config{Params: p, Store: store, Now: clock.Now, MaxOrphans: 3, OrphanTTL: ttl})

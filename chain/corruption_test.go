@@ -10,6 +10,8 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+
+	"github.com/quarrychain/quarry/chain/leveldbstore"
 )
 
 // TestCorruptedStoreIsRefused damages a closed on-disk store in several
@@ -49,7 +51,7 @@ func TestCorruptedStoreIsRefused(t *testing.T) {
 	for name, damage := range cases {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			store, err := chain.OpenLevelDB(dir)
+			store, err := leveldbstore.Open(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,11 +73,11 @@ func TestCorruptedStoreIsRefused(t *testing.T) {
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
 			}
-			store, err = chain.OpenLevelDB(dir)
+			store, err = leveldbstore.Open(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer store.Close()
+			defer func() { _ = store.Close() }()
 			_, err = chain.New(chain.Config{Params: p, Store: store})
 			if !errors.Is(err, chain.ErrStoreCorrupted) {
 				t.Fatalf("opening a damaged store: %v, want ErrStoreCorrupted", err)

@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
+	"github.com/quarrychain/quarry/chain/leveldbstore"
+	"github.com/quarrychain/quarry/chain/memstore"
 )
 
 // TestCrashRecovery re-executes the test binary as a child process
@@ -187,7 +190,7 @@ func newCrashStream(t testing.TB, seed uint64) *crashStream {
 		tip:       &crashNode{hash: p.GenesisHash, time: p.GenesisBlock.Header.Timestamp},
 		pos:       make(map[Hash]int),
 		connected: map[Hash]bool{p.GenesisHash: true},
-		refStore:  OpenMemStore(),
+		refStore:  memstore.New(),
 	}
 	t.Cleanup(func() { _ = s.refStore.Close() })
 	var err error
@@ -363,12 +366,12 @@ func TestCrashChild(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	store, err := OpenLevelDB(parts[0])
+	store, err := leveldbstore.Open(parts[0])
 	if err != nil {
 		say("ERR open: %v", err)
 		t.Fatal(err)
 	}
-	defer store.Close()
+	defer func() { _ = store.Close() }()
 	c, err := New(Config{Params: RegtestParams(), Store: store, Now: crashNow})
 	if err != nil {
 		say("ERR new: %v", err)
@@ -640,11 +643,11 @@ func (r *crashRun) verify(n int) {
 	s := r.s
 	started := time.Now()
 	defer func() { r.verifyTime += time.Since(started) }()
-	store, err := OpenLevelDB(r.dataDir)
+	store, err := leveldbstore.Open(r.dataDir)
 	if err != nil {
 		t.Fatalf("cycle %d: store does not open after kill: %v", n, err)
 	}
-	defer store.Close()
+	defer func() { _ = store.Close() }()
 	rec, err := store.Get([]byte(keyTip))
 	if err != nil || len(rec) < HashSize {
 		t.Fatalf("cycle %d: tip record: %v", n, err)
@@ -713,7 +716,7 @@ func (r *crashRun) replayDigest(t *testing.T, c *Chain) Hash {
 		}
 	}
 	if r.replay == nil {
-		r.replayStore = OpenMemStore()
+		r.replayStore = memstore.New()
 		fresh, err := New(Config{Params: RegtestParams(), Store: r.replayStore, Now: crashNow})
 		if err != nil {
 			t.Fatal(err)

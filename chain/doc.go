@@ -1,8 +1,9 @@
 // Package chain is Quarry's consensus engine: types and their canonical
 // encoding, network parameters, proof of work and difficulty, validation
 // rules, the account state, the block index with most-work fork choice and
-// reorganisation, and the LevelDB store. It does no I/O other than its own
-// store and never imports p2p, rpc, the miner, the mempool or Prometheus.
+// reorganisation, and the Store interface it keeps them in. It does no I/O
+// other than through that Store and never imports p2p, rpc, the miner, the
+// mempool, Prometheus or a storage engine.
 //
 // # Pipeline
 //
@@ -33,6 +34,13 @@
 //
 // # Error model
 //
+// Formatting follows one rule in every package of the module (chain,
+// mempool, miner, p2p, node/wallet): Error() returns the Description, then
+// ": " and the cause's text when the error wraps a cause (Err); a
+// Description says what failed and never repeats the cause, so a message
+// names each cause once. A *RuleError has no cause: its Error() is its
+// Description, which starts with the kind's text.
+//
 // Rule violations are *RuleError values carrying an ErrorKind; match them
 // with errors.Is(err, chain.ErrBadMerkleRoot). Only faults that are a
 // property of the hash mark a block invalid: header faults (PoW, bits, time
@@ -41,20 +49,56 @@
 // bytes) is the sender's fault and never marks the hash, so the honest
 // block with that hash is still accepted later. A block from the future
 // (ErrTimeTooNew) is neither stored nor marked; it may be valid later.
-// Storage failures are plain errors; data that cannot be trusted wraps
-// ErrStoreCorrupted and tells the operator what to do. The node stops on
-// them rather than serve wrong data.
+// Storage failures are plain errors (no rule kind, so nobody blames a peer
+// for them). At start, data that cannot be trusted (index, accounts, tip,
+// undo records) wraps ErrStoreCorrupted and tells the operator what to do;
+// New fails rather than serve wrong data. A failed commit wraps
+// ErrWriteFailed and halts the chain's writes (see below). A stored block
+// whose data fails its integrity check is an ErrCorruptData error: damage to
+// this node's copy, repairable from a peer (see below).
 //
 // # Storage and crash safety
 //
-// Every connect and disconnect is one goleveldb batch written with
-// Sync: account changes, undo data (prior values of touched accounts), the
-// transaction and height indexes, the block status and the tip record with
-// the state digest. A kill -9 at any moment leaves either the old or the new
-// tip, never half a block. At start New loads the index, rebuilds the main
-// chain from the tip record, recomputes the state digest from the stored
-// accounts and compares it with the recorded one, and finishes a reorg that
-// a crash interrupted. Key layout is in store.go.
+// The chain defines Store (Get, Iterate, Commit, Close) and writes through
+// it in Batches: a Batch (package kv) is a plain list of put and delete
+// operations that one Commit applies atomically and durably. Engines live
+// in their own packages and depend only on kv: leveldbstore (goleveldb, one
+// synced goleveldb batch per Commit; the node's store), memstore (a map, for
+// tests and tools) and faultstore (wraps a store and fails chosen commits
+// or corrupts chosen reads, for the storage fault tests). Binaries that only
+// use chain's types, such as quarryctl, do not link goleveldb.
+//
+// Every connect and disconnect is one batch: account changes, undo data
+// (prior values of touched accounts), the transaction and height indexes,
+// the block status and the tip record with the state digest; storing a
+// block is one batch of its data and index record, and a change of block
+// statuses (invalid marks, reconsider) is one batch, applied to memory only
+// after it is stored. A kill -9 at any moment leaves either the old or the
+// new tip, never half a block. At start New loads the index, rebuilds the
+// main chain from the tip record, recomputes the state digest from the
+// stored accounts and compares it with the recorded one, and finishes a
+// reorg that a crash interrupted. Key layout is in store.go.
+//
+// A Commit that fails may still have stored its batch (an fsync can fail
+// after the write), so the chain can no longer vouch that its memory matches
+// the store: it returns an error wrapping ErrWriteFailed, refuses every later
+// write with it, and closes Failed. The node stops on Failed, as Bitcoin
+// Core aborts on a failed write; the next start resumes from whatever the
+// store durably holds, which is consistent because every batch is all or
+// nothing. Reads that fail (an I/O error) fail only the operation that made
+// them, which changes nothing.
+//
+// Block data is checked when read: the store's checksum (goleveldb verifies
+// one per table block), decoding, the header hash against the key and the
+// merkle root against the header. A block that fails is reported with
+// ErrCorruptData (never as not found, never as a wrong block), logged at
+// ERROR once per block, counted (CorruptReads) and listed by CorruptBlocks.
+// If connecting a branch reaches such a block, the branch is held back (in
+// memory, not marked invalid) and the best usable chain stays active.
+// RepairBlock stores a copy fetched from a peer if its transactions match
+// the header's merkle root, releases the branch and activates the best
+// chain again. Corrupt data on the active chain cannot be disconnected until
+// repaired: a reorg across it fails with a storage error.
 //
 // # Decisions the design leaves open
 //

@@ -67,6 +67,11 @@ const (
 	ErrDuplicateBlock ErrorKind = "block already known"
 	ErrKnownInvalid   ErrorKind = "block is known to be invalid"
 	ErrNotFound       ErrorKind = "not found"
+	// ErrCorruptData: a stored block's data failed its integrity check
+	// (store checksum, decoding, header hash or merkle root). It is damage
+	// to this node's copy, not a property of the block: never marked, and
+	// the block can be fetched again and stored with RepairBlock.
+	ErrCorruptData ErrorKind = "stored block data corrupt"
 )
 
 // RuleError is a consensus-rule violation: a Kind for programmatic matching
@@ -106,7 +111,7 @@ func KindOf(err error) ErrorKind {
 func marksInvalid(k ErrorKind) bool {
 	switch k {
 	case ErrMalformed, ErrBadMerkleRoot, ErrMutatedMerkle, ErrTimeTooNew,
-		ErrUnknownParent, ErrLowWork, ErrDuplicateBlock, ErrNotFound, "":
+		ErrUnknownParent, ErrLowWork, ErrDuplicateBlock, ErrNotFound, ErrCorruptData, "":
 		return false
 	}
 	return true

@@ -4,26 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-)
 
-func (c *Chain) readBlock(h Hash) (*Block, error) {
-	raw, err := c.store.Get(hashKey(prefixBlock, h))
-	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return nil, ruleErr(ErrNotFound, "block %s data not found", h)
-		}
-		return nil, err
-	}
-	b, err := DecodeBlock(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%w: stored block %s does not decode: %v", ErrStoreCorrupted, h, err)
-	}
-	return b, nil
-}
+	"github.com/quarrychain/quarry/chain/kv"
+)
 
 func (c *Chain) readAccount(a Address) (Account, error) {
 	raw, err := c.store.Get(accountKey(a))
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, kv.ErrNotFound) {
 		return Account{}, nil
 	}
 	if err != nil {
@@ -33,7 +20,13 @@ func (c *Chain) readAccount(a Address) (Account, error) {
 }
 
 // Block returns the stored block with hash h (main chain or side branch).
-func (c *Chain) Block(h Hash) (*Block, error) { return c.readBlock(h) }
+// A block the chain does not have is an ErrNotFound error; stored data that
+// fails its integrity check is an ErrCorruptData error (see CorruptBlocks
+// and RepairBlock). Safe for concurrent use.
+func (c *Chain) Block(h Hash) (*Block, error) {
+	b, _, err := c.readBlock(h)
+	return b, err
+}
 
 // HaveBlock reports whether the block is stored (valid or not) or waiting as
 // an orphan.
@@ -151,11 +144,17 @@ func (c *Chain) HeadersAfter(locator []Hash, stop Hash, max int) []Header {
 	return out
 }
 
-// Account returns the state of address a at the tip.
+// Account returns the state of address a at the tip. It has no error to
+// report a failed read with, and a zero balance would be wrong data, so a
+// failed read halts the chain (see Failed) and the node stops. Safe for
+// concurrent use.
 func (c *Chain) Account(a Address) Account {
 	acc, err := c.readAccount(a)
 	if err != nil {
-		c.log.Error("reading account", "err", err)
+		herr := fmt.Errorf("reading the state of account %x: %w (the node must stop)", a[:], err)
+		if c.halt.set(herr) {
+			c.log.Error("chain state unreadable; the chain takes no more writes", "err", err)
+		}
 		return Account{}
 	}
 	return acc
@@ -165,7 +164,7 @@ func (c *Chain) Account(a Address) Account {
 func (c *Chain) Transaction(id Hash) (*Tx, Hash, uint64, error) {
 	raw, err := c.store.Get(hashKey(prefixTxIndex, id))
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, kv.ErrNotFound) {
 			return nil, Hash{}, 0, ruleErr(ErrNotFound, "transaction %s is not in the main chain", id)
 		}
 		return nil, Hash{}, 0, err
@@ -176,12 +175,12 @@ func (c *Chain) Transaction(id Hash) (*Tx, Hash, uint64, error) {
 	if !ok {
 		return nil, Hash{}, 0, fmt.Errorf("%w: tx index points at unknown block %s", ErrStoreCorrupted, bh)
 	}
-	b, err := c.readBlock(bh)
+	b, ids, err := c.readBlock(bh)
 	if err != nil {
 		return nil, Hash{}, 0, err
 	}
-	for _, tx := range b.Txs {
-		if tx.TxID() == id {
+	for i, tx := range b.Txs {
+		if ids[i] == id {
 			return tx, bh, info.Height, nil
 		}
 	}

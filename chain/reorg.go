@@ -30,7 +30,9 @@ func (c *Chain) bestCandidate() *blockNode {
 // activateBestChain moves the main chain to the best valid candidate:
 // disconnect to the fork point, connect the new branch; a block that fails on
 // the way is marked invalid (with its descendants) and the choice is made
-// again, so the chain ends on the best chain of valid blocks. Every step is
+// again, so the chain ends on the best chain of valid blocks. A block whose
+// stored data is corrupt is not marked: its branch is held back until the
+// block is repaired, and the choice is made again without it. Every step is
 // one atomic store batch. Called with mu held; returns the events to publish.
 func (c *Chain) activateBestChain() ([]Event, bool, error) {
 	var evs []Event
@@ -59,6 +61,13 @@ func (c *Chain) activateBestChain() ([]Event, bool, error) {
 		}
 		for i := len(path) - 1; i >= 0; i-- {
 			ev, err := c.connectBlock(path[i])
+			if errors.Is(err, errBlockUnusable) {
+				// This node's copy is damaged, the block may well be valid:
+				// hold its branch back (in memory only) and choose again;
+				// RepairBlock releases it.
+				c.holdBack(path[i])
+				break
+			}
 			if err != nil {
 				if !marksInvalid(KindOf(err)) { // storage failure: not the block's fault
 					return evs, changed, err
@@ -78,12 +87,10 @@ func (c *Chain) activateBestChain() ([]Event, bool, error) {
 // and commits it: state changes, undo data, indexes, status and tip in one
 // synced batch.
 func (c *Chain) connectBlock(n *blockNode) (Event, error) {
-	b, err := c.readBlock(n.hash)
+	b, ids, err := c.readBlockForChange(n)
 	if err != nil {
-		// A stored block without its data is damage, not a rule violation.
-		return Event{}, fmt.Errorf("%w: block %s: %v", ErrStoreCorrupted, n.hash, err)
+		return Event{}, err
 	}
-	ids := b.TxIDs() // computed once: signature cache and transaction index
 	if err := verifySignatures(b.Txs, ids, c.workers, c.sigCache); err != nil {
 		return Event{}, err
 	}
@@ -115,7 +122,7 @@ func (c *Chain) connectBlock(n *blockNode) (Event, error) {
 	rec.status = status
 	batch.Put(hashKey(prefixIndex, n.hash), encodeIndexRecord(&rec))
 	batch.Put([]byte(keyTip), c.tipRecord(n.hash, digest))
-	if err := c.store.Commit(&batch); err != nil {
+	if err := c.commit(&batch); err != nil {
 		return Event{}, err
 	}
 	n.status = status
@@ -125,13 +132,35 @@ func (c *Chain) connectBlock(n *blockNode) (Event, error) {
 	return Event{Kind: EventBlockConnected, Block: b, Hash: n.hash, Height: n.height}, nil
 }
 
+// readBlockForChange reads n's block for connecting or disconnecting it.
+// Missing data of an indexed block is damage; corrupt data is reported as
+// errBlockUnusable, without ErrCorruptData's kind, because the failure is
+// this node's and must not be blamed on the peer whose block triggered the
+// change.
+func (c *Chain) readBlockForChange(n *blockNode) (*Block, []Hash, error) {
+	b, ids, err := c.readBlock(n.hash)
+	switch {
+	case err == nil:
+		return b, ids, nil
+	case KindOf(err) == ErrCorruptData:
+		return nil, nil, fmt.Errorf("block %s at height %d: %w until it is repaired from a peer (%v)", n.hash, n.height, errBlockUnusable, err)
+	case KindOf(err) == ErrNotFound:
+		return nil, nil, fmt.Errorf("%w: block %s at height %d is indexed but its data is missing", ErrStoreCorrupted, n.hash, n.height)
+	}
+	return nil, nil, err
+}
+
+// errBlockUnusable marks a connect or disconnect held up by a block whose
+// stored data is corrupt (see CorruptBlocks).
+var errBlockUnusable = errors.New("stored data is corrupt, the chain cannot move past it")
+
 // disconnectTip undoes the tip block in one synced batch.
 func (c *Chain) disconnectTip() (Event, error) {
 	n := c.tipNode()
 	if n.parent == nil {
 		return Event{}, errors.New("cannot disconnect the genesis block")
 	}
-	b, err := c.readBlock(n.hash)
+	b, ids, err := c.readBlockForChange(n)
 	if err != nil {
 		return Event{}, err
 	}
@@ -161,13 +190,13 @@ func (c *Chain) disconnectTip() (Event, error) {
 			batch.Put(accountKey(u.addr), u.prev.bytes())
 		}
 	}
-	for _, tx := range b.Txs {
-		batch.Delete(hashKey(prefixTxIndex, tx.TxID()))
+	for _, id := range ids {
+		batch.Delete(hashKey(prefixTxIndex, id))
 	}
 	batch.Delete(heightKey(n.height))
 	batch.Delete(hashKey(prefixUndo, n.hash))
 	batch.Put([]byte(keyTip), c.tipRecord(n.parent.hash, digest))
-	if err := c.store.Commit(&batch); err != nil {
+	if err := c.commit(&batch); err != nil {
 		return Event{}, err
 	}
 	c.digest = digest
@@ -182,20 +211,38 @@ func (c *Chain) markInvalid(n *blockNode, flag blockStatus, cause error) error {
 	if cause != nil {
 		c.rememberFailure(n.hash, cause)
 	}
-	var batch Batch
-	n.status |= flag
-	batch.Put(hashKey(prefixIndex, n.hash), encodeIndexRecord(n))
+	// The statuses change in memory only once the batch is stored, so a
+	// failed commit leaves memory and store in agreement.
+	var (
+		batch   Batch
+		changes []statusChange
+	)
+	set := func(x *blockNode, status blockStatus) {
+		rec := *x
+		rec.status = status
+		batch.Put(hashKey(prefixIndex, x.hash), encodeIndexRecord(&rec))
+		changes = append(changes, statusChange{x, status})
+	}
+	set(n, n.status|flag)
 	for _, d := range descendants(c.index, n) {
 		if d.status&statusFailedAncestor == 0 {
-			d.status |= statusFailedAncestor
-			batch.Put(hashKey(prefixIndex, d.hash), encodeIndexRecord(d))
+			set(d, d.status|statusFailedAncestor)
 		}
 	}
-	if err := c.store.Commit(&batch); err != nil {
+	if err := c.commit(&batch); err != nil {
 		return err
+	}
+	for _, ch := range changes {
+		ch.node.status = ch.status
 	}
 	c.rebuildCandidates()
 	return nil
+}
+
+// statusChange is a block status to set once its batch is stored.
+type statusChange struct {
+	node   *blockNode
+	status blockStatus
 }
 
 // InvalidateBlock marks h and its descendants invalid, as Bitcoin Core's
@@ -204,6 +251,9 @@ func (c *Chain) markInvalid(n *blockNode, flag blockStatus, cause error) error {
 func (c *Chain) InvalidateBlock(h Hash) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.halt.get(); err != nil {
+		return err
+	}
 	n := c.index[h]
 	if n == nil {
 		return ruleErr(ErrNotFound, "block %s not found", h)
@@ -236,16 +286,23 @@ func (c *Chain) InvalidateBlock(h Hash) error {
 func (c *Chain) ReconsiderBlock(h Hash) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.halt.get(); err != nil {
+		return err
+	}
 	n := c.index[h]
 	if n == nil {
 		return ruleErr(ErrNotFound, "block %s not found", h)
 	}
-	var batch Batch
+	var (
+		batch   Batch
+		changes []statusChange
+	)
 	clear := func(x *blockNode) {
 		if x.status.invalid() {
-			x.status &^= statusFailed | statusFailedAncestor
-			batch.Put(hashKey(prefixIndex, x.hash), encodeIndexRecord(x))
-			delete(c.lastFailure, x.hash)
+			rec := *x
+			rec.status &^= statusFailed | statusFailedAncestor
+			batch.Put(hashKey(prefixIndex, x.hash), encodeIndexRecord(&rec))
+			changes = append(changes, statusChange{x, rec.status})
 		}
 	}
 	clear(n)
@@ -255,8 +312,12 @@ func (c *Chain) ReconsiderBlock(h Hash) error {
 	for a := n.parent; a != nil; a = a.parent {
 		clear(a)
 	}
-	if err := c.store.Commit(&batch); err != nil {
+	if err := c.commit(&batch); err != nil {
 		return err
+	}
+	for _, ch := range changes {
+		ch.node.status = ch.status
+		delete(c.lastFailure, ch.node.hash)
 	}
 	// Blocks whose data was never stored (rejected before storage) cannot be
 	// reconsidered; they stay out of the candidate set until received again.

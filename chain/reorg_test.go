@@ -13,6 +13,8 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+
+	"github.com/quarrychain/quarry/chain/leveldbstore"
 )
 
 // freshBest feeds the branch ending at tip to a new node that never saw any
@@ -538,7 +540,7 @@ type diskChain struct {
 
 func openDisk(t *testing.T, dir string, p *chain.Params) (diskChain, error) {
 	t.Helper()
-	store, err := chain.OpenLevelDB(dir)
+	store, err := leveldbstore.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -627,7 +629,7 @@ func TestRestartKeepsState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.store.Close()
+	defer func() { _ = d.store.Close() }()
 	if got := d.c.Best(); fmt.Sprint(got) != fmt.Sprint(best) {
 		t.Fatalf("tip after second restart:\n got %+v\nwant %+v", got, best)
 	}
@@ -659,7 +661,7 @@ func TestRestartFirstSeenAmongSideBranches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.store.Close()
+	defer func() { _ = d.store.Close() }()
 	g.Accept(t, d.c, "c2") // seen after b2
 	if err := d.c.InvalidateBlock(g.Hash("a2")); err != nil {
 		t.Fatal(err)

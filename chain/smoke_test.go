@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
+	"github.com/quarrychain/quarry/chain/memstore"
 )
 
 // mineChild builds and solves a regtest block on parent with the given txs.
@@ -39,7 +41,7 @@ func mineChild(t testing.TB, c *Chain, parent Hash, to Address, ts uint32, txs .
 func TestSmokeConnectAndReorg(t *testing.T) {
 	p := RegtestParams()
 	now := time.Unix(genesisTime+100000, 0)
-	c, err := New(Config{Params: p, Store: OpenMemStore(), Now: func() time.Time { return now }})
+	c, err := New(Config{Params: p, Store: memstore.New(), Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,117 +3,103 @@ package chain
 import (
 	"errors"
 	"fmt"
+	"sync"
 
-	"github.com/syndtr/goleveldb/leveldb"
-	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
-	"github.com/syndtr/goleveldb/leveldb/opt"
-	"github.com/syndtr/goleveldb/leveldb/storage"
-	"github.com/syndtr/goleveldb/leveldb/util"
+	"github.com/quarrychain/quarry/chain/kv"
 )
 
 // Store is the key-value storage the chain keeps its blocks, index and state
-// in. Commit applies a Batch atomically and durably (synced to disk before it
-// returns). Implementations must be safe for concurrent use.
+// in. The chain defines it; implementations live in their own packages
+// (leveldbstore for the node, memstore for tests, faultstore to inject
+// faults) and depend only on package kv. Implementations must be safe for
+// concurrent use.
 type Store interface {
-	// Get returns the value of key, or an error matching ErrNotFound.
+	// Get returns the value of key, an error matching kv.ErrNotFound if it
+	// is absent, or one matching kv.ErrCorrupt (ErrStoreCorrupted) if the
+	// stored bytes failed the engine's integrity check.
 	Get(key []byte) ([]byte, error)
 	// Iterate calls fn for every key with the given prefix in key order.
 	// The slices passed to fn are only valid during the call.
 	Iterate(prefix []byte, fn func(key, value []byte) error) error
-	// Commit writes the batch atomically with fsync.
+	// Commit applies the batch atomically (all of it or none) and durably
+	// (synced before it returns). After an error the caller cannot know
+	// whether the batch is durable.
 	Commit(b *Batch) error
 	// Close releases the store.
 	Close() error
 }
 
-// Batch collects writes for one atomic Commit. It is not safe for concurrent use.
-type Batch struct {
-	b leveldb.Batch
+// Batch is the list of writes one Commit applies atomically: a plain value
+// (kv.Batch) that any Store can read. It is not safe for concurrent use.
+type Batch = kv.Batch
+
+// ErrStoreCorrupted marks data in the store that cannot be trusted. It is
+// kv.ErrCorrupt, so a store's own corruption reports match it too.
+var ErrStoreCorrupted = kv.ErrCorrupt
+
+// ErrWriteFailed marks a failed commit. The store may or may not hold the
+// batch (an fsync can fail after the write), so the chain's memory can no
+// longer be trusted to match it: the chain refuses every later write with
+// the same error and closes Failed; the node stops, and at the next start
+// the chain is rebuilt from what the store durably holds (each batch is all
+// or nothing).
+var ErrWriteFailed = errors.New("chain database write failed")
+
+// haltState is the first storage failure that stopped the chain. It is set
+// by commits (under Chain.mu) and by reads that cannot report their error
+// (without it) and read from any goroutine, so it has its own mutex; done is
+// closed when it is set.
+type haltState struct {
+	mu   sync.Mutex
+	err  error
+	done chan struct{}
 }
 
-// Put records a write of key=value.
-func (b *Batch) Put(key, value []byte) { b.b.Put(key, value) }
-
-// Delete records a deletion of key.
-func (b *Batch) Delete(key []byte) { b.b.Delete(key) }
-
-// Len returns the number of recorded operations.
-func (b *Batch) Len() int { return b.b.Len() }
-
-// levelStore is the goleveldb implementation of Store.
-type levelStore struct {
-	db *leveldb.DB
+func (h *haltState) get() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
 }
 
-// OpenLevelDB opens (creating if needed) a goleveldb database in dir. A
-// corrupted database yields an error that says so and what to do; the node
-// must stop rather than serve wrong data.
-func OpenLevelDB(dir string) (Store, error) {
-	db, err := leveldb.OpenFile(dir, &opt.Options{
-		BlockCacheCapacity: 32 << 20,
-		WriteBuffer:        16 << 20,
-	})
-	if err != nil {
-		if lerrors.IsCorrupted(err) {
-			return nil, fmt.Errorf("chain database %s is corrupted (%v): stop the node, move the directory aside and restart to resync from peers", dir, err)
-		}
-		return nil, fmt.Errorf("open chain database %s: %w", dir, err)
+// set records err unless a failure is already recorded and reports whether
+// it did.
+func (h *haltState) set(err error) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.err != nil {
+		return false
 	}
-	return &levelStore{db: db}, nil
+	h.err = err
+	close(h.done)
+	return true
 }
 
-// OpenMemStore returns a Store on goleveldb's in-memory storage, for tests.
-func OpenMemStore() Store {
-	db, err := leveldb.Open(storage.NewMemStorage(), nil)
-	if err != nil {
-		panic(fmt.Sprintf("open in-memory leveldb: %v", err)) // cannot happen for fresh memory storage
+// commit writes b through the store, unless an earlier commit failed. It is
+// called with Chain.mu held (or from New, before the chain is shared).
+func (c *Chain) commit(b *Batch) error {
+	if err := c.halt.get(); err != nil {
+		return err
 	}
-	return &levelStore{db: db}
+	err := c.store.Commit(b)
+	if err == nil {
+		return nil
+	}
+	werr := fmt.Errorf("%w: %w (the node must stop; at restart the chain resumes from the last durable commit)", ErrWriteFailed, err)
+	if c.halt.set(werr) {
+		c.log.Error("chain database write failed; the chain takes no more writes", "err", err)
+	}
+	return werr
 }
 
-func (s *levelStore) Get(key []byte) ([]byte, error) {
-	v, err := s.db.Get(key, nil)
-	if errors.Is(err, leveldb.ErrNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, storeErr(err)
-	}
-	return v, nil
-}
+// Failed is closed when the chain has met a storage failure it cannot
+// recover from: a failed commit, or a read whose failure it cannot report
+// (Account). Err then says why. The chain still answers reads but accepts
+// no more blocks; its owner must stop. Safe for concurrent use.
+func (c *Chain) Failed() <-chan struct{} { return c.halt.done }
 
-func (s *levelStore) Iterate(prefix []byte, fn func(k, v []byte) error) error {
-	it := s.db.NewIterator(util.BytesPrefix(prefix), nil)
-	defer it.Release()
-	for it.Next() {
-		if err := fn(it.Key(), it.Value()); err != nil {
-			return err
-		}
-	}
-	if err := it.Error(); err != nil {
-		return storeErr(err)
-	}
-	return nil
-}
-
-func (s *levelStore) Commit(b *Batch) error {
-	if err := s.db.Write(&b.b, &opt.WriteOptions{Sync: true}); err != nil {
-		return storeErr(err)
-	}
-	return nil
-}
-
-func (s *levelStore) Close() error { return s.db.Close() }
-
-// ErrStoreCorrupted marks data in the store that cannot be trusted.
-var ErrStoreCorrupted = errors.New("chain database corrupted")
-
-func storeErr(err error) error {
-	if lerrors.IsCorrupted(err) {
-		return fmt.Errorf("%w: %v (stop the node, move the data directory's chain database aside and restart to resync)", ErrStoreCorrupted, err)
-	}
-	return fmt.Errorf("chain database: %w", err)
-}
+// Err returns the storage failure that halted the chain (matching
+// ErrWriteFailed for a failed commit), or nil. Safe for concurrent use.
+func (c *Chain) Err() error { return c.halt.get() }
 
 // Key layout. Every key starts with a one-byte table prefix.
 const (

@@ -34,6 +34,14 @@
 // fee", "mempool full", "too-long-mempool-chain", "bad-txns-..."). The kinds
 // are the bounded label set of quarry_mempool_rejected_total.
 //
+// Formatting follows one rule in every package of the module (chain,
+// mempool, miner, p2p, node/wallet): Error() returns the Description, then
+// ": " and the cause's text when the error wraps a cause (Err); a
+// Description says what failed and never repeats the cause, so a message
+// names each cause once. Descriptions start with the kind ("nonce-gap:
+// ..."), except ErrInvalid's, which is "invalid transaction" followed by the
+// chain rule error.
+//
 // # Nonces: ready and queued
 //
 // Per sender the pool keeps transactions sorted by nonce. The ready ones
@@ -99,7 +107,7 @@
 // (ReasonIncluded) and its senders are revalidated against the new state
 // (recipients only gain, so nobody else can become invalid). Disconnected
 // blocks, and the connected blocks after them, are buffered until
-// EventNewTip and then applied together by Reorg:
+// EventNewTip and then applied together:
 //
 //  1. transactions included in the new branch leave the pool;
 //  2. transfers of the disconnected blocks that the new branch does not
@@ -124,8 +132,9 @@
 // the events' Seq numbers or by a block that does not continue from the
 // previous event's block; the pool then revalidates every sender at the
 // next EventNewTip (transactions of a missed disconnected block are not put
-// back). Resync does the same on demand. Callers that do not use HandleEvent
-// may call BlockConnected and Reorg directly (not mixed with HandleEvent).
+// back). HandleEvent is the pool's only entry point for chain changes: the
+// direct forms the tests use (blockConnected, resync) are unexported, so
+// they cannot be mixed with it by accident.
 //
 // # Block templates
 //

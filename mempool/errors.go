@@ -92,14 +92,21 @@ func (k ErrorKind) Reason() string {
 // it. errors.Is matches both the Kind and the wrapped chain kind. It is
 // immutable and safe for concurrent use.
 type RuleError struct {
-	Kind        ErrorKind
+	Kind ErrorKind
+	// Description says what failed, without the cause's text.
 	Description string
 	// Err is the underlying chain error (a *chain.RuleError) or nil.
 	Err error
 }
 
-// Error returns the description.
-func (e *RuleError) Error() string { return e.Description }
+// Error returns the description, followed by ": " and the cause's text when
+// Err is set (the rule of every errors.go in this module, see doc.go).
+func (e *RuleError) Error() string {
+	if e.Err != nil {
+		return e.Description + ": " + e.Err.Error()
+	}
+	return e.Description
+}
 
 // Unwrap returns the kind and, when set, the underlying chain error.
 func (e *RuleError) Unwrap() []error {
@@ -116,7 +123,7 @@ func rejectf(kind ErrorKind, format string, args ...any) error {
 
 // invalid wraps a chain rule error as ErrInvalid.
 func invalid(err error) error {
-	return &RuleError{Kind: ErrInvalid, Description: "invalid transaction: " + err.Error(), Err: err}
+	return &RuleError{Kind: ErrInvalid, Description: "invalid transaction", Err: err}
 }
 
 // KindOf returns the mempool ErrorKind carried by err, or "" if none.

@@ -118,7 +118,7 @@ func TestRejections(t *testing.T) {
 				t.Fatalf("reason %q, want %q", got, c.reason)
 			}
 			var re *RuleError
-			if !errors.As(err, &re) || len(re.Description) < 20 {
+			if !errors.As(err, &re) || len(re.Error()) < 20 {
 				t.Fatalf("no actionable description: %v", err)
 			}
 		})

@@ -11,15 +11,15 @@ import (
 // event of a chain.Subscription, in order, from one goroutine, and should
 // let the pool see an event before the miner rebuilds its template.
 //
-// Connected blocks that simply extend the chain are applied at once
-// (BlockConnected). Disconnected blocks, and the blocks connected after
-// them, are buffered until EventNewTip and then applied together by Reorg.
+// Connected blocks that simply extend the chain are applied at once.
+// Disconnected blocks, and the blocks connected after them, are buffered
+// until EventNewTip and then applied together as one reorganisation.
 // EventNewTip also records the tip and expires old entries. Lost events
 // (a full subscription buffer) are detected by a gap in Seq or by a block
 // that does not continue from the previous one; the pool then revalidates
 // every sender at the next EventNewTip (the transactions of a missed
-// disconnected block are not put back). Do not mix HandleEvent with direct
-// BlockConnected/Reorg calls. Safe for concurrent use.
+// disconnected block are not put back). HandleEvent is the only way to tell
+// the pool about the chain. Safe for concurrent use.
 func (p *Pool) HandleEvent(ev chain.Event) {
 	p.mu.Lock()
 	if p.lastEventSeq != 0 && ev.Seq != 0 && ev.Seq != p.lastEventSeq+1 {
@@ -82,11 +82,13 @@ func (p *Pool) followChain(from, to chain.Hash) {
 	p.evTip = to
 }
 
-// BlockConnected removes b's transactions from the pool and revalidates the
+// blockConnected removes b's transactions from the pool and revalidates the
 // senders b touched against the current state (dropping transactions whose
-// nonce b used, or that the senders can no longer fund). Use it when not
-// driving the pool with HandleEvent. Safe for concurrent use.
-func (p *Pool) BlockConnected(b *chain.Block) {
+// nonce b used, or that the senders can no longer fund), then records the
+// tip if b is it. It is the entry point of tests that drive the pool
+// without events; it must not be mixed with HandleEvent, which keeps its
+// own view of the chain (hence unexported). Safe for concurrent use.
+func (p *Pool) blockConnected(b *chain.Block) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.blockConnectedLocked(b)
@@ -121,27 +123,19 @@ func (p *Pool) blockConnectedLocked(b *chain.Block) {
 	p.updateGauges()
 }
 
-// Reorg applies a switch of the best chain: disconnected lists the blocks
-// taken off the old branch (old tip first, as the chain emits them),
+// reorgLocked applies a switch of the best chain: disconnected lists the
+// blocks taken off the old branch (old tip first, as the chain emits them),
 // connected the blocks of the new branch (lowest first); the chain state
 // must already be that of the new tip. Transactions included in connected
 // blocks leave the pool. Transfers of disconnected blocks that the new
 // branch does not contain are put back (the oldest block's first, at most
 // Config.MaxReorgReadd, without re-verifying signatures the chain already
-// verified) and then every sender either branch touched (and every
-// recipient of a disconnected block) is revalidated against the new state, so
-// a transaction that conflicts with the new branch (its nonce is used there
-// by another transaction: a double spend across a partition) is dropped and
-// exactly the winning branch's transaction survives. Safe for concurrent use.
-func (p *Pool) Reorg(disconnected, connected []*chain.Block) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.reorgLocked(disconnected, connected)
-	if best := p.cfg.State.Best(); len(connected) > 0 && best.Hash == connected[len(connected)-1].Hash() {
-		p.tip = best
-	}
-}
-
+// verified) and then every sender either branch touched (and every recipient
+// of a disconnected block) is revalidated against the new state, so a
+// transaction that conflicts with the new branch (its nonce is used there by
+// another transaction: a double spend across a partition) is dropped and
+// exactly the winning branch's transaction survives. HandleEvent calls it at
+// EventNewTip; p.mu must be held.
 func (p *Pool) reorgLocked(disconnected, connected []*chain.Block) {
 	p.met.reorgs.Inc()
 	// Only accounts the two branches touch can change: senders on either
@@ -251,10 +245,11 @@ func (p *Pool) reorgLocked(disconnected, connected []*chain.Block) {
 		"readded", len(readded), "pending", len(p.txs))
 }
 
-// Resync revalidates every pending transaction against the current state.
-// Node calls it after chain events were lost; HandleEvent does it by itself
-// when it notices a gap in event sequence numbers. Safe for concurrent use.
-func (p *Pool) Resync() {
+// resync revalidates every pending transaction against the current state
+// and records the tip. Only tests call it: HandleEvent does the same by
+// itself (resyncAllLocked) at the EventNewTip after it noticed lost events.
+// Safe for concurrent use.
+func (p *Pool) resync() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	best := p.cfg.State.Best()

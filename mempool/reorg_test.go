@@ -141,12 +141,12 @@ func TestBlockConnected(t *testing.T) {
 	}
 	checkInvariants(t, e.pool, e.state)
 
-	// The plain BlockConnected entry point.
+	// The direct blockConnected entry point.
 	b := fc.build(other)
 	if err := e.state.apply(b); err != nil {
 		t.Fatal(err)
 	}
-	e.pool.BlockConnected(b)
+	e.pool.blockConnected(b)
 	if e.pool.Count() != 0 || e.pool.Tip().Hash != b.Hash() {
 		t.Fatalf("count %d", e.pool.Count())
 	}
@@ -280,6 +280,6 @@ func TestDroppedEventsResync(t *testing.T) {
 		t.Fatal("resync after dropped events failed")
 	}
 	checkInvariants(t, e.pool, e.state)
-	e.pool.Resync()
+	e.pool.resync()
 	checkInvariants(t, e.pool, e.state)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/testkit"
 	"github.com/quarrychain/quarry/miner/kernel"
 )
 
@@ -84,7 +85,7 @@ func startHardMiner(tb testing.TB, threads int) (*Miner, *chain.Chain, func()) {
 		tb.Fatal(err)
 	}
 	stop := runMiner(tb, m)
-	waitFor(tb, "every worker hashing", func() bool { return allHashing(m, threads, nil, 4*DefaultBatchSize) })
+	testkit.WaitFor(tb, waitTimeout, "every worker hashing", func() bool { return allHashing(m, threads, nil, 4*DefaultBatchSize) })
 	return m, c, stop
 }
 
@@ -123,14 +124,14 @@ func BenchmarkPipelineVsKernel(b *testing.B) {
 		if err := m.SetGenerate(false, 0); err != nil {
 			b.Fatal(err)
 		}
-		waitFor(b, "workers stopped", func() bool { return alive() == 0 })
+		testkit.WaitFor(b, waitTimeout, "workers stopped", func() bool { return alive() == 0 })
 		raw := rawKernelRate(k, threads, phase)
 
 		base := slotCounts(m)
 		if err := m.SetGenerate(true, 0); err != nil {
 			b.Fatal(err)
 		}
-		waitFor(b, "workers hashing", func() bool { return allHashing(m, threads, base, DefaultBatchSize) })
+		testkit.WaitFor(b, waitTimeout, "workers hashing", func() bool { return allHashing(m, threads, base, DefaultBatchSize) })
 		h0, t0 := m.hashesTotal(), time.Now()
 		<-time.After(phase)
 		pipe := float64(m.hashesTotal()-h0) / time.Since(t0).Seconds()
@@ -147,9 +148,8 @@ func BenchmarkPipelineVsKernel(b *testing.B) {
 
 // latencyStats measures the round trip of a cheap call (chain.Best) served
 // by a parked goroutine, as an RPC handler would be, n times at ~200 µs
-// intervals, or fewer if budget runs out first (0: no budget). lateness is
-// how late the requester's own timer fired.
-func latencyStats(c *chain.Chain, n int, budget time.Duration) (rtt, lateness []time.Duration) {
+// intervals. lateness is how late the requester's own timer fired.
+func latencyStats(c *chain.Chain, n int) (rtt, lateness []time.Duration) {
 	reqs := make(chan chan chain.Snapshot)
 	go func() {
 		for r := range reqs {
@@ -159,8 +159,7 @@ func latencyStats(c *chain.Chain, n int, budget time.Duration) (rtt, lateness []
 	defer close(reqs)
 	reply := make(chan chain.Snapshot)
 	const gap = 200 * time.Microsecond
-	end := time.Now().Add(budget)
-	for i := 0; i < n && (budget == 0 || i == 0 || time.Now().Before(end)); i++ {
+	for range n {
 		due := time.Now().Add(gap)
 		time.Sleep(gap)
 		t := time.Now()
@@ -194,26 +193,13 @@ func BenchmarkBestLatencyWhileMining(b *testing.B) {
 				defer stop()
 			}
 			b.ResetTimer()
-			rtt, late := latencyStats(c, b.N, 0)
+			rtt, late := latencyStats(c, b.N)
 			b.ReportMetric(float64(pct(rtt, 0.5).Microseconds()), "p50-µs")
 			b.ReportMetric(float64(pct(rtt, 0.99).Microseconds()), "p99-µs")
 			b.ReportMetric(float64(rtt[len(rtt)-1].Microseconds()), "max-µs")
 			b.ReportMetric(float64(pct(late, 0.99).Microseconds()), "timer-late-p99-µs")
 		})
 	}
-}
-
-// TestRPCLatencyWhileMining logs (never asserts) the latency of a cheap call
-// while all cores mine; see BenchmarkBestLatencyWhileMining for numbers.
-func TestRPCLatencyWhileMining(t *testing.T) {
-	if testing.Short() {
-		t.Skip("measurement only")
-	}
-	m, c, stop := startHardMiner(t, runtime.NumCPU())
-	defer stop()
-	rtt, late := latencyStats(c, 500, time.Second)
-	t.Logf("chain.Best round trip while %d workers mine (%s), %d samples: p50 %v p99 %v max %v; timer lateness p50 %v p99 %v",
-		m.cfg.Threads, m.KernelName(), len(rtt), pct(rtt, 0.5), pct(rtt, 0.99), rtt[len(rtt)-1], pct(late, 0.5), pct(late, 0.99))
 }
 
 // BenchmarkTipSwitch measures, with the real kernel and default batches on
@@ -234,7 +220,7 @@ func BenchmarkTipSwitch(b *testing.B) {
 			b.Fatal(err)
 		}
 		m.TipChanged()
-		waitFor(b, "switch", func() bool { return m.tipSwitches.Load() > n })
+		testkit.WaitFor(b, waitTimeout, "switch", func() bool { return m.tipSwitches.Load() > n })
 		lat = append(lat, time.Duration(m.lastSwitch.Load()))
 	}
 	st := m.Stats()

@@ -165,6 +165,12 @@
 // trigger; workers then wait. A rejected block is logged and counted. Run
 // returns nil when its context ends, ErrAlreadyRunning when called twice.
 //
+// Formatting follows one rule in every package of the module (chain,
+// mempool, miner, p2p, node/wallet): Error() returns the Description, then
+// ": " and the cause's text when the error wraps a cause (Err); a
+// Description says what failed and never repeats the cause, so a message
+// names each cause once. Descriptions start with the kind's text.
+//
 // # Metrics
 //
 //	quarry_miner_hashes_total                          counter

@@ -43,11 +43,12 @@ const (
 // and anything its cause matches (e.g. chain.ErrBadNonce).
 type Error struct {
 	Kind        ErrorKind
-	Description string
-	Err         error // underlying cause, may be nil
+	Description string // what failed, without the cause's text
+	Err         error  // underlying cause, may be nil
 }
 
-// Error returns the description, followed by the cause if there is one.
+// Error returns the description, followed by ": " and the cause's text when
+// Err is set (the rule of every errors.go in this module, see doc.go).
 func (e *Error) Error() string {
 	if e.Err != nil {
 		return e.Description + ": " + e.Err.Error()

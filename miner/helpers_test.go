@@ -1,7 +1,6 @@
 package miner
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,7 +9,10 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/testkit"
 	"github.com/quarrychain/quarry/miner/kernel"
+
+	"github.com/quarrychain/quarry/chain/memstore"
 )
 
 // testNow is a fixed instant a few hours after the genesis blocks, so a
@@ -23,7 +25,7 @@ func fixedClock(t time.Time) func() time.Time { return func() time.Time { return
 // newChain opens an in-memory chain of the given network.
 func newChain(t testing.TB, p *chain.Params, now func() time.Time) *chain.Chain {
 	t.Helper()
-	st := chain.OpenMemStore()
+	st := memstore.New()
 	t.Cleanup(func() { _ = st.Close() })
 	c, err := chain.New(chain.Config{Params: p, Store: st, Now: now})
 	if err != nil {
@@ -80,44 +82,17 @@ func externalBlock(t testing.TB, c *chain.Chain, to chain.Address, ts uint32) *c
 	return b
 }
 
-// waitFor polls cond until it holds, failing the test after a generous
-// deadline. It synchronises on a logical condition, never on elapsed time.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
+// waitTimeout bounds the tests' waits for a condition (testkit.WaitFor):
+// generous, since they synchronise on a logical condition, never on
+// elapsed time.
+const waitTimeout = 20 * time.Second
 
 // runMiner starts m.Run and returns a stop function that cancels it and
-// waits for it to return.
+// waits for it to return (Run's error fails the test).
 func runMiner(t testing.TB, m *Miner) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(20 * time.Second):
-				t.Errorf("Run did not return after cancel")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	stopRun := testkit.Run(t, m.Run)
+	return func() { _ = stopRun() }
 }
 
 // fakeKernel never finds anything: it reports every nonce as tried at

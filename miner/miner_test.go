@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/testkit"
 	"github.com/quarrychain/quarry/miner/kernel"
 )
 
@@ -99,7 +100,7 @@ func TestMinerDevDifficulty(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := runMiner(t, m)
-	waitFor(t, "3 dev-difficulty blocks", func() bool { return m.blocksFound.Load() >= 3 })
+	testkit.WaitFor(t, waitTimeout, "3 dev-difficulty blocks", func() bool { return m.blocksFound.Load() >= 3 })
 	stop()
 	mu.Lock()
 	defer mu.Unlock()
@@ -142,7 +143,7 @@ func TestExtraNonceWrap(t *testing.T) {
 		mu.Unlock()
 	}
 	stop := runMiner(t, m)
-	waitFor(t, "every worker on its 6th extra-nonce", func() bool {
+	testkit.WaitFor(t, waitTimeout, "every worker on its 6th extra-nonce", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(preps[0]) >= 6 && len(preps[1]) >= 6
@@ -235,7 +236,7 @@ func TestTipSwitch(t *testing.T) {
 
 	runMiner(t, m)
 	first := nextUnit(p.GenesisHash)
-	waitFor(t, "workers on the first template", allOn(first))
+	testkit.WaitFor(t, waitTimeout, "workers on the first template", allOn(first))
 
 	for i, viaPoll := range []bool{false, true} {
 		before := m.Stats()
@@ -256,8 +257,8 @@ func TestTipSwitch(t *testing.T) {
 		if u.sw == nil {
 			t.Fatal("unit on the new tip not marked as a tip switch")
 		}
-		waitFor(t, "every worker on the new tip", allOn(u))
-		waitFor(t, "switch latency recorded", func() bool { return m.tipSwitches.Load() > before.TipSwitches })
+		testkit.WaitFor(t, waitTimeout, "every worker on the new tip", allOn(u))
+		testkit.WaitFor(t, waitTimeout, "switch latency recorded", func() bool { return m.tipSwitches.Load() > before.TipSwitches })
 		after := m.Stats()
 		if n := oldAfter.Swap(0); n > threads {
 			t.Fatalf("switch %d: %d batches started on the old tip after the switch", i, n)
@@ -300,7 +301,7 @@ func TestSetGenerate(t *testing.T) {
 	if err := m.SetGenerate(true, 3); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "3 workers hashing", func() bool {
+	testkit.WaitFor(t, waitTimeout, "3 workers hashing", func() bool {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		return len(m.slots) == 3 && m.slots[2].hashes.Load() > 0
@@ -311,11 +312,11 @@ func TestSetGenerate(t *testing.T) {
 	if err := m.SetGenerate(true, 1); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "surplus workers exit", func() bool { return alive() == 1 })
+	testkit.WaitFor(t, waitTimeout, "surplus workers exit", func() bool { return alive() == 1 })
 	if err := m.SetGenerate(false, 0); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "all workers exit", func() bool { return alive() == 0 })
+	testkit.WaitFor(t, waitTimeout, "all workers exit", func() bool { return alive() == 0 })
 	h := m.hashesTotal()
 	calls := fk.calls.Load()
 	if !(m.hashesTotal() == h && fk.calls.Load() == calls) || m.Generating() {
@@ -358,7 +359,7 @@ func TestRejectedBlockFallsBackToEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := runMiner(t, m)
-	waitFor(t, "a block", func() bool { return c.Height() >= 1 })
+	testkit.WaitFor(t, waitTimeout, "a block", func() bool { return c.Height() >= 1 })
 	stop()
 	hash, _ := c.HashAtHeight(1)
 	b, _ := c.Block(hash)
@@ -448,7 +449,7 @@ func TestConfigAndRunErrors(t *testing.T) {
 		t.Fatalf("defaults %+v", m.cfg)
 	}
 	runMiner(t, m)
-	waitFor(t, "Run started", func() bool { m.mu.Lock(); defer m.mu.Unlock(); return m.started })
+	testkit.WaitFor(t, waitTimeout, "Run started", func() bool { m.mu.Lock(); defer m.mu.Unlock(); return m.started })
 	if err := m.Run(context.Background()); !errors.Is(err, ErrAlreadyRunning) {
 		t.Fatalf("second Run: %v", err)
 	}

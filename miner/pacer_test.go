@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/testkit"
 )
 
 // TestTokenBucketBound drives the bucket with simulated workers on a fake
@@ -110,7 +111,7 @@ func TestHashrateLimitMiner(t *testing.T) {
 	}
 	t0 := time.Now()
 	stop := runMiner(t, m)
-	waitFor(t, "some paced hashing", func() bool { return m.hashesTotal() >= 200_000 })
+	testkit.WaitFor(t, waitTimeout, "some paced hashing", func() bool { return m.hashesTotal() >= 200_000 })
 	stop()
 	elapsed := time.Since(t0)
 	got := float64(m.hashesTotal())

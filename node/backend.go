@@ -419,7 +419,7 @@ func (b *backend) SendToAddress(req rpc.SendRequest) (chain.Hash, error) {
 		}
 		amount -= fee
 	}
-	tx, err := b.comps.wallet.Send(req.To, amount, fee, req.Memo)
+	tx, err := b.comps.wallet.Send(wallet.Payment{To: req.To, Amount: amount, Fee: fee, Memo: req.Memo})
 	if err != nil {
 		if errors.Is(err, wallet.ErrInsufficientFunds) {
 			return chain.Hash{}, fmt.Errorf("%w: %v", rpc.ErrInsufficientFunds, err)

@@ -1,12 +1,12 @@
 package node
 
 import (
-	"context"
 	"runtime"
 	"sort"
 	"testing"
 	"time"
 
+	"github.com/quarrychain/quarry/chain/testkit"
 	"github.com/quarrychain/quarry/rpc/client"
 )
 
@@ -33,18 +33,8 @@ func BenchmarkRPCWhileMining(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- n.Run(ctx) }()
-			defer func() {
-				cancel()
-				<-done
-			}()
-			select {
-			case <-n.Ready():
-			case err := <-done:
-				b.Fatal(err)
-			}
+			testkit.RunReady(b, n.Run, n.Ready(), 30*time.Second)
+			ctx := testkit.Context(b, time.Minute)
 			user, pass, err := client.ReadCookie(cfg.DataDir)
 			if err != nil {
 				b.Fatal(err)

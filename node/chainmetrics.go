@@ -52,6 +52,10 @@ func newChainMetrics(reg prometheus.Registerer, c *chain.Chain, eventDrops func(
 			func() float64 { return float64(c.OrphanCount()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quarry_chain_tip_age_seconds", Help: "Seconds since the best block's timestamp."},
 			func() float64 { return time.Since(time.Unix(int64(c.Best().Timestamp), 0)).Seconds() }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "quarry_chain_corrupt_reads_total", Help: "Reads of stored block data that failed its integrity check (checksum, decoding, hash or merkle root)."},
+			func() float64 { return float64(c.CorruptReads()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quarry_chain_corrupt_blocks", Help: "Stored blocks whose data was found corrupt and not yet repaired from a peer."},
+			func() float64 { return float64(len(c.CorruptBlocks())) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "quarry_chain_event_drops_total", Help: "Chain events the node's dispatcher missed because its buffer was full."},
 			eventDrops),
 	)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/leveldbstore"
 )
 
 // Config is everything a node needs. quarryd fills it from flags and a TOML
@@ -63,6 +64,10 @@ type Config struct {
 	Logger *slog.Logger `toml:"-"`
 	// Registerer overrides the node's own metrics registry (tests).
 	Registerer prometheus.Registerer `toml:"-"`
+	// OpenStore opens the chain database in the given directory (default:
+	// leveldbstore.Open). Tests inject an in-memory or fault-injecting
+	// store; Run closes the store it returns.
+	OpenStore func(dir string) (chain.Store, error) `toml:"-"`
 }
 
 // DefaultDataDir returns ~/.quarry/<network>.
@@ -136,6 +141,9 @@ func (c Config) resolve() (*resolved, error) {
 			return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
 		}
 		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	}
+	if c.OpenStore == nil {
+		c.OpenStore = func(dir string) (chain.Store, error) { return leveldbstore.Open(dir) }
 	}
 	r.Config = c
 	return r, nil

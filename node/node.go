@@ -112,7 +112,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	}
 	defer lock.release()
 
-	store, err := chain.OpenLevelDB(filepath.Join(cfg.DataDir, "chain"))
+	store, err := cfg.OpenStore(filepath.Join(cfg.DataDir, "chain"))
 	if err != nil {
 		return err
 	}
@@ -196,6 +196,17 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		})
 	}
 	g.Go(func() error { return n.announceReady(gctx, comps) })
+	// A failed commit leaves the chain unable to vouch for its memory
+	// matching the store: stop everything; the next start resumes from the
+	// last durable commit.
+	g.Go(func() error {
+		select {
+		case <-gctx.Done():
+			return nil
+		case <-c.Failed():
+			return fmt.Errorf("stopping: %w", c.Err())
+		}
+	})
 
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {

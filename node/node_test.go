@@ -2,21 +2,20 @@ package node
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/testkit"
 	"github.com/quarrychain/quarry/rpc/client"
 )
 
-func testConfig(t *testing.T) Config {
+func testConfig(t testing.TB) Config {
 	return Config{
 		Network: "regtest", DataDir: t.TempDir(), P2PListen: "127.0.0.1:0", NoMDNS: true,
 		RPCListen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", MinerThreads: 1,
@@ -25,36 +24,13 @@ func testConfig(t *testing.T) Config {
 }
 
 // startNode runs a node until the test ends and returns it once Ready.
-func startNode(t *testing.T, cfg Config) (*Node, func() error) {
+func startNode(t testing.TB, cfg Config) (*Node, func() error) {
 	t.Helper()
 	n, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	var once sync.Once
-	var stopErr error
-	stop := func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case stopErr = <-done:
-			case <-time.After(30 * time.Second):
-				stopErr = errors.New("node did not stop within 30s")
-			}
-		})
-		return stopErr
-	}
-	t.Cleanup(func() { _ = stop() })
-	select {
-	case <-n.Ready():
-	case err := <-done:
-		t.Fatalf("node exited before ready: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("node not ready within 30s")
-	}
+	stop := testkit.RunReady(t, n.Run, n.Ready(), 30*time.Second)
 	return n, stop
 }
 

@@ -12,6 +12,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/quarrychain/quarry/chain"
+
+	"github.com/quarrychain/quarry/chain/memstore"
 )
 
 // TestBansSurviveRestart: a ban is written to the data dir and restored by
@@ -20,7 +22,7 @@ func TestBansSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Unix(1_800_000_000, 0)
 	clock := func() time.Time { return now }
-	store := chain.OpenMemStore()
+	store := memstore.New()
 	t.Cleanup(func() { store.Close() })
 	c, err := chain.New(chain.Config{Params: chain.RegtestParams(), Store: store})
 	if err != nil {

@@ -141,6 +141,12 @@
 // (these are what earn penalties); ErrTxKnown and ErrTxInvalid classify
 // mempool errors.
 //
+// Formatting follows one rule in every package of the module (chain,
+// mempool, miner, p2p, node/wallet): Error() returns the Description, then
+// ": " and the cause's text when the error wraps a cause (Err); a
+// Description says what failed and never repeats the cause, so a message
+// names each cause once. Descriptions start with the kind's text.
+//
 // # Metrics
 //
 // With a Registerer: quarry_p2p_peers, quarry_p2p_gossip_messages_received_total

@@ -63,12 +63,18 @@ const (
 // immutable and safe for concurrent use.
 type Error struct {
 	Kind        ErrorKind
-	Description string
-	Err         error // underlying cause, may be nil
+	Description string // what failed, without the cause's text
+	Err         error  // underlying cause, may be nil
 }
 
-// Error returns the description.
-func (e *Error) Error() string { return e.Description }
+// Error returns the description, followed by ": " and the cause's text when
+// Err is set (the rule of every errors.go in this module, see doc.go).
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Description + ": " + e.Err.Error()
+	}
+	return e.Description
+}
 
 // Unwrap returns the kind and the cause, so errors.Is matches both.
 func (e *Error) Unwrap() []error {
@@ -85,5 +91,5 @@ func newErr(kind ErrorKind, format string, args ...any) error {
 
 // wrapErr builds an *Error around cause.
 func wrapErr(kind ErrorKind, cause error, format string, args ...any) error {
-	return &Error{Kind: kind, Description: string(kind) + ": " + fmt.Sprintf(format, args...) + ": " + cause.Error(), Err: cause}
+	return &Error{Kind: kind, Description: string(kind) + ": " + fmt.Sprintf(format, args...), Err: cause}
 }

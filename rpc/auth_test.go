@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/quarrychain/quarry/rpc"
@@ -58,21 +59,25 @@ func TestAuth(t *testing.T) {
 	}
 }
 
+// TestAuthFailureDelay runs in a synctest bubble: the handler's wait runs
+// on the bubble's fake clock, so the test takes no real time and can
+// require the delay exactly, not only as a lower bound.
 func TestAuthFailureDelay(t *testing.T) {
-	const delay = 40 * time.Millisecond
-	s := newServer(t, rpctest.New(), func(c *rpc.Config) { c.AuthFailureDelay = delay })
-	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(countReq))
-	req.Header.Set("Authorization", basicAuth(testUser, "wrong"))
-	start := time.Now()
-	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, req)
-	if rec.Code != http.StatusUnauthorized {
-		t.Fatalf("status %d", rec.Code)
-	}
-	// A lower bound only: the handler must have waited at least the delay.
-	if el := time.Since(start); el < delay {
-		t.Fatalf("failed auth answered after %v, want >= %v", el, delay)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		const delay = 250 * time.Millisecond
+		s := newServer(t, rpctest.New(), func(c *rpc.Config) { c.AuthFailureDelay = delay })
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(countReq))
+		req.Header.Set("Authorization", basicAuth(testUser, "wrong"))
+		start := time.Now()
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		if rec.Code != http.StatusUnauthorized {
+			t.Fatalf("status %d", rec.Code)
+		}
+		if el := time.Since(start); el != delay {
+			t.Fatalf("failed auth answered after %v, want exactly %v", el, delay)
+		}
+	})
 }
 
 func TestOnlyPost(t *testing.T) {

@@ -16,6 +16,9 @@ const (
 	DefaultMaxBodyBytes      = 4 << 20
 	DefaultMaxBatch          = 100
 	DefaultMaxConcurrent     = 16
+	DefaultBodyTimeout       = 10 * time.Second
+	DefaultAuthFailureRate   = 16
+	DefaultAuthFailureBurst  = 16
 	DefaultAuthFailureDelay  = 250 * time.Millisecond
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultReadTimeout       = 30 * time.Second
@@ -58,9 +61,30 @@ type Config struct {
 	// before its 401 (deters brute force; Core waits 250 ms). Zero selects
 	// the default; a negative value disables the delay (tests).
 	AuthFailureDelay time.Duration
+	// AuthFailureRate bounds, for the whole server, how many wrong
+	// credentials are checked per second (default 16, about what Core's
+	// worker threads allow; negative: no global bound, tests), and
+	// AuthFailureBurst how many may be checked at once above that rate
+	// (default 16). A failure's 401 waits for its turn at this rate (and at
+	// least AuthFailureDelay); while the failures waiting for their turn
+	// would take more than two seconds, requests on connections that have
+	// not yet authenticated are refused with 503 without their credentials
+	// being checked. See the package documentation.
+	AuthFailureRate  float64
+	AuthFailureBurst int
 
 	// MaxBodyBytes bounds a request body (413 beyond; default 4 MiB).
 	MaxBodyBytes int64
+	// MaxBodyBuffer bounds the bytes buffered for the bodies of all HTTP
+	// requests at once, being read or executing (default MaxConcurrent x
+	// MaxBodyBytes). A buffer grows with the bytes that arrive, so a slow
+	// upload holds little; a request that would exceed the bound gets 503.
+	MaxBodyBuffer int64
+	// BodyTimeout bounds the reading of one request body, counted from the
+	// end of authentication (default 10 s; 408 beyond); for the body it
+	// replaces ReadTimeout. Bodies are read before a request takes one of
+	// the MaxConcurrent work slots.
+	BodyTimeout time.Duration
 	// MaxBatch bounds the requests of one batch (default 100).
 	MaxBatch int
 	// MaxConcurrent bounds the HTTP requests executing at once; more get
@@ -124,6 +148,14 @@ func (c *Config) applyDefaults() {
 	}
 	setInt(&c.MaxBatch, DefaultMaxBatch)
 	setInt(&c.MaxConcurrent, DefaultMaxConcurrent)
+	if c.MaxBodyBuffer <= 0 {
+		c.MaxBodyBuffer = int64(c.MaxConcurrent) * c.MaxBodyBytes
+	}
+	setDur(&c.BodyTimeout, DefaultBodyTimeout)
+	if c.AuthFailureRate == 0 {
+		c.AuthFailureRate = DefaultAuthFailureRate
+	}
+	setInt(&c.AuthFailureBurst, DefaultAuthFailureBurst)
 	setInt(&c.MaxWSClients, DefaultMaxWSClients)
 	setInt(&c.WSQueueSize, DefaultWSQueueSize)
 	setInt(&c.EventBuffer, DefaultEventBuffer)

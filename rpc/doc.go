@@ -7,18 +7,24 @@
 // upgrades to a WebSocket. An HTTP request goes through, in order: method
 // check (POST only, else 405), HTTP Basic authentication (401 with
 // WWW-Authenticate; wrong credentials wait AuthFailureDelay first, like
-// Core's 250 ms), the concurrency bound (MaxConcurrent requests execute at
-// once; the next gets 503 "Work queue depth exceeded" at once, like Core's
-// work queue), the body limit (413 beyond MaxBodyBytes), JSON parsing, the
-// envelope checks of Core's JSONRPCRequest::parse, and dispatch: the method
-// table maps a name to its argument list and handler; named parameters are
-// mapped onto positions by argument name; the handler validates its
-// arguments, calls the Backend, and returns a typed result that is
-// marshalled once. Every call is counted in quarry_rpc_requests_total
-// {method, outcome} and timed in quarry_rpc_request_duration_seconds
-// {method}; a method name outside the table is counted as "unknown", so the
-// label set is bounded, and every series of it exists at zero from the
-// start (a dashboard sees the first call of a method). A panic in a handler is recovered and answered as
+// Core's 250 ms, and failures are throttled for the whole server, see
+// below), the body (413 beyond MaxBodyBytes; read under its own BodyTimeout,
+// 408 beyond, before the request takes a work slot, as Core reads the body
+// before queueing the work, so slow uploads cannot hold the slots; the bytes
+// buffered for all bodies at once are bounded by MaxBodyBuffer, a buffer
+// growing only as bytes arrive, and a request that would exceed it gets
+// 503), the concurrency bound (MaxConcurrent requests execute at once; the
+// next gets 503 "Work queue depth exceeded" at once, like Core's work
+// queue), JSON parsing, the envelope checks of Core's JSONRPCRequest::parse,
+// and dispatch: the method table maps a name to its argument list and
+// handler; named parameters are mapped onto positions by argument name; the
+// handler validates its arguments, calls the Backend, and returns a typed
+// result that is marshalled once. Every call is counted in
+// quarry_rpc_requests_total {method, outcome} and timed in
+// quarry_rpc_request_duration_seconds {method}; a method name outside the
+// table is counted as "unknown", so the label set is bounded, and every
+// series of it exists at zero from the start (a dashboard sees the first
+// call of a method). A panic in a handler is recovered and answered as
 // RPC_INTERNAL_ERROR (-32603) and logged with its stack.
 //
 // # JSON-RPC dialects and HTTP status (Core's httprpc.cpp, v28 and later)
@@ -147,12 +153,33 @@
 // writes CookieDir/.cookie ("__cookie__:" + 64 random hex digits, mode
 // 0600, written to a temporary file and renamed) before it listens and
 // removes it after shutdown. The server compares SHA-256 digests of
-// "user:password" in constant time. It refuses, in New, a ListenAddr that
-// is not loopback unless AllowNonLoopback is set, and never runs without
-// authentication. The HTTP server has header/read/write/idle timeouts and
-// a 64 KiB header limit; Run drains in-flight requests for up to
-// ShutdownTimeout on shutdown (long waits end at once: request contexts
-// derive from a context cancelled when shutdown starts).
+// "user:password" in constant time.
+//
+// Password guessing is slowed for the whole server, not per request (Core
+// gets the same effect from its few worker threads sleeping 250 ms per
+// failure): every failed check takes a token from one rate limiter
+// (AuthFailureRate per second, default 16, with a burst of
+// AuthFailureBurst) and its 401 waits for that token's turn, and at least
+// AuthFailureDelay; a token stays spent when the client leaves. Correct
+// credentials are answered at once, so a client could tell an unanswered
+// guess from a correct one without waiting for the 401; therefore, while
+// the queued failures would take more than two seconds, a request on a
+// connection that has not yet authenticated is refused with 503 ("Too many
+// failed authentication attempts") before its credentials are checked, and
+// the number of guesses checked stays within burst + rate x (t + 2 s)
+// however many clients guess. A connection on which a request has
+// authenticated (keep-alive clients such as rpc/client) skips that
+// refusal, so a flood of wrong passwords never delays it; a new connection
+// with correct credentials is refused only while such a flood lasts.
+// Refusals are counted as quarry_rpc_http_rejected_total{reason=
+// "auth_throttled"}.
+//
+// It refuses, in New, a ListenAddr that is not loopback unless
+// AllowNonLoopback is set, and never runs without authentication. The HTTP
+// server has header/read/write/idle timeouts and a 64 KiB header limit; Run
+// drains in-flight requests for up to ShutdownTimeout on shutdown (long
+// waits end at once: request contexts derive from a context cancelled when
+// shutdown starts).
 //
 // # WebSocket protocol ("/ws", same listener and credentials)
 //
@@ -184,6 +211,27 @@
 // silently misses one. Shutdown closes connections with 1001. The server
 // pings every WSPingInterval and drops a peer silent for two intervals.
 // Browser pages are refused unless Origin matches Host (gorilla's check).
+//
+// # Explorer
+//
+// GET /explorer/ serves a small read-only explorer page (HTML, JavaScript
+// and CSS embedded in the binary with go:embed; no build step, no external
+// library): chain summary, a window of 20 recent blocks that pages back
+// on request, chain tips with their branch status, the mempool, peers and
+// the miner. The page opens one WebSocket, /explorer/ws, speaks the same
+// protocol as /ws over it, subscribes to blocks, reorgs and mempool, and
+// re-reads a section only when a notification says it changed (no
+// polling); a new block's row is drawn from the notification itself.
+//
+// Access: a request from a loopback address whose Host header also names
+// a loopback host (localhost, 127.0.0.0/8, [::1]) needs no credentials;
+// any other request needs the RPC credentials (HTTP Basic, so a browser
+// shows its own prompt; the page has no login screen). The Host check
+// keeps a page on another origin from reaching the node by DNS rebinding,
+// and the WebSocket refuses a foreign Origin. Whatever the credentials,
+// the explorer's WebSocket runs only the read methods in explorerMethods
+// (chain, mempool, network and miner reads); anything that changes the
+// node or touches the wallet is refused with RPC_METHOD_NOT_FOUND.
 //
 // # Related packages
 //

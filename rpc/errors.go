@@ -88,6 +88,8 @@ func mapError(err error, sub subsystem) *Error {
 	switch {
 	case errors.Is(err, ErrNotAvailable):
 		return unavailable(sub)
+	case chain.KindOf(err) == chain.ErrCorruptData:
+		return corruptBlock(err)
 	case errors.Is(err, ErrNotFound), chain.KindOf(err) == chain.ErrNotFound:
 		return newErr(rpcjson.CodeInvalidAddressOrKey, "%s", err.Error())
 	case errors.Is(err, ErrInsufficientFunds):
@@ -106,6 +108,13 @@ func mapError(err error, sub subsystem) *Error {
 		return newErr(rpcjson.CodeClientInvalidIPOrSubnet, "Error: Invalid peer: %s", err.Error())
 	}
 	return newErr(rpcjson.CodeMiscError, "%s", err.Error())
+}
+
+// corruptBlock answers a read of stored block data that failed its
+// integrity check: RPC_DATABASE_ERROR, not "not found", so an operator sees
+// the damage (the node re-fetches such blocks from peers).
+func corruptBlock(err error) *Error {
+	return newErr(rpcjson.CodeDatabaseError, "Block data corrupt on disk (%s); the node re-fetches it from peers", err.Error())
 }
 
 // unavailable is Core's error for a disabled subsystem.

@@ -2,7 +2,6 @@ package rpc_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -10,11 +9,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/testkit"
 	"github.com/quarrychain/quarry/rpc"
 	"github.com/quarrychain/quarry/rpc/rpctest"
 )
@@ -69,36 +68,11 @@ func runServer(t testing.TB, s *rpc.Server) string {
 }
 
 // runServerStop runs s and returns its base URL and a function that stops
-// it and waits for Run to return (idempotent).
+// it and waits for Run to return (idempotent; Run's error fails the test).
 func runServerStop(t testing.TB, s *rpc.Server) (string, func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(15 * time.Second):
-				t.Errorf("Run did not return after cancel")
-			}
-		})
-	}
-	select {
-	case <-s.Ready():
-	case err := <-done:
-		cancel()
-		t.Fatalf("Run: %v", err)
-	case <-time.After(10 * time.Second):
-		stop()
-		t.Fatal("server not ready")
-	}
-	return "http://" + s.Addr().String(), stop
+	stop := testkit.RunReady(t, s.Run, s.Ready(), 10*time.Second)
+	return "http://" + s.Addr().String(), func() { _ = stop() }
 }
 
 // httpPost posts over the network with the given credentials.

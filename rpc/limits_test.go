@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/quarrychain/quarry/chain/testkit"
 	"github.com/quarrychain/quarry/rpc"
 	"github.com/quarrychain/quarry/rpc/rpcjson"
 	"github.com/quarrychain/quarry/rpc/rpctest"
@@ -129,7 +130,7 @@ func TestShutdownDrains(t *testing.T) {
 		}
 		held <- body
 	}()
-	waitFor(t, func() bool { return gaugeValue(t, reg, "quarry_rpc_requests_in_flight") == 1 })
+	testkit.WaitFor(t, 10*time.Second, "one request in flight", func() bool { return gaugeValue(t, reg, "quarry_rpc_requests_in_flight") == 1 })
 	stop()
 	select {
 	case body := <-held:
@@ -173,17 +174,5 @@ func TestListenError(t *testing.T) {
 	s2 := newServer(t, rpctest.New(), func(c *rpc.Config) { c.ListenAddr = strings.TrimPrefix(url, "http://") })
 	if err := s2.Run(context.Background()); err == nil {
 		t.Fatal("Run on a busy port succeeded")
-	}
-}
-
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/rpc/rpcjson"
 )
 
@@ -151,6 +152,9 @@ func (c *call) getBlock() (json.RawMessage, error) {
 	}
 	blk, err := c.s.backend.Block(meta.Hash)
 	if err != nil {
+		if chain.KindOf(err) == chain.ErrCorruptData {
+			return nil, corruptBlock(err)
+		}
 		return nil, errorf(rpcjson.CodeMiscError, "Block not found on disk")
 	}
 	if verbosity == 0 {

@@ -313,6 +313,9 @@ func (c *call) getRawTransaction() (json.RawMessage, error) {
 		}
 		blk, err := b.Block(bh)
 		if err != nil {
+			if chain.KindOf(err) == chain.ErrCorruptData {
+				return nil, corruptBlock(err)
+			}
 			return nil, errorf(rpcjson.CodeMiscError, "Block not available")
 		}
 		for _, t := range blk.Txs {

@@ -23,18 +23,24 @@ const (
 	rejectBusy         = "busy"
 	rejectTooLarge     = "too_large"
 	rejectBadMethod    = "bad_method"
+	rejectBodyTimeout  = "body_timeout"
+	rejectAuthThrottle = "auth_throttled"
 )
 
 // metrics are the server's Prometheus collectors. They are safe for
 // concurrent use.
 type metrics struct {
-	requests   *prometheus.CounterVec
-	duration   *prometheus.HistogramVec
-	rejected   *prometheus.CounterVec
-	inFlight   prometheus.Gauge
-	wsClients  prometheus.Gauge
-	wsDropped  *prometheus.CounterVec
-	notifySent *prometheus.CounterVec
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	rejected *prometheus.CounterVec
+	inFlight prometheus.Gauge
+	// bodiesReading counts requests reading their body (before a work
+	// slot), bodyBuffer the bytes buffered for bodies.
+	bodiesReading prometheus.Gauge
+	bodyBuffer    prometheus.Gauge
+	wsClients     prometheus.Gauge
+	wsDropped     *prometheus.CounterVec
+	notifySent    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -50,11 +56,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"method"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "quarry_rpc_http_rejected_total",
-			Help: "HTTP requests refused before any method ran, by reason (unauthorized, busy, too_large, bad_method).",
+			Help: "HTTP requests refused before any method ran, by reason (unauthorized, auth_throttled, busy, too_large, body_timeout, bad_method).",
 		}, []string{"reason"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "quarry_rpc_requests_in_flight",
 			Help: "HTTP JSON-RPC requests executing now (bounded by the concurrency limit).",
+		}),
+		bodiesReading: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "quarry_rpc_request_bodies_reading",
+			Help: "HTTP JSON-RPC requests reading their body now (before they take a work slot).",
+		}),
+		bodyBuffer: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "quarry_rpc_request_body_buffer_bytes",
+			Help: "Bytes buffered for HTTP request bodies, being read or executing (bounded by the body buffer budget).",
 		}),
 		wsClients: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "quarry_rpc_websocket_clients",
@@ -71,7 +85,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	m.initLabels()
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.rejected, m.inFlight, m.wsClients, m.wsDropped, m.notifySent)
+		reg.MustRegister(m.requests, m.duration, m.rejected, m.inFlight, m.bodiesReading, m.bodyBuffer, m.wsClients, m.wsDropped, m.notifySent)
 	}
 	return m
 }

@@ -22,16 +22,18 @@ import (
 // one listener. Create it with New and run it with Run. All methods are
 // safe for concurrent use.
 type Server struct {
-	cfg     Config
-	backend Backend
-	params  *chain.Params
-	log     *slog.Logger
-	started time.Time
-	methods map[string]*method
-	order   []*method // help listing order
-	metrics *metrics
-	sem     chan struct{}
-	hub     *hub
+	cfg      Config
+	backend  Backend
+	params   *chain.Params
+	log      *slog.Logger
+	started  time.Time
+	methods  map[string]*method
+	order    []*method // help listing order
+	metrics  *metrics
+	sem      chan struct{} // work slots: requests executing
+	bodies   *bodyBudget   // bytes buffered for request bodies
+	throttle *authThrottle
+	hub      *hub
 
 	creds   atomic.Pointer[credentials]
 	addr    atomic.Pointer[net.TCPAddr]
@@ -57,6 +59,8 @@ func New(cfg Config) (*Server, error) {
 		sem:     make(chan struct{}, cfg.MaxConcurrent),
 		ready:   make(chan struct{}),
 	}
+	s.throttle = newAuthThrottle(&cfg)
+	s.bodies = &bodyBudget{max: cfg.MaxBodyBuffer, gauge: s.metrics.bodyBuffer}
 	s.hub = newHub(s)
 	s.methods, s.order = buildMethods()
 	if cfg.Password != "" {
@@ -64,6 +68,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", s.serveWS)
+	mux.Handle("/explorer/", s.explorerHandler())
+	mux.HandleFunc("/explorer/ws", s.serveExplorerWS)
+	mux.Handle("/explorer", http.RedirectHandler("/explorer/", http.StatusMovedPermanently))
 	mux.HandleFunc("/", s.serveRPC)
 	s.handler = mux
 	return s, nil
@@ -128,6 +135,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return runCtx },
+		ConnContext:       withConnState,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 
@@ -175,23 +183,44 @@ func (s *Server) Run(ctx context.Context) (err error) {
 }
 
 // authorize checks the Authorization header like Core's HTTPReq_JSONRPC:
-// no header is an immediate 401, wrong credentials a 401 after the
-// configured delay. It reports whether the request may proceed.
+// no header is an immediate 401; wrong credentials a 401 after the
+// throttle's wait (at least AuthFailureDelay, and the failure's turn at the
+// server-wide AuthFailureRate). While failures are queued beyond the
+// throttle's backlog, a request on a connection that has not authenticated
+// gets 503 without its credentials being checked. It reports whether the
+// request may proceed.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
 	h := r.Header.Get("Authorization")
-	if h != "" && s.creds.Load().check(h) {
+	if h == "" {
+		s.metrics.rejected.WithLabelValues(rejectUnauthorized).Inc()
+		w.Header().Set("WWW-Authenticate", `Basic realm="jsonrpc"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		return false
+	}
+	cs := connStateOf(r)
+	now := time.Now()
+	untrusted := cs == nil || !cs.authed.Load()
+	if untrusted && !s.throttle.admit(now) {
+		s.metrics.rejected.WithLabelValues(rejectAuthThrottle).Inc()
+		http.Error(w, "Too many failed authentication attempts", http.StatusServiceUnavailable)
+		return false
+	}
+	ok := s.creds.Load().check(h)
+	wait := s.throttle.finish(now, untrusted, ok)
+	if ok {
+		if cs != nil {
+			cs.authed.Store(true)
+		}
 		return true
 	}
 	s.metrics.rejected.WithLabelValues(rejectUnauthorized).Inc()
-	if h != "" {
-		s.log.Warn("rpc: incorrect password attempt", "remote", r.RemoteAddr)
-		if d := s.cfg.AuthFailureDelay; d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-r.Context().Done():
-				t.Stop()
-			}
+	s.log.Warn("rpc: incorrect password attempt", "remote", r.RemoteAddr)
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
 		}
 	}
 	w.Header().Set("WWW-Authenticate", `Basic realm="jsonrpc"`)
@@ -217,6 +246,30 @@ func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request) {
 	if !s.authorize(w, r) {
 		return
 	}
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		s.tooLarge(w)
+		return
+	}
+	// The body is read before a work slot is taken: a slow upload must not
+	// hold one (Core reads the body before queueing the work).
+	body, held, err := s.readBody(w, r)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		var ne net.Error
+		switch {
+		case errors.As(err, &tooBig):
+			s.tooLarge(w)
+		case errors.Is(err, errBodyBudget):
+			s.busy(w)
+		case errors.As(err, &ne) && ne.Timeout():
+			s.metrics.rejected.WithLabelValues(rejectBodyTimeout).Inc()
+			http.Error(w, "request body not received in time", http.StatusRequestTimeout)
+		default:
+			http.Error(w, "error reading request body", http.StatusBadRequest)
+		}
+		return
+	}
+	defer s.bodies.release(held)
 	select {
 	case s.sem <- struct{}{}:
 		s.metrics.inFlight.Inc()
@@ -225,19 +278,7 @@ func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request) {
 			<-s.sem
 		}()
 	default:
-		s.metrics.rejected.WithLabelValues(rejectBusy).Inc()
-		http.Error(w, "Work queue depth exceeded", http.StatusServiceUnavailable)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			s.metrics.rejected.WithLabelValues(rejectTooLarge).Inc()
-			http.Error(w, fmt.Sprintf("request body exceeds %d bytes", s.cfg.MaxBodyBytes), http.StatusRequestEntityTooLarge)
-			return
-		}
-		http.Error(w, "error reading request body", http.StatusBadRequest)
+		s.busy(w)
 		return
 	}
 	rc := http.NewResponseController(w)
@@ -250,6 +291,21 @@ func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(reply)
+}
+
+// busy answers 503 "Work queue depth exceeded", as Core does when its work
+// queue is full.
+func (s *Server) busy(w http.ResponseWriter) {
+	s.metrics.rejected.WithLabelValues(rejectBusy).Inc()
+	http.Error(w, "Work queue depth exceeded", http.StatusServiceUnavailable)
+}
+
+// tooLarge answers 413 for a body beyond MaxBodyBytes and closes the
+// connection after the reply, so the rest of the body is never read.
+func (s *Server) tooLarge(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	s.metrics.rejected.WithLabelValues(rejectTooLarge).Inc()
+	http.Error(w, fmt.Sprintf("request body exceeds %d bytes", s.cfg.MaxBodyBytes), http.StatusRequestEntityTooLarge)
 }
 
 // handleBody runs one HTTP request body (single request or batch) and

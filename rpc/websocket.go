@@ -31,6 +31,9 @@ type wsClient struct {
 	code   int
 	reason string
 	topics [numTopics]bool
+	// readOnly restricts the connection to explorerMethods (the explorer's
+	// WebSocket).
+	readOnly bool
 }
 
 func (c *wsClient) subscribed() bool {
@@ -72,7 +75,13 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if !s.authorize(w, r) {
 		return
 	}
-	c := &wsClient{queue: make(chan []byte, s.cfg.WSQueueSize), done: make(chan struct{})}
+	s.serveWSConn(w, r, false)
+}
+
+// serveWSConn serves one WebSocket connection of a request that was
+// already authorised; readOnly limits it to explorerMethods.
+func (s *Server) serveWSConn(w http.ResponseWriter, r *http.Request, readOnly bool) {
+	c := &wsClient{queue: make(chan []byte, s.cfg.WSQueueSize), done: make(chan struct{}), readOnly: readOnly}
 	if !s.hub.add(c) {
 		s.metrics.rejected.WithLabelValues(rejectBusy).Inc()
 		http.Error(w, "too many WebSocket clients", http.StatusServiceUnavailable)
@@ -173,6 +182,10 @@ func (s *Server) wsHandle(r *http.Request, c *wsClient, data []byte) []byte {
 		result, rerr = s.wsSubscribe(c, &req)
 		s.metrics.observe(req.method, rerr == nil, time.Since(start))
 	default:
+		if c.readOnly && !explorerMethods[req.method] {
+			rerr = newErr(rpcjson.CodeMethodNotFound, "Method %q is not available to the read-only explorer", req.method)
+			break
+		}
 		result, rerr = s.execute(r.Context(), &req, nil)
 	}
 	if req.isNotification() {

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/testkit"
 	"github.com/quarrychain/quarry/rpc"
 	"github.com/quarrychain/quarry/rpc/rpcjson"
 	"github.com/quarrychain/quarry/rpc/rpctest"
@@ -324,7 +325,7 @@ func TestWSSlowSubscriber(t *testing.T) {
 	if want-1 >= sent {
 		t.Fatalf("slow client received all %d notifications", sent)
 	}
-	waitFor(t, func() bool { return gaugeValue(t, reg, "quarry_rpc_websocket_clients") == 1 })
+	testkit.WaitFor(t, 10*time.Second, "one WebSocket client", func() bool { return gaugeValue(t, reg, "quarry_rpc_websocket_clients") == 1 })
 }
 
 // TestWSLostEvents: when the source reports dropped events, subscribers

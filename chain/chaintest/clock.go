@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+
+	"github.com/quarrychain/quarry/chain/memstore"
 )
 
 // Clock is a settable clock for chain.Config.Now. It is safe for concurrent use.
@@ -44,7 +46,7 @@ func NewChain(tb testing.TB, p *chain.Params, now func() time.Time) *chain.Chain
 		far := FarFuture(p)
 		now = func() time.Time { return far }
 	}
-	store := chain.OpenMemStore()
+	store := memstore.New()
 	tb.Cleanup(func() { _ = store.Close() })
 	c, err := chain.New(chain.Config{Params: p, Store: store, Now: now, VerifyWorkers: 2})
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/quarrychain/quarry/cmd/internal/lab"
 )
 
 // The docker-compose devnet cannot run here (no container engine), so these
@@ -174,7 +176,7 @@ func TestPrometheusScrapesEveryNode(t *testing.T) {
 
 func TestComposeIdentities(t *testing.T) {
 	compose := readConfig(t, "docker-compose.yml")
-	ids, err := Identities("compose", "dev", 4)
+	ids, err := lab.Identities("compose", "dev", 4)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/quarrychain/quarry/cmd/internal/lab"
 	"github.com/quarrychain/quarry/rpc/rpcjson"
 )
 
@@ -205,11 +206,11 @@ func (c *command) args(rest []string, want int, names string) ([]string, error) 
 	return pos, nil
 }
 
-func (c *command) open() (*Lab, error) { return OpenLab(c.g.dir, c.g.bin, c.stderr) }
+func (c *command) open() (*lab.Lab, error) { return lab.OpenLab(c.g.dir, c.g.bin, c.stderr) }
 
 // labNodes parses want positional arguments, opens the lab and reads the
 // first k arguments as node indices.
-func (c *command) labNodes(rest []string, want int, names string, k int) (*Lab, []int, []string, error) {
+func (c *command) labNodes(rest []string, want int, names string, k int) (*lab.Lab, []int, []string, error) {
 	pos, err := c.args(rest, want, names)
 	if err != nil {
 		return nil, nil, nil, err
@@ -227,7 +228,7 @@ func (c *command) labNodes(rest []string, want int, names string, k int) (*Lab, 
 	return l, nodes, pos, nil
 }
 
-func (c *command) nodeArg(l *Lab, s string) (int, error) {
+func (c *command) nodeArg(l *lab.Lab, s string) (int, error) {
 	i, err := strconv.Atoi(strings.TrimPrefix(s, "node"))
 	if err != nil {
 		return 0, usagef("%q is not a node index", s)
@@ -280,9 +281,9 @@ func (c *command) up(ctx context.Context, rest []string) error {
 	if err != nil {
 		return err
 	}
-	opts := UpOptions{N: *n, Seed: *seed, Network: *network, Shares: sh, TotalHashrate: *total, Mine: *mine,
+	opts := lab.UpOptions{N: *n, Seed: *seed, Network: *network, Shares: sh, TotalHashrate: *total, Mine: *mine,
 		BasePort: *base, LogLevel: *level, ReadyTimeout: *timeout}
-	l, err := CreateLab(c.g.dir, c.g.bin, opts)
+	l, err := lab.CreateLab(c.g.dir, c.g.bin, opts)
 	if err != nil {
 		return err
 	}
@@ -329,7 +330,7 @@ func (c *command) partition(ctx context.Context, rest []string) error {
 	if err != nil {
 		return err
 	}
-	groups, err := ParseGroups(pos, l.N())
+	groups, err := lab.ParseGroups(pos, l.N())
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -338,7 +339,7 @@ func (c *command) partition(ctx context.Context, rest []string) error {
 	}
 	var names []string
 	for _, g := range groups {
-		names = append(names, groupName(g))
+		names = append(names, lab.GroupName(g))
 	}
 	fmt.Fprintf(c.stdout, "partitioned: %s\n", strings.Join(names, " | "))
 	return nil
@@ -354,7 +355,7 @@ func (c *command) heal(ctx context.Context, rest []string) error {
 	if err != nil {
 		return err
 	}
-	rec, err := l.Heal(ctx, HealOptions{Wait: *report, Timeout: *timeout})
+	rec, err := l.Heal(ctx, lab.HealOptions{Wait: *report, Timeout: *timeout})
 	if err != nil {
 		return err
 	}
@@ -402,7 +403,7 @@ func (c *command) tx(ctx context.Context, rest []string) error {
 	if err != nil || f <= 0 {
 		return usagef("--fee %q: want a positive number of coins", *fee)
 	}
-	tx, err := l.Send(ctx, Transfer{From: from, To: l.State.Nodes[to].Address, Amount: uint64(amt), Fee: uint64(f), Via: from})
+	tx, err := l.Send(ctx, lab.Transfer{From: from, To: l.State.Nodes[to].Address, Amount: uint64(amt), Fee: uint64(f), Via: from})
 	if err != nil {
 		return err
 	}
@@ -422,7 +423,7 @@ func (c *command) doublespend(ctx context.Context, rest []string) error {
 	if err != nil || amt <= 0 {
 		return usagef("--amount %q: want a positive number of coins", *amount)
 	}
-	opts := DoubleSpendOptions{A: a, B: b, Amount: uint64(amt)}
+	opts := lab.DoubleSpendOptions{A: a, B: b, Amount: uint64(amt)}
 	if *from >= 0 {
 		opts.Sender = from
 	}
@@ -431,7 +432,7 @@ func (c *command) doublespend(ctx context.Context, rest []string) error {
 		return err
 	}
 	for k := 0; k < 2; k++ {
-		fmt.Fprintf(c.stdout, "spend %d: %s  %s coins -> sink%d (%s) via node%d\n", k+1, rec.TxIDs[k], fmtCoins(rec.Amounts[k]), k, rec.To[k], rec.Nodes[k])
+		fmt.Fprintf(c.stdout, "spend %d: %s  %s coins -> sink%d (%s) via node%d\n", k+1, rec.TxIDs[k], lab.FormatCoins(rec.Amounts[k]), k, rec.To[k], rec.Nodes[k])
 	}
 	fmt.Fprintf(c.stdout, "both spend nonce %d of node%d's key %s\n", rec.Nonce, rec.Sender, l.State.Nodes[rec.Sender].Address)
 	return nil
@@ -503,7 +504,7 @@ func (c *command) clean(rest []string) error {
 		return err
 	}
 	l, err := c.open()
-	if errors.Is(err, errNoLab) {
+	if errors.Is(err, lab.ErrNoLab) {
 		fmt.Fprintln(c.stdout, "nothing to clean")
 		return nil
 	}
@@ -530,7 +531,7 @@ func (c *command) identities(rest []string) error {
 	if _, err := c.args(rest, 0, "no arguments"); err != nil {
 		return err
 	}
-	ids, err := Identities(*seed, *network, *n)
+	ids, err := lab.Identities(*seed, *network, *n)
 	if err != nil {
 		return err
 	}
@@ -546,11 +547,7 @@ func (c *command) identities(rest []string) error {
 		}
 		fmt.Fprintln(c.stdout, line)
 		if *out != "" {
-			key, _, err := p2pKey(*seed, id.Index)
-			if err != nil {
-				return err
-			}
-			if err := writeIdentity(filepath.Join(*out, "node"+strconv.Itoa(id.Index)), key); err != nil {
+			if err := lab.WriteIdentity(filepath.Join(*out, "node"+strconv.Itoa(id.Index)), *seed, id.Index); err != nil {
 				return err
 			}
 		}

@@ -159,7 +159,7 @@ func runTx(ctx context.Context, g *globals, args []string, e env) int {
 	if *memo != "" {
 		memoBytes = []byte(*memo)
 	}
-	tx, err := wallet.BuildTransfer(g.params, key.Private, dest, units, feeUnits, nonce, memoBytes)
+	tx, err := wallet.BuildTransfer(g.params, key.Private, wallet.Payment{To: dest, Amount: units, Fee: feeUnits, Memo: memoBytes}, nonce)
 	if err != nil {
 		return fail(e, "%v", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/testkit"
 	"github.com/quarrychain/quarry/node/wallet"
 	"github.com/quarrychain/quarry/rpc"
 	"github.com/quarrychain/quarry/rpc/rpcjson"
@@ -176,14 +177,7 @@ func TestCookieAndAuthErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	<-s.Ready()
+	testkit.RunReady(t, s.Run, s.Ready(), 10*time.Second)
 	addr := s.Addr().String()
 	code, out, errOut := runArgs(t, t.TempDir(), "--network", "regtest", "--datadir", dir, "--rpc-connect", addr, "getblockcount")
 	if code != 0 || out != "5\n" {

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/testkit"
 	"github.com/quarrychain/quarry/rpc/rpcjson"
 )
 
@@ -44,8 +45,8 @@ func (s *scenario) checkBlock(height, tipHeight uint64, nTx int) rpcjson.BlockVe
 	t, d := s.t, s.d
 	t.Helper()
 	hash := s.blocks[height]
-	raw1 := d.call(t, "getblock", hash)
-	if explicit := d.call(t, "getblock", hash, 1); !jsonEqual(raw1, explicit) {
+	raw1 := d.Call(t, "getblock", hash)
+	if explicit := d.Call(t, "getblock", hash, 1); !jsonEqual(raw1, explicit) {
 		t.Errorf("getblock %s differs from getblock %s 1", hash, hash)
 	}
 	if viaCtl := d.ctlOK(t, "getblock", hash.String()); !jsonEqual(raw1, []byte(viaCtl)) {
@@ -217,7 +218,7 @@ func (s *scenario) checkMetrics(connected, disconnected, reorgs int) {
 		"quarry_chain_reorgs_total":              reorgs,
 		"quarry_chain_reorg_depth_blocks_count":  reorgs,
 	}
-	waitFor(t, eventTimeout, "the chain counters", func() bool {
+	testkit.WaitFor(t, eventTimeout, "the chain counters", func() bool {
 		page = s.d.scrape(t)
 		for name, n := range want {
 			if v, _ := metricValue(page, name); v != strconv.Itoa(n) {
@@ -269,7 +270,7 @@ func (s *scenario) checkAuthAndErrors() {
 	// The WebSocket endpoint needs the same credentials.
 	dialer := websocket.Dialer{HandshakeTimeout: callTimeout}
 	for _, hdr := range []http.Header{nil, {"Authorization": {basicAuth(user, "wrong")}}} {
-		conn, resp, err := dialer.Dial("ws://"+d.rpcAddr+"/ws", hdr)
+		conn, resp, err := dialer.Dial("ws://"+d.RPCAddr+"/ws", hdr)
 		if err == nil {
 			conn.Close()
 			t.Errorf("WebSocket with auth %v accepted", hdr)
@@ -287,7 +288,7 @@ func (s *scenario) checkAuthAndErrors() {
 	}
 
 	auth := basicAuth(user, pass)
-	if r, err := d.http.Get("http://" + d.rpcAddr + "/"); err != nil || r.StatusCode != http.StatusMethodNotAllowed {
+	if r, err := d.http.Get("http://" + d.RPCAddr + "/"); err != nil || r.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("GET /: %v %v, want 405", r.StatusCode, err)
 	} else {
 		r.Body.Close()
@@ -359,14 +360,14 @@ func (s *scenario) checkAuthAndErrors() {
 		t.Errorf("quarryctl --named getblockhash height=1 = %q", got)
 	}
 	// The WebSocket runs ordinary methods and maps errors the same way.
-	m := s.ws.request("getblockcount")
-	if m.Error != nil || string(m.Result) != "105" {
+	replies := wsRequests(t, s.d, []any{"getblockcount"}, []any{"nosuchmethod"}, []any{"subscribe", "weather"})
+	if m := replies[0]; m.Error != nil || string(m.Result) != "105" {
 		t.Errorf("getblockcount over the WebSocket: %+v", m)
 	}
-	if m := s.ws.request("nosuchmethod"); m.Error == nil || m.Error.Code != rpcjson.CodeMethodNotFound {
+	if m := replies[1]; m.Error == nil || m.Error.Code != rpcjson.CodeMethodNotFound {
 		t.Errorf("unknown method over the WebSocket: %+v", m)
 	}
-	if m := s.ws.request("subscribe", "weather"); m.Error == nil || m.Error.Code != rpcjson.CodeInvalidParameter {
+	if m := replies[2]; m.Error == nil || m.Error.Code != rpcjson.CodeInvalidParameter {
 		t.Errorf("subscribe to an unknown topic: %+v", m)
 	}
 }

@@ -1,8 +1,9 @@
 package main
 
-// Helpers of the end-to-end test (e2e_test.go): building the binaries,
-// running quarryd as a child process, calling it through quarryctl, raw
-// HTTP and a WebSocket, and polling with deadlines.
+// Helpers of the end-to-end test (e2e_test.go). The binaries, the quarryd
+// processes and RPC calls come from the lab's test helpers (labtest); the
+// rest checks the wire: quarryctl runs, raw HTTP exchanges and a WebSocket
+// client that verifies sequence numbers.
 
 import (
 	"bytes"
@@ -12,228 +13,61 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/quarrychain/quarry/cmd/internal/lab/labtest"
+	"github.com/quarrychain/quarry/rpc/client"
 	"github.com/quarrychain/quarry/rpc/rpcjson"
 )
 
-// Bounds of the waits. They are generous for a loaded 2-core machine under
-// -race; a healthy run uses a small fraction of each.
+// Bounds of the waits (see labtest for the process and RPC ones).
 const (
-	startTimeout = 20 * time.Second // process start to RPC answering
-	stopTimeout  = 15 * time.Second // SIGTERM to exit
-	callTimeout  = 20 * time.Second // one RPC / quarryctl call
+	stopTimeout  = labtest.StopTimeout
+	callTimeout  = labtest.CallTimeout
 	eventTimeout = 10 * time.Second // one WebSocket notification
-	pollInterval = 10 * time.Millisecond
 )
 
 // binaries are the built quarryd and quarryctl.
 type binaries struct{ quarryd, quarryctl string }
 
-// buildBinaries builds both commands once, with a normal (non-race) build,
-// into a temporary directory.
+// buildBinaries builds both commands (once, in TestEndToEnd).
 func buildBinaries(t *testing.T) binaries {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command is needed to build quarryd: %v", err)
-	}
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goTool, "build", "-o", dir+string(filepath.Separator),
-		"github.com/quarrychain/quarry/cmd/quarryd", "github.com/quarrychain/quarry/cmd/quarryctl")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	dir := labtest.Build(t, "quarryd", "quarryctl")
 	return binaries{quarryd: filepath.Join(dir, "quarryd"), quarryctl: filepath.Join(dir, "quarryctl")}
 }
 
-// freeAddr returns a loopback host:port that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(pollInterval)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
-}
-
-// syncBuffer is an io.Writer safe for the process's output copier and the
-// test reading it concurrently.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// process is a quarryd child process. It is killed at the end of the test
-// if still running.
-type process struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	output *syncBuffer // stdout and stderr (the slog lines)
-	done   chan struct{}
-	err    error // Wait's result, set before done is closed
-}
-
-// startProcess starts quarryd with args.
-func startProcess(t *testing.T, bin string, args ...string) *process {
-	t.Helper()
-	p := &process{t: t, output: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
-	p.cmd.Env = append(os.Environ(), "HOME="+t.TempDir()) // never touch the real ~/.quarry
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-			return
-		default:
-		}
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("quarryd %s output (killed at cleanup):\n%s", strings.Join(args, " "), tail(p.output.String(), 60))
-		}
-	})
-	return p
-}
-
-// exited reports whether the process has ended.
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// wait waits for the process to end by itself and returns its exit code.
-func (p *process) wait(timeout time.Duration) int {
-	p.t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		p.t.Fatalf("quarryd did not exit within %v; output:\n%s", timeout, tail(p.output.String(), 40))
-	}
-	var ee *exec.ExitError
-	switch {
-	case p.err == nil:
-		return 0
-	case errors.As(p.err, &ee):
-		return ee.ExitCode() // -1 if killed by a signal
-	}
-	p.t.Fatalf("waiting for quarryd: %v", p.err)
-	return -1
-}
-
-// signal sends sig and waits for the exit code.
-func (p *process) signal(sig syscall.Signal, timeout time.Duration) int {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		p.t.Fatalf("signal %v: %v", sig, err)
-	}
-	return p.wait(timeout)
-}
-
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// daemon is a running regtest quarryd with its addresses and data dir.
+// daemon is a running regtest quarryd (labtest.Daemon) with the raw HTTP
+// client the protocol checks use.
 type daemon struct {
-	*process
-	bins        binaries
-	dataDir     string
-	rpcAddr     string
-	metricsAddr string
-	http        *http.Client
+	*labtest.Daemon
+	bins binaries
+	http *http.Client
 }
 
 // startDaemon starts `quarryd --network regtest` on dataDir with free
 // ports and waits until its RPC server answers.
 func startDaemon(t *testing.T, bins binaries, dataDir string) *daemon {
 	t.Helper()
-	d := &daemon{bins: bins, dataDir: dataDir, rpcAddr: freeAddr(t), metricsAddr: freeAddr(t),
+	d := &daemon{Daemon: labtest.StartDaemon(t, bins.quarryd, "regtest", dataDir), bins: bins,
 		http: &http.Client{Timeout: callTimeout}}
-	d.process = startProcess(t, bins.quarryd, "--network", "regtest", "--datadir", dataDir, "--no-mdns",
-		"--p2p-listen", "127.0.0.1:0", "--rpc-listen", d.rpcAddr, "--metrics-listen", d.metricsAddr, "--log-level", "info")
 	t.Cleanup(d.http.CloseIdleConnections)
-	waitFor(t, startTimeout, "quarryd to answer RPC", func() bool {
-		if d.exited() {
-			t.Fatalf("quarryd exited during startup (%v):\n%s", d.err, tail(d.output.String(), 40))
-		}
-		if _, err := os.Stat(filepath.Join(dataDir, ".cookie")); err != nil {
-			return false
-		}
-		res, rerr, err := d.tryCall("getblockcount")
-		return err == nil && rerr == nil && res != nil
-	})
-	if !strings.Contains(d.output.String(), "quarry node started") {
-		waitFor(t, startTimeout, `the "quarry node started" log line`, func() bool {
-			return strings.Contains(d.output.String(), "quarry node started")
-		})
-	}
 	return d
 }
 
 // cookie reads the RPC credentials from the cookie file.
 func (d *daemon) cookie(t *testing.T) (user, pass string) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(d.dataDir, ".cookie"))
+	b, err := os.ReadFile(filepath.Join(d.DataDir, ".cookie"))
 	if err != nil {
 		t.Fatalf("read cookie: %v", err)
 	}
@@ -254,7 +88,7 @@ type httpReply struct {
 // post sends body to the RPC server; auth is the Authorization header
 // value ("" sends none).
 func (d *daemon) post(body, auth string) (httpReply, error) {
-	req, err := http.NewRequest(http.MethodPost, "http://"+d.rpcAddr+"/", strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, "http://"+d.RPCAddr+"/", strings.NewReader(body))
 	if err != nil {
 		return httpReply{}, err
 	}
@@ -283,72 +117,10 @@ type rpcResponse struct {
 	ID      json.RawMessage `json:"id"`
 }
 
-// tryCall sends a JSON-RPC 1.0 request (bitcoin-cli's dialect) with the
-// cookie credentials over raw HTTP. It returns the result, the RPC error,
-// or a transport/protocol error.
-func (d *daemon) tryCall(method string, params ...any) (json.RawMessage, *rpcjson.Error, error) {
-	b, err := os.ReadFile(filepath.Join(d.dataDir, ".cookie"))
-	if err != nil {
-		return nil, nil, err
-	}
-	if params == nil {
-		params = []any{}
-	}
-	body, err := json.Marshal(map[string]any{"jsonrpc": "1.0", "id": "e2e", "method": method, "params": params})
-	if err != nil {
-		return nil, nil, err
-	}
-	user, pass, _ := strings.Cut(string(b), ":")
-	r, err := d.post(string(body), basicAuth(user, pass))
-	if err != nil {
-		return nil, nil, err
-	}
-	var resp rpcResponse
-	if err := json.Unmarshal(r.body, &resp); err != nil {
-		return nil, nil, fmt.Errorf("HTTP %d, undecodable body %q: %w", r.status, r.body, err)
-	}
-	if string(resp.ID) != `"e2e"` {
-		return nil, nil, fmt.Errorf("reply id %s, want \"e2e\"", resp.ID)
-	}
-	if resp.Error != nil {
-		return nil, resp.Error, nil
-	}
-	if r.status != http.StatusOK {
-		return nil, nil, fmt.Errorf("HTTP %d with a result: %s", r.status, r.body)
-	}
-	return resp.Result, nil, nil
-}
-
-// call is tryCall that fails the test on any error.
-func (d *daemon) call(t *testing.T, method string, params ...any) json.RawMessage {
-	t.Helper()
-	res, rerr, err := d.tryCall(method, params...)
-	if err != nil {
-		t.Fatalf("%s %v: %v", method, params, err)
-	}
-	if rerr != nil {
-		t.Fatalf("%s %v: RPC error %d: %s", method, params, rerr.Code, rerr.Message)
-	}
-	return res
-}
-
 // callInto calls method and decodes the result into a T.
 func callInto[T any](t *testing.T, d *daemon, method string, params ...any) T {
 	t.Helper()
-	return decodeJSON[T](t, d.call(t, method, params...))
-}
-
-// callErr calls a method that must fail and returns the error.
-func (d *daemon) callErr(t *testing.T, method string, params ...any) *rpcjson.Error {
-	t.Helper()
-	res, rerr, err := d.tryCall(method, params...)
-	if err != nil {
-		t.Fatalf("%s %v: %v", method, params, err)
-	}
-	if rerr == nil {
-		t.Fatalf("%s %v succeeded with %s, want an error", method, params, res)
-	}
-	return rerr
+	return decodeJSON[T](t, d.Call(t, method, params...))
 }
 
 func decodeJSON[T any](t *testing.T, raw []byte) T {
@@ -364,7 +136,7 @@ func decodeJSON[T any](t *testing.T, raw []byte) T {
 // cookie) and returns stdout, stderr and the exit code.
 func (d *daemon) ctl(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	full := append([]string{"--network", "regtest", "--datadir", d.dataDir, "--rpc-connect", d.rpcAddr}, args...)
+	full := append([]string{"--network", "regtest", "--datadir", d.DataDir, "--rpc-connect", d.RPCAddr}, args...)
 	return runCtl(t, d.bins, full...)
 }
 
@@ -400,12 +172,11 @@ func runCtl(t *testing.T, bins binaries, args ...string) (string, string, int) {
 	return "", "", -1
 }
 
-// wsMessage is anything the server sends on the WebSocket.
+// wsMessage is a reply the server sends on the WebSocket.
 type wsMessage struct {
 	Version string          `json:"jsonrpc"`
 	ID      json.RawMessage `json:"id"`
 	Method  string          `json:"method"`
-	Params  json.RawMessage `json:"params"`
 	Result  json.RawMessage `json:"result"`
 	Error   *rpcjson.Error  `json:"error"`
 }
@@ -419,123 +190,47 @@ var wsTopicOf = map[string]string{
 	rpcjson.MethodMempoolRemoved:    rpcjson.TopicMempool,
 }
 
-// wsClient is a WebSocket subscriber. A reader goroutine forwards every
-// message to msgs; the test sorts notifications by topic and checks that
-// each topic's sequence numbers are consecutive.
+// wsClient is a WebSocket subscriber (rpc/client's Subscription). The
+// test sorts notifications by topic and checks that each topic's sequence
+// numbers are consecutive from the one the server reported at subscribe.
 type wsClient struct {
 	t       *testing.T
-	conn    *websocket.Conn
-	msgs    chan wsMessage         // closed when the reader stops
-	readErr error                  // why the reader stopped; read only after msgs is closed
-	pending map[string][]wsMessage // notifications read but not yet taken, by topic
+	sub     *client.Subscription
+	pending map[string][]rpcjson.Notification // read but not yet taken, by topic
 	lastSeq map[string]uint64
-	nextID  int
 }
 
-// dialWS connects to /ws with the cookie credentials.
-func dialWS(t *testing.T, d *daemon) *wsClient {
+// dialWS subscribes to topics on /ws with the cookie credentials.
+func dialWS(t *testing.T, d *daemon, topics ...string) *wsClient {
 	t.Helper()
-	user, pass := d.cookie(t)
-	hdr := http.Header{"Authorization": {basicAuth(user, pass)}}
-	dialer := websocket.Dialer{HandshakeTimeout: callTimeout}
-	conn, resp, err := dialer.Dial("ws://"+d.rpcAddr+"/ws", hdr)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	sub, err := d.Client(t).Subscribe(ctx, topics...)
 	if err != nil {
-		t.Fatalf("dial /ws: %v", err)
+		t.Fatalf("subscribe %v: %v", topics, err)
 	}
-	resp.Body.Close()
-	c := &wsClient{t: t, conn: conn, msgs: make(chan wsMessage, 4096),
-		pending: map[string][]wsMessage{}, lastSeq: map[string]uint64{}}
-	go func() {
-		defer close(c.msgs)
-		for {
-			var m wsMessage
-			if err := conn.ReadJSON(&m); err != nil {
-				c.readErr = err
-				return
-			}
-			c.msgs <- m
-		}
-	}()
-	t.Cleanup(func() {
-		_ = conn.Close()
-		for range c.msgs { // drain until the reader exits
-		}
-	})
-	return c
-}
-
-// receive returns the next message from the reader.
-func (c *wsClient) receive(timeout time.Duration, waitingFor string) wsMessage {
-	c.t.Helper()
-	select {
-	case m, ok := <-c.msgs:
-		if !ok {
-			c.t.Fatalf("WebSocket closed while waiting for %s: %v", waitingFor, c.readErr)
-		}
-		return m
-	case <-time.After(timeout):
-		c.t.Fatalf("no WebSocket message within %v while waiting for %s", timeout, waitingFor)
-	}
-	return wsMessage{}
-}
-
-// request sends a JSON-RPC 2.0 request and returns its reply, keeping the
-// notifications that arrive meanwhile.
-func (c *wsClient) request(method string, params ...any) wsMessage {
-	c.t.Helper()
-	c.nextID++
-	id := c.nextID
-	if params == nil {
-		params = []any{}
-	}
-	if err := c.conn.WriteJSON(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params}); err != nil {
-		c.t.Fatalf("WebSocket write: %v", err)
-	}
-	for {
-		m := c.receive(callTimeout, "the reply to "+method)
-		if m.Method != "" {
-			c.stash(m)
-			continue
-		}
-		if string(m.ID) != fmt.Sprint(id) {
-			c.t.Fatalf("WebSocket reply id %s, want %d", m.ID, id)
-		}
-		return m
-	}
-}
-
-// subscribe subscribes to topic and records its starting sequence number.
-func (c *wsClient) subscribe(topic string) {
-	c.t.Helper()
-	m := c.request("subscribe", topic)
-	if m.Error != nil {
-		c.t.Fatalf("subscribe %s: %d %s", topic, m.Error.Code, m.Error.Message)
-	}
-	res := decodeJSON[rpcjson.SubscribeResult](c.t, m.Result)
-	if res.Topic != topic {
-		c.t.Fatalf("subscribe %s answered topic %q", topic, res.Topic)
-	}
-	c.lastSeq[topic] = res.Seq
-}
-
-func (c *wsClient) stash(m wsMessage) {
-	topic, ok := wsTopicOf[m.Method]
-	if !ok {
-		c.t.Fatalf("unexpected WebSocket message %+v", m)
-	}
-	c.pending[topic] = append(c.pending[topic], m)
+	t.Cleanup(func() { _ = sub.Close() })
+	return &wsClient{t: t, sub: sub, pending: map[string][]rpcjson.Notification{}, lastSeq: maps.Clone(sub.Seqs)}
 }
 
 // next returns the next notification on topic and checks its sequence
 // number follows the previous one.
-func (c *wsClient) next(topic string) wsMessage {
+func (c *wsClient) next(topic string) rpcjson.Notification {
 	c.t.Helper()
 	for len(c.pending[topic]) == 0 {
-		m := c.receive(eventTimeout, "a notification on "+topic)
-		if m.Method == "" {
-			c.t.Fatalf("unexpected WebSocket reply %+v", m)
+		select {
+		case m, ok := <-c.sub.C:
+			if !ok {
+				c.t.Fatalf("WebSocket closed while waiting for a notification on %s: %v", topic, c.sub.Err())
+			}
+			mt, known := wsTopicOf[m.Method]
+			if !known {
+				c.t.Fatalf("unexpected WebSocket message %+v", m)
+			}
+			c.pending[mt] = append(c.pending[mt], m)
+		case <-time.After(eventTimeout):
+			c.t.Fatalf("no WebSocket notification within %v while waiting for one on %s", eventTimeout, topic)
 		}
-		c.stash(m)
 	}
 	m := c.pending[topic][0]
 	c.pending[topic] = c.pending[topic][1:]
@@ -582,10 +277,42 @@ func (c *wsClient) nextMempool(method string) rpcjson.MempoolNotification {
 	return decodeJSON[rpcjson.MempoolNotification](c.t, m.Params)
 }
 
+// wsRequests opens a WebSocket with the cookie credentials, sends each
+// request (method and params) as JSON-RPC 2.0 in turn and returns the
+// replies.
+func wsRequests(t *testing.T, d *daemon, reqs ...[]any) []wsMessage {
+	t.Helper()
+	user, pass := d.cookie(t)
+	dialer := websocket.Dialer{HandshakeTimeout: callTimeout}
+	conn, resp, err := dialer.Dial("ws://"+d.RPCAddr+"/ws", http.Header{"Authorization": {basicAuth(user, pass)}})
+	if err != nil {
+		t.Fatalf("dial /ws: %v", err)
+	}
+	resp.Body.Close()
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(callTimeout))
+	var out []wsMessage
+	for i, r := range reqs {
+		params := r[1:]
+		if err := conn.WriteJSON(map[string]any{"jsonrpc": "2.0", "id": i + 1, "method": r[0], "params": params}); err != nil {
+			t.Fatalf("WebSocket write: %v", err)
+		}
+		var m wsMessage
+		if err := conn.ReadJSON(&m); err != nil {
+			t.Fatalf("WebSocket reply to %v: %v", r[0], err)
+		}
+		if string(m.ID) != fmt.Sprint(i+1) {
+			t.Fatalf("WebSocket reply id %s, want %d", m.ID, i+1)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
 // scrape fetches the metrics page.
 func (d *daemon) scrape(t *testing.T) string {
 	t.Helper()
-	resp, err := d.http.Get("http://" + d.metricsAddr + "/metrics")
+	resp, err := d.http.Get("http://" + d.MetricsAddr + "/metrics")
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
 	}

@@ -21,6 +21,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/testkit"
+	"github.com/quarrychain/quarry/cmd/internal/lab/labtest"
 	"github.com/quarrychain/quarry/node/wallet"
 	"github.com/quarrychain/quarry/rpc/rpcjson"
 )
@@ -31,7 +33,6 @@ func TestEndToEnd(t *testing.T) {
 	}
 	start := time.Now()
 	bins := buildBinaries(t)
-	t.Logf("built quarryd and quarryctl in %v", time.Since(start).Round(time.Millisecond))
 
 	t.Run("Help", func(t *testing.T) { testHelpBinary(t, bins) })
 	t.Run("Node", func(t *testing.T) { testNode(t, bins) })
@@ -41,11 +42,11 @@ func TestEndToEnd(t *testing.T) {
 
 // testHelpBinary: `quarryd --help` exits 0 and lists every DESIGN.md flag.
 func testHelpBinary(t *testing.T, bins binaries) {
-	p := startProcess(t, bins.quarryd, "--help")
-	if code := p.wait(callTimeout); code != 0 {
-		t.Fatalf("quarryd --help exited %d:\n%s", code, p.output.String())
+	p := labtest.StartProcess(t, bins.quarryd, "--help")
+	if code := p.ExitCode(callTimeout); code != 0 {
+		t.Fatalf("quarryd --help exited %d:\n%s", code, p.Output.String())
 	}
-	help := p.output.String()
+	help := p.Output.String()
 	for _, name := range designFlags {
 		if !regexp.MustCompile(`(?m)^\s+-` + regexp.QuoteMeta(name) + `(\s|$)`).MatchString(help) {
 			t.Errorf("quarryd --help does not list --%s", name)
@@ -56,13 +57,13 @@ func testHelpBinary(t *testing.T, bins binaries) {
 // testBench: `quarryd bench --duration 200ms --threads 1 --json` prints one
 // JSON report with the bound and a result per kernel.
 func testBench(t *testing.T, bins binaries) {
-	p := startProcess(t, bins.quarryd, "bench", "--duration", "200ms", "--threads", "1", "--json")
-	if code := p.wait(callTimeout); code != 0 {
-		t.Fatalf("quarryd bench exited %d:\n%s", code, p.output.String())
+	p := labtest.StartProcess(t, bins.quarryd, "bench", "--duration", "200ms", "--threads", "1", "--json")
+	if code := p.ExitCode(callTimeout); code != 0 {
+		t.Fatalf("quarryd bench exited %d:\n%s", code, p.Output.String())
 	}
 	// stdout and stderr share one buffer; the JSON object is the part
 	// from the first '{' line to the matching closing line.
-	out := p.output.String()
+	out := p.Output.String()
 	begin := strings.Index(out, "{\n")
 	end := strings.Index(out, "\n}")
 	if begin < 0 || end < begin {
@@ -133,10 +134,7 @@ func testNode(t *testing.T, bins binaries) {
 	s.dataDir = filepath.Join(t.TempDir(), "regtest")
 	s.d = startDaemon(t, bins, s.dataDir)
 
-	s.ws = dialWS(t, s.d)
-	for _, topic := range []string{rpcjson.TopicBlocks, rpcjson.TopicReorgs, rpcjson.TopicMempool} {
-		s.ws.subscribe(topic)
-	}
+	s.ws = dialWS(t, s.d, rpcjson.TopicBlocks, rpcjson.TopicReorgs, rpcjson.TopicMempool)
 
 	s.makeKeys()
 	s.mine101()
@@ -148,17 +146,17 @@ func testNode(t *testing.T, bins binaries) {
 	s.secondInstance()
 
 	// Clean shutdown on SIGTERM.
-	tip := s.d.call(t, "getbestblockhash")
-	state := s.d.call(t, "getstateinfo")
-	tips := s.d.call(t, "getchaintips")
-	aliceAcct := s.d.call(t, "getaccount", s.addr(s.alice.Address))
+	tip := s.d.Call(t, "getbestblockhash")
+	state := s.d.Call(t, "getstateinfo")
+	tips := s.d.Call(t, "getchaintips")
+	aliceAcct := s.d.Call(t, "getaccount", s.addr(s.alice.Address))
 	stopped := time.Now()
-	if code := s.d.signal(syscall.SIGTERM, stopTimeout); code != 0 {
-		t.Fatalf("quarryd exited %d after SIGTERM:\n%s", code, tail(s.d.output.String(), 30))
+	if code := s.d.SignalExit(syscall.SIGTERM, stopTimeout); code != 0 {
+		t.Fatalf("quarryd exited %d after SIGTERM:\n%s", code, labtest.Tail(s.d.Output.String(), 30))
 	}
 	t.Logf("SIGTERM to exit: %v", time.Since(stopped).Round(time.Millisecond))
-	if !regexp.MustCompile(`msg="node stopped" height=105 tip=` + strings.Trim(string(tip), `"`)).MatchString(s.d.output.String()) {
-		t.Errorf(`no "node stopped" line with height 105 and the tip in the log:\n%s`, tail(s.d.output.String(), 10))
+	if !regexp.MustCompile(`msg="node stopped" height=105 tip=` + strings.Trim(string(tip), `"`)).MatchString(s.d.Output.String()) {
+		t.Errorf(`no "node stopped" line with height 105 and the tip in the log:\n%s`, labtest.Tail(s.d.Output.String(), 10))
 	}
 	if _, err := os.Stat(filepath.Join(s.dataDir, ".cookie")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("cookie file after shutdown: %v (want it removed)", err)
@@ -169,16 +167,16 @@ func testNode(t *testing.T, bins binaries) {
 
 	// A restart on the same data directory continues at the same tip.
 	d2 := startDaemon(t, bins, s.dataDir)
-	if got := d2.call(t, "getbestblockhash"); string(got) != string(tip) {
+	if got := d2.Call(t, "getbestblockhash"); string(got) != string(tip) {
 		t.Errorf("tip after restart %s, want %s", got, tip)
 	}
-	if got := d2.call(t, "getstateinfo"); !jsonEqual(got, state) {
+	if got := d2.Call(t, "getstateinfo"); !jsonEqual(got, state) {
 		t.Errorf("getstateinfo after restart %s, want %s", got, state)
 	}
-	if got := d2.call(t, "getchaintips"); !jsonEqual(got, tips) {
+	if got := d2.Call(t, "getchaintips"); !jsonEqual(got, tips) {
 		t.Errorf("getchaintips after restart %s, want %s", got, tips)
 	}
-	if got := d2.call(t, "getaccount", s.addr(s.alice.Address)); !jsonEqual(got, aliceAcct) {
+	if got := d2.Call(t, "getaccount", s.addr(s.alice.Address)); !jsonEqual(got, aliceAcct) {
 		t.Errorf("getaccount after restart %s, want %s", got, aliceAcct)
 	}
 	if got := d2.ctlOK(t, "getblockcount"); got != "105" {
@@ -191,7 +189,7 @@ func testNode(t *testing.T, bins binaries) {
 	if v, ok := metricValue(d2.scrape(t), "quarry_chain_height_blocks"); !ok || v != "105" {
 		t.Errorf("quarry_chain_height_blocks after restart = %q (found %v), want 105", v, ok)
 	}
-	if code := d2.signal(syscall.SIGTERM, stopTimeout); code != 0 {
+	if code := d2.SignalExit(syscall.SIGTERM, stopTimeout); code != 0 {
 		t.Errorf("restarted quarryd exited %d after SIGTERM", code)
 	}
 }
@@ -315,7 +313,7 @@ func (s *scenario) transfer() {
 		tx1.Nonce != 0 || string(tx1.Memo) != "e2e one" || tx1.ChainID != s.params.ChainID || tx1.VerifySignature() != nil {
 		t.Fatalf("quarryctl tx transfer built %+v", tx1)
 	}
-	tx2, err := wallet.BuildTransfer(s.params, s.alice.Private, s.bob, 225_000_000, 20_000, 1, []byte("e2e two"))
+	tx2, err := wallet.BuildTransfer(s.params, s.alice.Private, wallet.Payment{To: s.bob, Amount: 225_000_000, Fee: 20_000, Memo: []byte("e2e two")}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +362,7 @@ func (s *scenario) transfer() {
 	// Mine them. The miner takes transactions only once the mempool has
 	// followed the chain to the template's parent (the node's event loop
 	// does that just after each block), so wait until a template has both.
-	waitFor(t, eventTimeout, "a block template with both transfers", func() bool {
+	testkit.WaitFor(t, eventTimeout, "a block template with both transfers", func() bool {
 		tmpl := callInto[rpcjson.BlockTemplate](t, d, "getblocktemplate")
 		if tmpl.Height != 102 || tmpl.PreviousBlockHash != s.blocks[101] {
 			t.Fatalf("getblocktemplate builds block %d on %s, want 102 on %s", tmpl.Height, tmpl.PreviousBlockHash, s.blocks[101])
@@ -414,24 +412,24 @@ func (s *scenario) transfer() {
 	s.checkAccount(s.miner, s.minerBal, 0, 0, s.minerBal)
 
 	// Replays and bad transactions are refused with Core's codes.
-	if e := d.callErr(t, "sendrawtransaction", hex1); e.Code != rpcjson.CodeVerifyAlreadyInChain {
+	if e := d.CallErr(t, "sendrawtransaction", hex1); e.Code != rpcjson.CodeVerifyAlreadyInChain {
 		t.Errorf("replayed tx: error %d %q, want %d", e.Code, e.Message, rpcjson.CodeVerifyAlreadyInChain)
 	}
-	stale, err := wallet.BuildTransfer(s.params, s.alice.Private, s.bob, 1, 10_000, 0, nil)
+	stale, err := wallet.BuildTransfer(s.params, s.alice.Private, wallet.Payment{To: s.bob, Amount: 1, Fee: 10_000}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := d.callErr(t, "sendrawtransaction", wallet.EncodeTxHex(stale)); e.Code != rpcjson.CodeVerifyRejected {
+	if e := d.CallErr(t, "sendrawtransaction", wallet.EncodeTxHex(stale)); e.Code != rpcjson.CodeVerifyRejected {
 		t.Errorf("tx with a used nonce: error %d %q, want %d", e.Code, e.Message, rpcjson.CodeVerifyRejected)
 	}
-	rich, err := wallet.BuildTransfer(s.params, s.alice.Private, s.bob, s.aliceBal, 10_000, 2, nil)
+	rich, err := wallet.BuildTransfer(s.params, s.alice.Private, wallet.Payment{To: s.bob, Amount: s.aliceBal, Fee: 10_000}, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := d.callErr(t, "sendrawtransaction", wallet.EncodeTxHex(rich)); e.Code != rpcjson.CodeVerifyRejected {
+	if e := d.CallErr(t, "sendrawtransaction", wallet.EncodeTxHex(rich)); e.Code != rpcjson.CodeVerifyRejected {
 		t.Errorf("overspending tx: error %d %q, want %d", e.Code, e.Message, rpcjson.CodeVerifyRejected)
 	}
-	if e := d.callErr(t, "sendrawtransaction", "00ff"); e.Code != rpcjson.CodeDeserializationError {
+	if e := d.CallErr(t, "sendrawtransaction", "00ff"); e.Code != rpcjson.CodeDeserializationError {
 		t.Errorf("garbage tx: error %d %q, want %d", e.Code, e.Message, rpcjson.CodeDeserializationError)
 	}
 }
@@ -463,7 +461,7 @@ func (s *scenario) invalidateAndReconsider() {
 	}
 	s.checkAccount(s.miner, s.params.CalcSubsidy(102)+s.tx1.Fee+s.tx2.Fee, 0, 0, s.params.CalcSubsidy(102)+s.tx1.Fee+s.tx2.Fee)
 
-	if res := d.call(t, "reconsiderblock", b103); string(res) != "null" {
+	if res := d.Call(t, "reconsiderblock", b103); string(res) != "null" {
 		t.Errorf("reconsiderblock = %s, want null", res)
 	}
 	s.checkTip(b104, 104)
@@ -497,7 +495,7 @@ func (s *scenario) competingBranch() {
 	}
 
 	// Reconsidering the shorter branch does not move the tip.
-	d.call(t, "reconsiderblock", b104)
+	d.Call(t, "reconsiderblock", b104)
 	s.checkTip(c105, 105)
 	branchTips := []rpcjson.ChainTip{{Height: 105, Hash: c105, Status: "active"}, {Height: 104, Hash: b104, BranchLen: 1, Status: "valid-fork"}}
 	s.checkTips(branchTips...)
@@ -536,12 +534,12 @@ func (s *scenario) secondInstance() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startProcess(t, s.bins.quarryd, "--network", "regtest", "--datadir", s.dataDir, "--no-mdns",
-		"--p2p-listen", "127.0.0.1:0", "--rpc-listen", freeAddr(t), "--metrics-listen", freeAddr(t))
-	if code := p.wait(stopTimeout); code == 0 || code == -1 {
+	p := labtest.StartProcess(t, s.bins.quarryd, "--network", "regtest", "--datadir", s.dataDir, "--no-mdns",
+		"--p2p-listen", "127.0.0.1:0", "--rpc-listen", labtest.FreeAddr(t), "--metrics-listen", labtest.FreeAddr(t))
+	if code := p.ExitCode(stopTimeout); code == 0 || code == -1 {
 		t.Errorf("second quarryd on the same data dir exited %d, want a failure status", code)
 	}
-	if out := p.output.String(); !strings.Contains(out, "in use") || !strings.Contains(out, s.dataDir) {
+	if out := p.Output.String(); !strings.Contains(out, "in use") || !strings.Contains(out, s.dataDir) {
 		t.Errorf("second instance's error does not say the data dir is in use:\n%s", out)
 	}
 	if now, err := os.ReadFile(filepath.Join(s.dataDir, ".cookie")); err != nil || string(now) != string(cookie) {
@@ -555,12 +553,12 @@ func (s *scenario) secondInstance() {
 // wrongNetwork: a dev node on the regtest data dir refuses to start.
 func (s *scenario) wrongNetwork() {
 	t := s.t
-	p := startProcess(t, s.bins.quarryd, "--network", "dev", "--datadir", s.dataDir, "--no-mdns",
-		"--p2p-listen", "127.0.0.1:0", "--rpc-listen", freeAddr(t))
-	if code := p.wait(stopTimeout); code == 0 || code == -1 {
+	p := labtest.StartProcess(t, s.bins.quarryd, "--network", "dev", "--datadir", s.dataDir, "--no-mdns",
+		"--p2p-listen", "127.0.0.1:0", "--rpc-listen", labtest.FreeAddr(t))
+	if code := p.ExitCode(stopTimeout); code == 0 || code == -1 {
 		t.Errorf("quarryd --network dev on a regtest data dir exited %d, want a failure status", code)
 	}
-	out := p.output.String()
+	out := p.Output.String()
 	for _, want := range []string{`network "regtest"`, `not "dev"`, "--network regtest"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("wrong-network error lacks %q:\n%s", want, out)
@@ -577,12 +575,12 @@ func (s *scenario) checkWSClosed() {
 	deadline := time.After(eventTimeout)
 	for {
 		select {
-		case m, ok := <-s.ws.msgs:
+		case m, ok := <-s.ws.sub.C:
 			if ok {
 				t.Errorf("unexpected WebSocket message before shutdown: %s %s", m.Method, m.Params)
 				continue
 			}
-			if err := s.ws.readErr; !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+			if err := s.ws.sub.Err(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 				t.Errorf("WebSocket ended with %v, want close code 1001 (going away)", err)
 			}
 			for topic, left := range s.ws.pending {

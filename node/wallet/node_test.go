@@ -63,18 +63,18 @@ func TestWalletWithChainAndMempool(t *testing.T) {
 	}
 
 	dest := g.Addr(3)
-	tx1, err := w.Send(dest, 3*chain.Coin, 2000, []byte("one"))
+	tx1, err := w.Send(wallet.Payment{To: dest, Amount: 3 * chain.Coin, Fee: 2000, Memo: []byte("one")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx2, err := w.Send(dest, 4*chain.Coin, 2000, nil)
+	tx2, err := w.Send(wallet.Payment{To: dest, Amount: 4 * chain.Coin, Fee: 2000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tx1.Nonce != 0 || tx2.Nonce != 1 || !pool.Has(tx1.TxID()) || !pool.Has(tx2.TxID()) {
 		t.Fatalf("nonces %d %d, in pool %v %v", tx1.Nonce, tx2.Nonce, pool.Has(tx1.TxID()), pool.Has(tx2.TxID()))
 	}
-	if _, err := w.Send(dest, chain.Coin, 0, nil); !errors.Is(err, mempool.ErrFeeTooLow) {
+	if _, err := w.Send(wallet.Payment{To: dest, Amount: chain.Coin, Fee: 0}); !errors.Is(err, mempool.ErrFeeTooLow) {
 		t.Fatalf("fee-less send: %v", err)
 	}
 	if _, spendable, _ := w.Balance(); spendable != p.CalcSubsidy(1)-7*chain.Coin-4000 {

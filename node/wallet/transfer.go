@@ -10,19 +10,29 @@ import (
 	"github.com/quarrychain/quarry/chain"
 )
 
-// BuildTransfer builds and signs a transfer offline: from the address of
-// key to to, moving amount and paying fee (base units), with the sender's
-// nonce and an optional memo. It applies the chain's context-free rules
+// Payment is what a transfer pays: the recipient, the amount it receives
+// and the fee the block's miner receives (both in base units), and an
+// optional memo (at most chain.MaxMemoLen bytes). It is a plain value; the
+// functions taking it copy the memo.
+type Payment struct {
+	To     chain.Address
+	Amount uint64
+	Fee    uint64
+	Memo   []byte
+}
+
+// BuildTransfer builds and signs a transfer offline: pay, from the address
+// of key, with the sender's nonce. It applies the chain's context-free rules
 // (chain ID, memo length, non-zero amount, overflow, no self-transfer) and
 // verifies the signature it made; failures are ErrInvalidTx wrapping the
 // chain's rule error. Safe for concurrent use.
-func BuildTransfer(p *chain.Params, key *secp256k1.PrivateKey, to chain.Address, amount, fee, nonce uint64, memo []byte) (*chain.Tx, error) {
+func BuildTransfer(p *chain.Params, key *secp256k1.PrivateKey, pay Payment, nonce uint64) (*chain.Tx, error) {
 	tx := &chain.Tx{
-		Kind: chain.TxTransfer, ChainID: p.ChainID, Nonce: nonce, To: to,
-		Amount: amount, Fee: fee,
+		Kind: chain.TxTransfer, ChainID: p.ChainID, Nonce: nonce, To: pay.To,
+		Amount: pay.Amount, Fee: pay.Fee,
 	}
-	if len(memo) > 0 {
-		tx.Memo = append([]byte(nil), memo...)
+	if len(pay.Memo) > 0 {
+		tx.Memo = append([]byte(nil), pay.Memo...)
 	}
 	tx.Sign(key)
 	if err := tx.CheckSanity(p); err != nil {

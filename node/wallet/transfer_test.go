@@ -12,7 +12,7 @@ func TestBuildTransfer(t *testing.T) {
 	p := chain.RegtestParams()
 	k, _ := GenerateKey()
 	to, _ := GenerateKey()
-	tx, err := BuildTransfer(p, k.Private, to.Address, 5*chain.Coin, 1000, 7, []byte("hi"))
+	tx, err := BuildTransfer(p, k.Private, Payment{To: to.Address, Amount: 5 * chain.Coin, Fee: 1000, Memo: []byte("hi")}, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestBuildTransfer(t *testing.T) {
 		{"overflow", to.Address, ^uint64(0), 1, nil, chain.ErrAmountOverflow},
 	}
 	for _, c := range cases {
-		_, err := BuildTransfer(p, k.Private, c.to, c.amt, c.fee, 0, c.memo)
+		_, err := BuildTransfer(p, k.Private, Payment{To: c.to, Amount: c.amt, Fee: c.fee, Memo: c.memo}, 0)
 		if !errors.Is(err, ErrInvalidTx) || !errors.Is(err, c.chain) {
 			t.Errorf("%s: %v", c.name, err)
 		}
@@ -101,7 +101,7 @@ func FuzzDecodeTxHex(f *testing.F) {
 	p := chain.RegtestParams()
 	k, _ := ParsePrivateKeyHex(strings.Repeat("11", 32))
 	to, _ := ParsePrivateKeyHex(strings.Repeat("22", 32))
-	tx, _ := BuildTransfer(p, k.Private, to.Address, 1, 1, 0, []byte("memo"))
+	tx, _ := BuildTransfer(p, k.Private, Payment{To: to.Address, Amount: 1, Fee: 1, Memo: []byte("memo")}, 0)
 	f.Add(EncodeTxHex(tx))
 	f.Add("")
 	f.Add("00")

@@ -278,7 +278,7 @@ func (w *Wallet) balanceLocked(a chain.Address) AddressBalance {
 	return b
 }
 
-// Send pays amount plus fee (base units) to to from one wallet address that
+// Send makes pay (amount plus fee, base units) from one wallet address that
 // can cover it on its own (the default address first, then in creation
 // order; an account-model transaction has exactly one sender), using the
 // address's next pending nonce, and hands the signed transaction to the
@@ -286,17 +286,18 @@ func (w *Wallet) balanceLocked(a chain.Address) AddressBalance {
 // The transaction is recorded as a "send" only if Submit accepted it.
 // Errors: ErrNoBackend, ErrInsufficientFunds, ErrInvalidTx, or Submit's
 // error wrapped.
-func (w *Wallet) Send(to chain.Address, amount, fee uint64, memo []byte) (*chain.Tx, error) {
-	return w.send(nil, to, amount, fee, memo)
+func (w *Wallet) Send(pay Payment) (*chain.Tx, error) {
+	return w.send(nil, pay)
 }
 
 // SendFrom is Send from a given wallet address (ErrUnknownAddress if the
 // wallet does not hold it).
-func (w *Wallet) SendFrom(from, to chain.Address, amount, fee uint64, memo []byte) (*chain.Tx, error) {
-	return w.send(&from, to, amount, fee, memo)
+func (w *Wallet) SendFrom(from chain.Address, pay Payment) (*chain.Tx, error) {
+	return w.send(&from, pay)
 }
 
-func (w *Wallet) send(from *chain.Address, to chain.Address, amount, fee uint64, memo []byte) (*chain.Tx, error) {
+func (w *Wallet) send(from *chain.Address, pay Payment) (*chain.Tx, error) {
+	amount, fee := pay.Amount, pay.Fee
 	if w.opts.State == nil || w.opts.Submit == nil {
 		return nil, errorf(ErrNoBackend, "the wallet has no node to send through")
 	}
@@ -316,7 +317,7 @@ func (w *Wallet) send(from *chain.Address, to chain.Address, amount, fee uint64,
 	if r, ok := w.reserved[a]; ok && r.next > nonce && now.Sub(r.at) < w.opts.NonceReservation {
 		nonce = r.next
 	}
-	tx, err := BuildTransfer(w.params, wk.key.Private, to, amount, fee, nonce, memo)
+	tx, err := BuildTransfer(w.params, wk.key.Private, pay, nonce)
 	if err != nil {
 		return nil, err
 	}
@@ -324,14 +325,14 @@ func (w *Wallet) send(from *chain.Address, to chain.Address, amount, fee uint64,
 		return nil, fmt.Errorf("submitting transaction %s: %w", tx.TxID(), err)
 	}
 	w.reserved[a] = reservation{next: nonce + 1, at: now}
-	w.appendLocked(TxRecord{ID: tx.TxID(), Category: CategorySend, Address: a, Counterparty: to,
+	w.appendLocked(TxRecord{ID: tx.TxID(), Category: CategorySend, Address: a, Counterparty: pay.To,
 		Amount: amount, Fee: fee, Nonce: nonce, Memo: tx.Memo, Time: now.UTC()})
 	if err := w.save(); err != nil {
 		// The transaction is out; only its record may be lost.
 		w.log.Error("saving wallet after send", "txid", tx.TxID(), "err", err)
 	}
 	w.log.Info("wallet sent transaction", "txid", tx.TxID(), "from", a.Encode(w.params),
-		"to", to.Encode(w.params), "amount", amount, "fee", fee, "nonce", nonce)
+		"to", pay.To.Encode(w.params), "amount", amount, "fee", fee, "nonce", nonce)
 	return tx, nil
 }
 

@@ -139,7 +139,7 @@ func TestOpenAndKeys(t *testing.T) {
 	if _, _, err := w2.Balance(); !errors.Is(err, ErrNoBackend) {
 		t.Fatalf("balance without backend: %v", err)
 	}
-	if _, err := w2.Send(a2, 1, 1, nil); !errors.Is(err, ErrNoBackend) {
+	if _, err := w2.Send(Payment{To: a2, Amount: 1, Fee: 1}); !errors.Is(err, ErrNoBackend) {
 		t.Fatalf("send without backend: %v", err)
 	}
 
@@ -174,7 +174,7 @@ func TestSend(t *testing.T) {
 	node.set(rich, chain.Account{Balance: 100 * chain.Coin})
 
 	// Default first when it can pay.
-	tx, err := w.Send(dest.Address, chain.Coin/2, 1000, []byte("x"))
+	tx, err := w.Send(Payment{To: dest.Address, Amount: chain.Coin / 2, Fee: 1000, Memo: []byte("x")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestSend(t *testing.T) {
 		t.Fatalf("from %v nonce %d", tx.From() == def, tx.Nonce)
 	}
 	// The default can no longer pay 0.6: the next funded key pays.
-	tx2, err := w.Send(dest.Address, 6*chain.Coin/10, 1000, nil)
+	tx2, err := w.Send(Payment{To: dest.Address, Amount: 6 * chain.Coin / 10, Fee: 1000})
 	if err != nil || tx2.From() != rich || tx2.Nonce != 0 {
 		t.Fatalf("second send: %v", err)
 	}
@@ -196,33 +196,33 @@ func TestSend(t *testing.T) {
 	}
 
 	// Too much for any single address, though enough in total.
-	if _, err := w.Send(dest.Address, 100*chain.Coin, 0, nil); !errors.Is(err, ErrInsufficientFunds) {
+	if _, err := w.Send(Payment{To: dest.Address, Amount: 100 * chain.Coin, Fee: 0}); !errors.Is(err, ErrInsufficientFunds) {
 		t.Fatalf("split funds: %v", err)
 	}
-	if _, err := w.Send(dest.Address, 1000*chain.Coin, 0, nil); !errors.Is(err, ErrInsufficientFunds) {
+	if _, err := w.Send(Payment{To: dest.Address, Amount: 1000 * chain.Coin, Fee: 0}); !errors.Is(err, ErrInsufficientFunds) {
 		t.Fatalf("too much: %v", err)
 	}
-	if _, err := w.SendFrom(dest.Address, def, 1, 1, nil); !errors.Is(err, ErrUnknownAddress) {
+	if _, err := w.SendFrom(dest.Address, Payment{To: def, Amount: 1, Fee: 1}); !errors.Is(err, ErrUnknownAddress) {
 		t.Fatalf("send from foreign: %v", err)
 	}
-	if _, err := w.SendFrom(def, dest.Address, chain.Coin, 1, nil); !errors.Is(err, ErrInsufficientFunds) {
+	if _, err := w.SendFrom(def, Payment{To: dest.Address, Amount: chain.Coin, Fee: 1}); !errors.Is(err, ErrInsufficientFunds) {
 		t.Fatalf("send from poor: %v", err)
 	}
-	if _, err := w.Send(def, 1, ^uint64(0), nil); !errors.Is(err, ErrBadAmount) {
+	if _, err := w.Send(Payment{To: def, Amount: 1, Fee: ^uint64(0)}); !errors.Is(err, ErrBadAmount) {
 		t.Fatalf("overflow: %v", err)
 	}
-	if _, err := w.Send(dest.Address, 0, 1, nil); !errors.Is(err, ErrInvalidTx) {
+	if _, err := w.Send(Payment{To: dest.Address, Amount: 0, Fee: 1}); !errors.Is(err, ErrInvalidTx) {
 		t.Fatalf("zero amount: %v", err)
 	}
 
 	// A rejected submit is not recorded and does not consume the nonce.
 	sentinel := errors.New("mempool says no")
 	node.fail = sentinel
-	if _, err := w.SendFrom(rich, dest.Address, 1, 1000, nil); !errors.Is(err, sentinel) {
+	if _, err := w.SendFrom(rich, Payment{To: dest.Address, Amount: 1, Fee: 1000}); !errors.Is(err, sentinel) {
 		t.Fatalf("submit failure not wrapped: %v", err)
 	}
 	node.fail = nil
-	tx3, err := w.SendFrom(rich, dest.Address, 1, 1000, nil)
+	tx3, err := w.SendFrom(rich, Payment{To: dest.Address, Amount: 1, Fee: 1000})
 	if err != nil || tx3.Nonce != 1 {
 		t.Fatalf("after failure nonce %d, %v", tx3.Nonce, err)
 	}
@@ -250,7 +250,7 @@ func TestQuickSendsDoNotCollide(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := w.Send(dest.Address, chain.Coin, 1000, nil); err != nil {
+			if _, err := w.Send(Payment{To: dest.Address, Amount: chain.Coin, Fee: 1000}); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -279,13 +279,13 @@ func TestNonceReservationExpires(t *testing.T) {
 	def, _ := w.DefaultAddress()
 	node.set(def, chain.Account{Balance: 100 * chain.Coin})
 	dest, _ := GenerateKey()
-	if tx, _ := w.Send(dest.Address, 1, 1000, nil); tx.Nonce != 0 {
+	if tx, _ := w.Send(Payment{To: dest.Address, Amount: 1, Fee: 1000}); tx.Nonce != 0 {
 		t.Fatal("first nonce")
 	}
 	// The node dropped it (never reflected in PendingNonce); after the
 	// reservation window the wallet trusts the node again.
 	clock.t = clock.t.Add(2 * time.Minute)
-	if tx, _ := w.Send(dest.Address, 1, 1000, nil); tx.Nonce != 0 {
+	if tx, _ := w.Send(Payment{To: dest.Address, Amount: 1, Fee: 1000}); tx.Nonce != 0 {
 		t.Fatalf("nonce after reservation expiry %d", tx.Nonce)
 	}
 }
@@ -301,11 +301,11 @@ func TestHistoryFromBlocks(t *testing.T) {
 	mine, _ := w.DefaultAddress()
 	other, _ := GenerateKey()
 	node.set(mine, chain.Account{Balance: 10 * chain.Coin})
-	sent, err := w.Send(other.Address, chain.Coin, 1000, nil)
+	sent, err := w.Send(Payment{To: other.Address, Amount: chain.Coin, Fee: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, _ := BuildTransfer(p, other.Private, mine, 2*chain.Coin, 500, 0, nil)
+	in, _ := BuildTransfer(p, other.Private, Payment{To: mine, Amount: 2 * chain.Coin, Fee: 500}, 0)
 	cb := &chain.Tx{Kind: chain.TxCoinbase, ChainID: p.ChainID, Height: 5, To: mine, Amount: 50 * chain.Coin}
 	b5 := &chain.Block{Header: chain.Header{Nonce: 5}, Txs: []*chain.Tx{cb, sent, in}}
 	if err := w.BlockConnected(b5, 5); err != nil {

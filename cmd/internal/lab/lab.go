@@ -1,0 +1,213 @@
+package lab
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/rpc/client"
+)
+
+// Lab is a devnet on this machine: a directory with the state file, the
+// nodes' data directories, their key files and logs. A Lab is not safe for
+// concurrent use; the methods that talk to nodes may be called while nodes
+// run.
+type Lab struct {
+	Dir   string
+	State State
+	// Bin is the directory holding quarryd.
+	Bin string
+	// Out receives progress messages (nil: discarded).
+	Out io.Writer
+
+	params *chain.Params
+	procs  map[int]*Process   // processes started by this Lab value (attached mode)
+	live   map[int]ReorgEvent // the latest reorg per node seen by Watch
+}
+
+// ErrNoLab is returned by OpenLab when the lab directory has no state file.
+var ErrNoLab = errors.New("no devnet here (run: scripts/devnet up -n 4)")
+
+// OpenLab loads the lab in dir.
+func OpenLab(dir, bin string, out io.Writer) (*Lab, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := os.ReadFile(filepath.Join(abs, stateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", abs, ErrNoLab)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var st State
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return nil, fmt.Errorf("%s: corrupt state file: %w", filepath.Join(abs, stateFile), err)
+	}
+	if st.Version != stateVersion {
+		return nil, fmt.Errorf("%s: state version %d, this program reads %d (run: scripts/devnet clean)", abs, st.Version, stateVersion)
+	}
+	p, err := chain.ParamsByName(st.Network)
+	if err != nil {
+		return nil, err
+	}
+	return &Lab{Dir: abs, State: st, Bin: bin, Out: out, params: p, procs: map[int]*Process{}}, nil
+}
+
+// Save writes the state file atomically.
+func (l *Lab) Save() error {
+	raw, err := json.MarshalIndent(l.State, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(l.Dir, stateFile+".tmp")
+	if err := os.WriteFile(tmp, append(raw, '\n'), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(l.Dir, stateFile))
+}
+
+// Params returns the lab network's parameters.
+func (l *Lab) Params() *chain.Params { return l.params }
+
+// N returns the number of nodes.
+func (l *Lab) N() int { return len(l.State.Nodes) }
+
+// Node returns node i or an error naming the valid range.
+func (l *Lab) Node(i int) (NodeState, error) {
+	if i < 0 || i >= len(l.State.Nodes) {
+		return NodeState{}, fmt.Errorf("no node %d (the lab has nodes 0..%d)", i, len(l.State.Nodes)-1)
+	}
+	return l.State.Nodes[i], nil
+}
+
+// Client returns an RPC client for node i, authenticated with the
+// cookie the node wrote at its last start.
+func (l *Lab) Client(i int) (*client.Client, error) {
+	n, err := l.Node(i)
+	if err != nil {
+		return nil, err
+	}
+	user, pass, err := client.ReadCookie(n.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("node %d: %w", i, err)
+	}
+	return client.New(n.RPCAddr(), user, pass), nil
+}
+
+// logf prints a progress line.
+func (l *Lab) logf(format string, args ...any) {
+	if l.Out != nil {
+		fmt.Fprintf(l.Out, format+"\n", args...)
+	}
+}
+
+// UpOptions configure a new lab (up).
+type UpOptions struct {
+	N       int
+	Seed    string
+	Network string
+	// Shares are the nodes' percentages of TotalHashrate (nil: equal).
+	Shares        []float64
+	TotalHashrate float64
+	// Mine starts the nodes with --mine (each with its share of
+	// TotalHashrate); a node with share 0 does not mine.
+	Mine bool
+	// BasePort 0 picks free ports; otherwise node i uses BasePort+10i
+	// (p2p, TCP and UDP), +1 (RPC) and +2 (metrics).
+	BasePort int
+	LogLevel string
+	// ReadyTimeout bounds the wait for RPC and peers (default 60s).
+	ReadyTimeout time.Duration
+	// Attached keeps the processes tied to this program (tests): they are
+	// killed if it dies (Linux) and Down reaps them. Otherwise they run
+	// in their own session and outlive the command.
+	Attached bool
+}
+
+// CreateLab writes a new lab into dir (identities, keys, ports, state
+// file) or reopens the one there if it matches opts.
+func CreateLab(dir, bin string, opts UpOptions) (*Lab, error) {
+	if opts.N < 1 || opts.N > 64 {
+		return nil, fmt.Errorf("-n %d: want 1..64 nodes", opts.N)
+	}
+	if opts.Network == "" {
+		opts.Network = "dev"
+	}
+	p, err := chain.ParamsByName(opts.Network)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Seed == "" {
+		opts.Seed = "quarry"
+	}
+	shares := opts.Shares
+	if shares == nil {
+		shares = make([]float64, opts.N)
+		for i := range shares {
+			shares[i] = 100 / float64(opts.N)
+		}
+	}
+	if len(shares) != opts.N {
+		return nil, fmt.Errorf("--hashrate lists %d shares for %d nodes", len(shares), opts.N)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if l, err := OpenLab(abs, bin, nil); err == nil {
+		st := l.State
+		if st.Network != p.Name || st.Seed != opts.Seed || len(st.Nodes) != opts.N {
+			return nil, fmt.Errorf("%s holds a lab with %d %s nodes and seed %q; run `scripts/devnet clean` first or use --dir",
+				abs, len(st.Nodes), st.Network, st.Seed)
+		}
+		return l, nil
+	} else if !errors.Is(err, ErrNoLab) {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(abs, "keys"), 0o700); err != nil {
+		return nil, err
+	}
+	ports, err := allocatePorts(opts.N, opts.BasePort)
+	if err != nil {
+		return nil, err
+	}
+	st := State{Version: stateVersion, Network: p.Name, Seed: opts.Seed, Created: time.Now().UTC(), TotalHashrate: opts.TotalHashrate}
+	for i := 0; i < opts.N; i++ {
+		key, id, err := p2pKey(opts.Seed, i)
+		if err != nil {
+			return nil, err
+		}
+		name := "node" + strconv.Itoa(i)
+		n := NodeState{
+			Index: i, DataDir: filepath.Join(abs, name), LogFile: filepath.Join(abs, name+".log"),
+			P2PPort: ports[i][0], RPCPort: ports[i][1], MetricsPort: ports[i][2], PeerID: id.String(),
+			KeyFile: filepath.Join(abs, "keys", name+".key"),
+		}
+		if opts.Mine {
+			n.Hashrate = opts.TotalHashrate * shares[i] / 100
+		}
+		mk := minerKey(opts.Seed, i)
+		n.Address = mk.Address.Encode(p)
+		if err := writeIdentity(n.DataDir, key); err != nil {
+			return nil, err
+		}
+		if err := writeKeyFile(n.KeyFile, mk, p); err != nil {
+			return nil, err
+		}
+		st.Nodes = append(st.Nodes, n)
+	}
+	for j := 0; j < 2; j++ {
+		st.Sinks = append(st.Sinks, sinkKey(opts.Seed, j).Address.Encode(p))
+	}
+	l := &Lab{Dir: abs, State: st, Bin: bin, params: p, procs: map[int]*Process{}}
+	return l, l.Save()
+}
