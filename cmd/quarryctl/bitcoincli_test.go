@@ -8,8 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/quarrychain/quarry/node/buildinfo"
+	"github.com/quarrychain/quarry/rpc/rpcjson"
 )
 
 // Tests of the bitcoin-cli habits: --version, --help on stdout, one-line
@@ -162,6 +164,13 @@ func TestNetInfo(t *testing.T) {
 	code, out, _ = h.run("-netinfo", "1")
 	if code != 0 || !strings.Contains(out, "<->") || strings.Contains(out, "/ip4/127.0.0.1/tcp/37800") {
 		t.Errorf("--netinfo 1:\n%s", out)
+	}
+	// A node's own addresses may already end in its peer id.
+	var buf strings.Builder
+	writeNetInfo(&buf, "dev", 0, nil, rpcjson.NetworkInfo{LocalPeerID: "12D3KooWSelf", NetworkActive: true,
+		LocalAddresses: []rpcjson.LocalAddress{{Address: "/ip4/10.0.0.1/tcp/1/p2p/12D3KooWSelf"}, {Address: "/ip4/10.0.0.1/udp/1/quic-v1"}}}, time.Now())
+	if !strings.HasSuffix(buf.String(), "\nLocal addresses\n/ip4/10.0.0.1/tcp/1/p2p/12D3KooWSelf\n/ip4/10.0.0.1/udp/1/quic-v1/p2p/12D3KooWSelf\n") {
+		t.Errorf("local addresses:\n%s", buf.String())
 	}
 	if code, out, _ := h.run("-netinfo", "help"); code != 0 || !strings.Contains(out, "peer connections dashboard") {
 		t.Errorf("--netinfo help: %d %q", code, out)

@@ -271,7 +271,11 @@ func writeNetInfo(w io.Writer, network string, level int, peers []rpcjson.PeerIn
 	}
 	fmt.Fprintln(w, "\nLocal addresses")
 	for _, a := range ni.LocalAddresses {
-		fmt.Fprintf(w, "%s/p2p/%s\n", a.Address, ni.LocalPeerID)
+		addr := a.Address
+		if !strings.Contains(addr, "/p2p/") && ni.LocalPeerID != "" {
+			addr += "/p2p/" + ni.LocalPeerID // what another node's --bootnodes takes
+		}
+		fmt.Fprintln(w, addr)
 	}
 }
 
