@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -193,6 +194,15 @@ func TestBtcdRPCClient(t *testing.T) {
 		t.Fatalf("getrawtransaction true: %+v, %v", rtx, err)
 	}
 
+	raw1, err := hex.DecodeString(rtx.Hex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := btc.DecodeRawTransaction(raw1)
+	if err != nil || dec.Txid != pending {
+		t.Fatalf("decoderawtransaction: %+v, %v", dec, err)
+	}
+
 	peers, err := btc.GetPeerInfo()
 	if err != nil || len(peers) != 1 || !peers[0].Inbound || peers[0].Addr == "" {
 		t.Fatalf("getpeerinfo: %+v, %v", peers, err)
@@ -227,6 +237,9 @@ func TestBtcdRPCClient(t *testing.T) {
 	}
 	if on, err := btc.GetGenerate(); err != nil || on {
 		t.Fatalf("getgenerate: %v, %v", on, err)
+	}
+	if err := btc.SetGenerate(false, 0); err != nil {
+		t.Fatalf("setgenerate false 0: %v", err)
 	}
 	bal, err := btc.GetBalance("*")
 	if err != nil || bal <= 0 {
