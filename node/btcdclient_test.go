@@ -18,12 +18,13 @@ import (
 
 // TestBtcdRPCClient runs btcd's unmodified rpcclient, a Bitcoin Core RPC
 // client library, against a real node for every method Quarry shares with
-// Core. Methods that exchange Bitcoin-serialized transactions or blocks
-// (getblock 0, getrawtransaction false, sendrawtransaction,
-// testmempoolaccept, submitblock) or Bitcoin addresses (getnewaddress,
-// generatetoaddress, validateaddress) cannot decode in a Bitcoin library:
-// Quarry's transactions and addresses are its own. They are called raw. Each call must decode into the library's result types, and the
-// values must be the node's.
+// Core: each call must decode into the library's result types, and the
+// values must be the node's. Methods that exchange Bitcoin-serialized
+// transactions or blocks (getblock 0, getrawtransaction false,
+// sendrawtransaction, testmempoolaccept, submitblock) or Bitcoin addresses
+// (getnewaddress, generatetoaddress, validateaddress) cannot be decoded by
+// a Bitcoin library, since Quarry's transactions and addresses are its
+// own; the test sends those through the library's RawRequest.
 func TestBtcdRPCClient(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
