@@ -204,7 +204,7 @@ func (c *Chain) initGenesis() error {
 	n := &blockNode{
 		hash: c.params.GenesisHash, header: g.Header, height: 0,
 		chainWork: CalcWork(g.Header.Bits), status: statusValid,
-		txCount: len(g.Txs), size: g.SerializeSize(),
+		txCount: len(g.Txs), size: g.SerializeSize(), chainTxCount: uint64(len(g.Txs)),
 	}
 	var b Batch
 	meta := binary.LittleEndian.AppendUint32(nil, schemaVersion)
@@ -257,7 +257,8 @@ func (c *Chain) load() error {
 	}
 	sort.Slice(recs, func(i, j int) bool { return recs[i].r.height < recs[j].r.height })
 	for _, x := range recs {
-		n := &blockNode{hash: x.hash, header: x.r.header, height: x.r.height, status: x.r.status, txCount: x.r.txCount, size: x.r.size}
+		n := &blockNode{hash: x.hash, header: x.r.header, height: x.r.height, status: x.r.status, txCount: x.r.txCount, size: x.r.size,
+			chainTxCount: uint64(x.r.txCount)} // setParent adds the ancestors' count
 		work := CalcWork(n.header.Bits)
 		if n.height == 0 {
 			if n.hash != c.params.GenesisHash {

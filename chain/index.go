@@ -35,6 +35,9 @@ type blockNode struct {
 	anchor    *blockNode // this branch's block at height 1 (the ASERT anchor); nil for genesis
 	txCount   int
 	size      int
+	// chainTxCount is the number of transactions in the chain up to and
+	// including this block (Core's nChainTx); set by setParent.
+	chainTxCount uint64
 }
 
 // medianTimePast returns the median timestamp of n and up to 10 ancestors.
@@ -115,6 +118,10 @@ func decodeIndexRecord(b []byte) (indexRecord, error) {
 // setParent links n to parent and inherits the branch's ASERT anchor.
 func (n *blockNode) setParent(parent *blockNode) {
 	n.parent = parent
+	n.chainTxCount = uint64(n.txCount)
+	if parent != nil {
+		n.chainTxCount += parent.chainTxCount
+	}
 	switch {
 	case parent == nil:
 		n.anchor = nil

@@ -57,6 +57,9 @@ type BlockInfo struct {
 	TxCount       int
 	Size          int
 	MedianTime    int64
+	// ChainTxCount is the number of transactions in the chain from genesis
+	// up to and including this block.
+	ChainTxCount uint64
 }
 
 // BlockInfo returns index information about h.
@@ -70,6 +73,7 @@ func (c *Chain) BlockInfo(h Hash) (BlockInfo, bool) {
 	info := BlockInfo{
 		Hash: n.hash, Header: n.header, Height: n.height, ChainWork: new(big.Int).Set(n.chainWork),
 		Invalid: n.status.invalid(), TxCount: n.txCount, Size: n.size, MedianTime: n.medianTimePast(),
+		ChainTxCount: n.chainTxCount,
 	}
 	if c.inMain(n) {
 		info.InMainChain = true

@@ -15,6 +15,7 @@ import (
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/mempool"
 	"github.com/quarrychain/quarry/miner"
+	"github.com/quarrychain/quarry/node/buildinfo"
 	"github.com/quarrychain/quarry/node/wallet"
 	"github.com/quarrychain/quarry/p2p"
 	"github.com/quarrychain/quarry/rpc"
@@ -47,7 +48,7 @@ func (b *backend) BlockMeta(h chain.Hash) (rpc.BlockMeta, bool) {
 		return rpc.BlockMeta{}, false
 	}
 	return rpc.BlockMeta{Hash: i.Hash, Header: i.Header, Height: i.Height, ChainWork: i.ChainWork, MedianTime: i.MedianTime,
-		InMainChain: i.InMainChain, Invalid: i.Invalid, NextHash: i.NextHash, TxCount: i.TxCount, Size: i.Size}, true
+		InMainChain: i.InMainChain, Invalid: i.Invalid, NextHash: i.NextHash, TxCount: i.TxCount, Size: i.Size, ChainTxCount: i.ChainTxCount}, true
 }
 
 func (b *backend) Block(h chain.Hash) (*chain.Block, error) { return b.c.Block(h) }
@@ -248,7 +249,9 @@ func (b *backend) NetworkInfo() (rpc.NetworkInfo, error) {
 	if err != nil {
 		return rpc.NetworkInfo{}, err
 	}
-	ni := rpc.NetworkInfo{Agent: "quarry/" + Version, ProtocolVersion: string(p2p.SyncProtocolID(b.c.Params())),
+	bi := buildinfo.Read()
+	ni := rpc.NetworkInfo{Version: bi.Numeric(), Agent: bi.UserAgent(), ProtocolVersion: p2p.ProtocolVersion,
+		Protocol:    string(p2p.SyncProtocolID(b.c.Params())),
 		LocalPeerID: nn.ID().String(), Active: nn.NetworkActive()}
 	for _, a := range nn.Addrs() {
 		ni.ListenAddrs = append(ni.ListenAddrs, a.String())

@@ -61,7 +61,7 @@ func (n *Node) build(c *chain.Chain, pool *mempool.Pool, reg prometheus.Register
 		if reg != nil {
 			net := comps.net
 			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-				Name: "quarry_sync_peer_height_blocks",
+				Name: "quarry_p2p_sync_peer_height_blocks",
 				Help: "Highest chain height reported by a connected peer (sync target; compare with quarry_chain_height_blocks).",
 			}, func() float64 { return float64(bestPeerHeight(net)) }))
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/quarrychain/quarry/chain"
@@ -54,6 +55,10 @@ type Config struct {
 
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `toml:"log-level"`
+	// LogSummaryInterval is the period of the one-line status summary
+	// (height, peers, hash rate, mempool; progress and ETA while syncing).
+	// 0 means DefaultSummaryInterval; a negative value turns it off.
+	LogSummaryInterval time.Duration `toml:"log-summary-interval"`
 
 	// Logger overrides the logger built from LogLevel (tests).
 	Logger *slog.Logger `toml:"-"`

@@ -13,12 +13,13 @@ import (
 // dispatch is the node's event loop: it delivers every chain event, in
 // order, to the mempool (reorg handling), the wallet, the miner (instant
 // restart on a new tip), the RPC notification hub and the metrics, and logs
-// connected blocks, reorgs and sync progress. Mempool events go to the hub.
+// connected blocks and reorgs; its ticker drives the status summary
+// (summary.go). Mempool events go to the hub.
 func (n *Node) dispatch(ctx context.Context, events *chain.Subscription, cm *chainMetrics, comps *components) error {
 	poolEvents := n.pool.Subscribe(4096)
 	defer poolEvents.Close()
-	progress := newSyncProgress(n, comps)
-	ticker := time.NewTicker(5 * time.Second)
+	progress := newStatusReporter(nodeStatus{n: n, comps: comps}, n.log, n.cfg.summaryInterval(), n.cfg.Bootnodes, time.Now())
+	ticker := time.NewTicker(statusTick)
 	defer ticker.Stop()
 	for {
 		select {
@@ -35,12 +36,12 @@ func (n *Node) dispatch(ctx context.Context, events *chain.Subscription, cm *cha
 			}
 			n.hub.publishMempool(ev)
 		case now := <-ticker.C:
-			progress.report(now)
+			progress.tick(now)
 		}
 	}
 }
 
-func (n *Node) handleChainEvent(ev chain.Event, cm *chainMetrics, comps *components, progress *syncProgress) {
+func (n *Node) handleChainEvent(ev chain.Event, cm *chainMetrics, comps *components, progress *statusReporter) {
 	cm.observe(ev)
 	n.pool.HandleEvent(ev)
 	comps.wallet.HandleEvent(ev)
@@ -63,52 +64,6 @@ func (n *Node) handleChainEvent(ev chain.Event, cm *chainMetrics, comps *compone
 	case chain.EventNewTip:
 		comps.miner.TipChanged()
 	}
-}
-
-// syncProgress logs catch-up progress (rate and ETA) instead of one line per
-// block while the node is far behind its peers.
-type syncProgress struct {
-	n         *Node
-	comps     *components
-	lastCount uint64
-	count     uint64
-	lastTime  time.Time
-	syncing   bool
-}
-
-func newSyncProgress(n *Node, comps *components) *syncProgress {
-	return &syncProgress{n: n, comps: comps, lastTime: time.Now()}
-}
-
-func (s *syncProgress) connected() { s.count++ }
-
-// quiet reports whether per-block logging is suppressed (catching up).
-func (s *syncProgress) quiet() bool { return s.syncing }
-
-func (s *syncProgress) report(now time.Time) {
-	target := s.bestPeerHeight()
-	height := s.n.c.Height()
-	behind := target > height+20
-	elapsed := now.Sub(s.lastTime).Seconds()
-	rate := float64(s.count-s.lastCount) / elapsed
-	s.lastCount, s.lastTime = s.count, now
-	if behind {
-		eta := "unknown"
-		if rate > 0 {
-			eta = (time.Duration(float64(target-height)/rate) * time.Second).String()
-		}
-		s.n.log.Info("syncing", "height", height, "peer_height", target, "blocks_per_second", int(rate), "eta", eta)
-	} else if s.syncing {
-		s.n.log.Info("caught up with peers", "height", height)
-	}
-	s.syncing = behind
-}
-
-func (s *syncProgress) bestPeerHeight() uint64 {
-	if s.comps.net == nil {
-		return 0
-	}
-	return bestPeerHeight(s.comps.net)
 }
 
 // notifyHub fans chain and mempool events out to RPC subscribers. A full

@@ -19,6 +19,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/mempool"
+	"github.com/quarrychain/quarry/node/buildinfo"
 )
 
 // Node is a running Quarry node: the composition root that builds the chain,
@@ -47,8 +48,9 @@ type Node struct {
 // sigCacheSize bounds the shared signature cache (txids, ~50 bytes each).
 const sigCacheSize = 200_000
 
-// Version is the node software version reported to peers and RPC.
-const Version = "0.1.0"
+// Version is the node software release (see package buildinfo for the
+// version and commit of the running binary).
+const Version = buildinfo.Release
 
 // New validates cfg and returns a Node. It opens nothing and starts nothing.
 func New(cfg Config) (*Node, error) {
@@ -130,6 +132,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	n.mu.Lock()
 	n.gatherer = gatherer
 	n.mu.Unlock()
+	registerBuildInfo(reg, buildinfo.Read())
 
 	sigs := chain.NewSigCache(sigCacheSize)
 	c, err := chain.New(chain.Config{Params: cfg.params, Store: store, SigCache: sigs, Logger: n.log.With("component", "chain")})

@@ -153,9 +153,13 @@
 // {topic,result}, quarry_p2p_gossip_messages_published_total{topic,result},
 // quarry_p2p_sync_requests_sent_total{kind,result},
 // quarry_p2p_sync_requests_served_total{kind,result},
-// quarry_p2p_sync_blocks_fetched_total, quarry_p2p_syncs_total{result},
+// quarry_p2p_sync_blocks_fetched_total, quarry_p2p_sync_sessions_total{result},
 // quarry_p2p_penalties_total{reason}, quarry_p2p_bans_total,
 // quarry_p2p_dials_total{result}, quarry_p2p_connections_refused_total{reason}.
+// Every label value is created at zero when the metrics are built, so a
+// fresh node exports each series. Received gossip counts what peers sent:
+// the node's own published messages pass its validator too but are counted
+// only as published.
 // Per-peer traffic is in PeerInfo (libp2p bandwidth counter; its totals
 // update once a second).
 //

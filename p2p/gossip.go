@@ -119,7 +119,8 @@ func (n *Node) validateBlock(_ context.Context, from peer.ID, msg *pubsub.Messag
 	if from == n.id {
 		// Our own PublishBlock: the block is already connected (or the
 		// caller wants it relayed regardless); never reject it as a duplicate.
-		return n.verdict(topicBlocks, pubsub.ValidationAccept)
+		// Not counted as received: gossip_messages_published_total has it.
+		return pubsub.ValidationAccept
 	}
 	hash := b.Hash()
 	if n.cfg.Chain.HaveBlock(hash) {
@@ -215,8 +216,8 @@ func (n *Node) validateTx(_ context.Context, from peer.ID, msg *pubsub.Message) 
 		return n.verdict(topicTxs, pubsub.ValidationReject)
 	}
 	msg.ValidatorData = tx
-	if from == n.id { // our own PublishTx
-		return n.verdict(topicTxs, pubsub.ValidationAccept)
+	if from == n.id { // our own PublishTx, counted as published, not received
+		return pubsub.ValidationAccept
 	}
 	if err := checkTx(tx, n.cfg.Params); err != nil {
 		n.penalize(from, penaltyInvalid, reasonInvalidTx, err)

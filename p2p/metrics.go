@@ -37,6 +37,7 @@ const (
 	kindHeaders   = "headers"
 	kindBlocks    = "blocks"
 	kindMalformed = "malformed"
+	kindAny       = "any" // a request refused by the rate limit before it was read
 )
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -67,7 +68,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Blocks downloaded by the sync protocol.",
 		}),
 		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "syncs_total",
+			Namespace: ns, Subsystem: sub, Name: "sync_sessions_total",
 			Help: "Sync sessions with a peer, by result.",
 		}, []string{"result"}),
 		penalties: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -87,6 +88,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Connections refused by the connection gater, by reason (banned, partitioned, inactive).",
 		}, []string{"reason"}),
 	}
+	m.initLabels()
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.peers, m.gossipReceived, m.gossipPublished, m.syncRequests,
 			m.served, m.blocksFetched, m.syncs, m.penalties, m.bans, m.dials, m.refused} {
@@ -96,4 +98,35 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// initLabels creates every labelled series at zero, so that a fresh node
+// exports them and rate() and increase() see the first event.
+func (m *metrics) initLabels() {
+	for _, topic := range []string{topicBlocks, topicTxs} {
+		for _, r := range []string{resultAccept, resultIgnore, resultReject} {
+			m.gossipReceived.WithLabelValues(topic, r)
+		}
+		for _, r := range []string{resultOK, resultError} {
+			m.gossipPublished.WithLabelValues(topic, r)
+		}
+	}
+	for _, kind := range []string{kindStatus, kindHeaders, kindBlocks} {
+		for _, r := range []string{resultOK, resultError} {
+			m.syncRequests.WithLabelValues(kind, r)
+			m.served.WithLabelValues(kind, r)
+		}
+	}
+	m.served.WithLabelValues(kindMalformed, resultError)
+	m.served.WithLabelValues(kindAny, resultLimited)
+	for _, r := range []string{resultOK, resultError} {
+		m.syncs.WithLabelValues(r)
+		m.dials.WithLabelValues(r)
+	}
+	for _, reason := range []string{reasonInvalidBlock, reasonInvalidTx, reasonMalformed, reasonOversized, reasonProtocol, reasonGenesis, reasonRateLimit} {
+		m.penalties.WithLabelValues(reason)
+	}
+	for _, reason := range []string{refusedInactive, refusedPartitioned, refusedBanned} {
+		m.refused.WithLabelValues(reason)
+	}
 }

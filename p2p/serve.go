@@ -25,7 +25,7 @@ func (n *Node) handleStream(s network.Stream) {
 	}
 	if ok, limited := n.admit(p); !ok {
 		if limited {
-			n.m.served.WithLabelValues("any", resultLimited).Inc()
+			n.m.served.WithLabelValues(kindAny, resultLimited).Inc()
 			n.penalize(p, penaltyRateLimit, reasonRateLimit, nil)
 		}
 		_ = s.Reset()

@@ -180,6 +180,9 @@ type BlockMeta struct {
 	NextHash    chain.Hash // main-chain successor, zero if none
 	TxCount     int
 	Size        int
+	// ChainTxCount is the number of transactions from genesis up to and
+	// including this block (getchaintxstats' txcount).
+	ChainTxCount uint64
 }
 
 // ChainTipInfo is one chain tip (chain.TipInfo). Status is "active",
@@ -285,15 +288,21 @@ type PeerInfo struct {
 
 // NetworkInfo describes the local node's network state. It is a plain value, safe for concurrent reads.
 type NetworkInfo struct {
-	Version         int // numeric node version, e.g. 100 for 0.1.0
-	Agent           string
-	ProtocolVersion string
-	LocalPeerID     string
-	ListenAddrs     []string
-	Active          bool
-	Inbound         int
-	Outbound        int
-	Partitioned     []string
+	// Version is the node version in Core's integer encoding
+	// (1000000*major + 10000*minor + 100*patch: 10000 for 0.1.0).
+	Version int
+	// Agent is the text identity in Core's form, e.g. "/Quarry:0.1.0/".
+	Agent string
+	// ProtocolVersion is the sync protocol's version number.
+	ProtocolVersion int
+	// Protocol is the sync protocol's libp2p id, e.g. "/quarry/dev/sync/1".
+	Protocol    string
+	LocalPeerID string
+	ListenAddrs []string
+	Active      bool
+	Inbound     int
+	Outbound    int
+	Partitioned []string
 }
 
 // AddNodeCommand is addnode's command.

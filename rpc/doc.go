@@ -22,9 +22,10 @@
 // result that is marshalled once. Every call is counted in
 // quarry_rpc_requests_total {method, outcome} and timed in
 // quarry_rpc_request_duration_seconds {method}; a method name outside the
-// table is counted as "unknown", so the label set is bounded. A panic in a
-// handler is recovered and answered as RPC_INTERNAL_ERROR (-32603) and
-// logged with its stack.
+// table is counted as "unknown", so the label set is bounded, and every
+// series of it exists at zero from the start (a dashboard sees the first
+// call of a method). A panic in a handler is recovered and answered as
+// RPC_INTERNAL_ERROR (-32603) and logged with its stack.
 //
 // # JSON-RPC dialects and HTTP status (Core's httprpc.cpp, v28 and later)
 //
@@ -97,9 +98,17 @@
 //   - getblockchaininfo: "headers" equals "blocks"; "initialblockdownload"
 //     is true while the tip is older than MaxTipAge (Core's -maxtipage);
 //     "verificationprogress" is 1; "statedigest" and "orphans" are extras.
-//   - getchaintxstats omits the cumulative "txcount" (not indexed) and
-//     walks at most 100000 blocks; getnetworkhashps with nblocks <= 0 uses
-//     120 blocks (ASERT has no retarget period).
+//   - getchaintxstats' "txcount" is the block index's cumulative count
+//     (coinbases included, as Core's nChainTx); the window walks at most
+//     100000 blocks; getnetworkhashps with nblocks <= 0 uses 120 blocks
+//     (ASERT has no retarget period).
+//   - getnetworkinfo answers Core's types, which Bitcoin client libraries
+//     decode: "version" is the release in Core's integer encoding
+//     (1000000*major + 10000*minor + 100*patch: 10000 for 0.1.0),
+//     "subversion" the text identity ("/Quarry:0.1.0/"), "protocolversion"
+//     the sync protocol's number; "protocol" (its libp2p id) and
+//     "localpeerid" are extras. btcd's rpcclient runs against a real node
+//     in node's TestBtcdRPCClient.
 //   - generatetoaddress exists only on dev and regtest; elsewhere it is
 //     RPC_METHOD_NOT_FOUND with an explanation. It lifts the request's
 //     write deadline and stops early (returning the blocks mined so far)

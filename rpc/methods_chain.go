@@ -58,8 +58,8 @@ func chainMethods() []*method {
 		{name: "getchaintxstats", category: cat, sub: subChain,
 			args: []arg{{name: "nblocks", typ: "numeric", def: "one month", desc: "Size of the window in number of blocks (at most 100000)"},
 				{name: "blockhash", typ: "string", def: "chain tip", desc: "The hash of the block that ends the window"}},
-			summary: "Compute statistics about the total number and rate of transactions in the chain. The cumulative \"txcount\" is not reported.",
-			result:  `{ "time", "window_final_block_hash", "window_final_block_height", "window_block_count", "window_tx_count", "window_interval", "txrate" }`,
+			summary: "Compute statistics about the total number and rate of transactions in the chain. \"txcount\" counts every transaction, coinbases included, up to the window's final block.",
+			result:  `{ "time", "txcount", "window_final_block_hash", "window_final_block_height", "window_block_count", "window_tx_count", "window_interval", "txrate" }`,
 			run:     (*call).getChainTxStats},
 		{name: "getdifficulty", category: cat, sub: subChain,
 			summary: "Returns the proof-of-work difficulty as a multiple of the minimum difficulty of Bitcoin (target of bits 0x1d00ffff), as Bitcoin Core reports it.",
@@ -265,6 +265,7 @@ func (c *call) getChainTxStats() (json.RawMessage, error) {
 	}
 	res := rpcjson.ChainTxStats{
 		Time:                   end.Header.Timestamp,
+		TxCount:                end.ChainTxCount,
 		WindowFinalBlockHash:   end.Hash,
 		WindowFinalBlockHeight: end.Height,
 		WindowBlockCount:       uint64(n),

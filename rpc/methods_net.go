@@ -21,7 +21,7 @@ func netMethods() []*method {
 			run:     (*call).getPeerInfo},
 		{name: "getnetworkinfo", category: cat, sub: subNet,
 			summary: "Returns an object containing various state info regarding P2P networking.",
-			result:  `{ "version", "subversion", "protocolversion", "localpeerid", "networkactive", "connections", "connections_in", "connections_out", "localaddresses": [ { "address" } ], "partitioned": [ "peerid" ], "relayfee", "warnings" }`,
+			result:  `{ "version" (Core's integer encoding: 10000 for 0.1.0), "subversion" ("/Quarry:0.1.0/"), "protocolversion" (numeric), "protocol" (the sync protocol's libp2p id), "localpeerid", "localrelay", "timeoffset", "networkactive", "connections", "connections_in", "connections_out", "localaddresses": [ { "address" } ], "partitioned": [ "peerid" ], "relayfee", "warnings" }`,
 			run:     (*call).getNetworkInfo},
 		{name: "getconnectioncount", category: cat, sub: subNet,
 			summary: "Returns the number of connections to other nodes.",
@@ -105,8 +105,8 @@ func (c *call) getNetworkInfo() (json.RawMessage, error) {
 		return nil, err
 	}
 	res := rpcjson.NetworkInfo{
-		Version: ni.Version, SubVersion: ni.Agent, ProtocolVersion: ni.ProtocolVersion,
-		LocalPeerID: ni.LocalPeerID, NetworkActive: ni.Active,
+		Version: ni.Version, SubVersion: ni.Agent, ProtocolVersion: ni.ProtocolVersion, Protocol: ni.Protocol,
+		LocalPeerID: ni.LocalPeerID, LocalRelay: true, NetworkActive: ni.Active,
 		Connections: ni.Inbound + ni.Outbound, ConnectionsIn: ni.Inbound, ConnectionsOut: ni.Outbound,
 		LocalAddresses: []rpcjson.LocalAddress{}, Partitioned: []string{},
 	}

@@ -83,10 +83,36 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Notifications received from the node, by topic (blocks, reorgs, mempool).",
 		}, []string{"topic"}),
 	}
+	m.initLabels()
 	if reg != nil {
 		reg.MustRegister(m.requests, m.duration, m.rejected, m.inFlight, m.bodiesReading, m.bodyBuffer, m.wsClients, m.wsDropped, m.notifySent)
 	}
 	return m
+}
+
+// initLabels creates every labelled series at zero (each method of the
+// table and "unknown", each outcome and reason), so that a fresh server
+// exports them and dashboards see the first call.
+func (m *metrics) initLabels() {
+	_, order := buildMethods()
+	methods := make([]string, 0, len(order)+1)
+	for _, md := range order {
+		methods = append(methods, md.name)
+	}
+	for _, name := range append(methods, unknownMethod) {
+		m.requests.WithLabelValues(name, outcomeOK)
+		m.requests.WithLabelValues(name, outcomeError)
+		m.duration.WithLabelValues(name)
+	}
+	for _, r := range []string{rejectUnauthorized, rejectBusy, rejectTooLarge, rejectBadMethod} {
+		m.rejected.WithLabelValues(r)
+	}
+	for _, r := range []string{"slow", "lost", "shutdown"} { // the reasons of hub.go and websocket.go
+		m.wsDropped.WithLabelValues(r)
+	}
+	for _, topic := range topicNames {
+		m.notifySent.WithLabelValues(topic)
+	}
 }
 
 // observe records one call; method must already be bounded.

@@ -293,7 +293,7 @@ func (c *command) up(ctx context.Context, rest []string) error {
 	if err != nil {
 		return err
 	}
-	l.Out = c.stderr
+	l.Out = c.stdout // one line per node started: what `up` did
 	start := time.Now()
 	if err := l.Up(ctx, opts); err != nil {
 		return err
@@ -522,6 +522,7 @@ func (c *command) down(rest []string) error {
 	if err != nil {
 		return err
 	}
+	l.Out = c.stdout // one line per node stopped
 	if err := l.Down(15 * time.Second); err != nil {
 		return err
 	}
@@ -541,6 +542,7 @@ func (c *command) clean(rest []string) error {
 	if err != nil {
 		return err
 	}
+	l.Out = c.stdout // one line per node stopped
 	if err := l.Down(15 * time.Second); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -15,12 +16,14 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/node/buildinfo"
 	"github.com/quarrychain/quarry/rpc/client"
 	"github.com/quarrychain/quarry/rpc/rpcjson"
 )
 
 // env is everything run needs from the process, injectable in tests.
 type env struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	homeDir        func() (string, error)
 	sleep          func(context.Context, time.Duration) error
@@ -32,9 +35,20 @@ const exitFailure = 1
 // rpcWaitInterval is the pause between --rpcwait attempts (bitcoin-cli's).
 const rpcWaitInterval = time.Second
 
+// defaultCallTimeout bounds one call unless --rpcclienttimeout says
+// otherwise (bitcoin-cli's 900 seconds).
+const defaultCallTimeout = 900 * time.Second
+
+// maxStdinLine bounds one line read by --stdin (a large raw transaction
+// or block fits).
+const maxStdinLine = 64 << 20
+
 const usageText = `Usage:
   quarryctl [flags] <method> [args...]     send a JSON-RPC call to quarryd
   quarryctl [flags] help [method]          list methods, or help on one
+  quarryctl [flags] --getinfo              summary of the node
+  quarryctl [flags] --netinfo [0-4|help]   peer counts, local addresses, peer list
+  quarryctl [flags] --generate [n] [tries] mine n blocks to a new wallet address
   quarryctl [flags] key new --out FILE [--show-private]
   quarryctl [flags] key address --key FILE
   quarryctl [flags] tx transfer --key FILE --to ADDR --amount COINS --fee COINS [--nonce N] [--memo TEXT]
@@ -50,6 +64,10 @@ Examples:
   quarryctl --named getblock blockhash=00000a...e3 verbosity=2
   quarryctl --network regtest generatetoaddress 10 qr1...
   quarryctl --rpcwait --rpcwait-timeout 30 getblockchaininfo
+  echo "$PASSWORD" | quarryctl --stdinrpcpass --rpc-user alice getblockcount
+  printf '%s\n' "$RAWTX" | quarryctl --stdin sendrawtransaction
+
+Flags take one or two dashes and come before the method, as bitcoin-cli's.
 
 Flags:
 `
@@ -92,49 +110,110 @@ func (v secondsOrDuration) Set(s string) error {
 	return nil
 }
 
+// options are the parsed command-line flags.
+type options struct {
+	network, datadir, connect, user, pass string
+	port                                  int
+	named, rpcWait, help, version         bool
+	stdin, stdinRPCPass                   bool
+	getInfo, netInfo, generate            bool
+	waitTimeout, callTimeout              time.Duration
+}
+
+// newFlagSet declares quarryctl's flags. Where bitcoin-cli spells a flag
+// differently (-rpcconnect, -rpcuser, ...), both spellings set the same
+// value.
+func newFlagSet() (*flag.FlagSet, *options) {
+	o := &options{callTimeout: defaultCallTimeout}
+	fs := flag.NewFlagSet("quarryctl", flag.ContinueOnError)
+	fs.StringVar(&o.network, "network", "dev", "network: main, test, dev or regtest")
+	fs.StringVar(&o.datadir, "datadir", "", "data directory (default ~/.quarry/<network>), where the cookie is read")
+	fs.StringVar(&o.connect, "rpc-connect", "", "server host[:port] (default 127.0.0.1:<network's RPC port>)")
+	fs.StringVar(&o.connect, "rpcconnect", "", "same as --rpc-connect")
+	fs.IntVar(&o.port, "rpcport", 0, "server port (overrides a port in --rpc-connect)")
+	fs.StringVar(&o.user, "rpc-user", "", "RPC user name")
+	fs.StringVar(&o.user, "rpcuser", "", "same as --rpc-user")
+	fs.StringVar(&o.pass, "rpc-password", "", "RPC password (default: read the cookie from the data directory)")
+	fs.StringVar(&o.pass, "rpcpassword", "", "same as --rpc-password")
+	fs.BoolVar(&o.named, "named", false, "pass arguments as name=value pairs")
+	fs.BoolVar(&o.rpcWait, "rpcwait", false, "wait for the RPC server to start")
+	fs.Var(secondsOrDuration{&o.waitTimeout}, "rpcwait-timeout", "give up --rpcwait after this long (seconds or a duration; 0 = forever)")
+	fs.Var(secondsOrDuration{&o.waitTimeout}, "rpcwaittimeout", "same as --rpcwait-timeout")
+	fs.Var(secondsOrDuration{&o.callTimeout}, "rpcclienttimeout", "bound of one call, in seconds or a duration; 0 = none")
+	fs.Var(secondsOrDuration{&o.callTimeout}, "rpc-timeout", "same as --rpcclienttimeout")
+	fs.BoolVar(&o.stdin, "stdin", false, "read extra arguments from standard input, one per line until EOF (after the password line of --stdinrpcpass)")
+	fs.BoolVar(&o.stdinRPCPass, "stdinrpcpass", false, "read the RPC password from the first line of standard input")
+	fs.BoolVar(&o.getInfo, "getinfo", false, "print a summary of the node: chain, network, version, relay fee, wallet balance")
+	fs.BoolVar(&o.netInfo, "netinfo", false, `print peer counts and local addresses; an optional level 0-4 adds a peer list ("help" explains)`)
+	fs.BoolVar(&o.generate, "generate", false, "mine blocks to a new wallet address: [nblocks (default 1)] [maxtries] (dev and regtest)")
+	fs.BoolVar(&o.version, "version", false, "print the version and commit, and exit")
+	fs.BoolVar(&o.help, "help", false, "print this help")
+	return fs, o
+}
+
+// printUsage writes the help text and every flag.
+func printUsage(w io.Writer, fs *flag.FlagSet) {
+	_, _ = io.WriteString(w, usageText) // the text shows printf examples: not a format
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
 // run is the whole command: it returns the exit status.
 func run(ctx context.Context, args []string, e env) int {
-	fs := flag.NewFlagSet("quarryctl", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	network := fs.String("network", "dev", "network: main, test, dev or regtest")
-	datadir := fs.String("datadir", "", "data directory (default ~/.quarry/<network>), where the cookie is read")
-	connect := fs.String("rpc-connect", "", "server host[:port] (default 127.0.0.1:<network's RPC port>)")
-	user := fs.String("rpc-user", "", "RPC user name")
-	pass := fs.String("rpc-password", "", "RPC password (default: read the cookie from the data directory)")
-	named := fs.Bool("named", false, "pass arguments as name=value pairs")
-	wait := fs.Bool("rpcwait", false, "wait for the RPC server to start")
-	var waitTimeout, callTimeout time.Duration
-	callTimeout = 900 * time.Second
-	fs.Var(secondsOrDuration{&waitTimeout}, "rpcwait-timeout", "give up --rpcwait after this long (seconds or a duration; 0 = forever)")
-	fs.Var(secondsOrDuration{&callTimeout}, "rpc-timeout", "bound of one call (seconds or a duration; 0 = none)")
-	help := fs.Bool("help", false, "print this help")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usageText)
-		fs.PrintDefaults()
-	}
+	fs, o := newFlagSet()
+	// The flag package would print the error and the whole usage to
+	// stderr; one line and a hint are more useful.
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			printUsage(e.stdout, fs)
 			return 0
 		}
+		fmt.Fprintf(e.stderr, "error: %v (see quarryctl --help)\n", err)
 		return exitFailure
 	}
-	if *help {
-		fs.SetOutput(e.stdout)
-		fs.Usage()
+	if o.help {
+		printUsage(e.stdout, fs)
+		return 0
+	}
+	if o.version {
+		fmt.Fprintln(e.stdout, buildinfo.Read().String("quarryctl"))
 		return 0
 	}
 	rest := fs.Args()
-	if len(rest) == 0 {
+	if o.stdinRPCPass || o.stdin {
+		var err error
+		if rest, err = readStdin(e.stdin, o, rest); err != nil {
+			fmt.Fprintf(e.stderr, "error: %v\n", err)
+			return exitFailure
+		}
+	}
+	modes := 0
+	for _, on := range []bool{o.getInfo, o.netInfo, o.generate} {
+		if on {
+			modes++
+		}
+	}
+	if modes > 1 {
+		fmt.Fprintln(e.stderr, "error: give only one of --getinfo, --netinfo and --generate (see quarryctl --help)")
+		return exitFailure
+	}
+	if modes == 0 && len(rest) == 0 {
 		fmt.Fprintln(e.stderr, "error: too few parameters (need at least a method; see quarryctl --help)")
 		return exitFailure
 	}
-	p, err := chain.ParamsByName(*network)
+	if o.netInfo && len(rest) > 0 && rest[0] == "help" {
+		fmt.Fprint(e.stdout, netInfoHelp)
+		return 0
+	}
+	p, err := chain.ParamsByName(o.network)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "error: %v\n", err)
 		return exitFailure
 	}
-	g := &globals{params: p, datadir: *datadir, connect: *connect, user: *user, pass: *pass,
-		named: *named, rpcWait: *wait, waitTimeout: waitTimeout, callTimeout: callTimeout}
+	g := &globals{params: p, datadir: o.datadir, connect: o.connect, user: o.user, pass: o.pass,
+		named: o.named, rpcWait: o.rpcWait, waitTimeout: o.waitTimeout, callTimeout: o.callTimeout}
 	if g.datadir == "" {
 		home, err := e.homeDir()
 		if err != nil {
@@ -144,7 +223,23 @@ func run(ctx context.Context, args []string, e env) int {
 		g.datadir = filepath.Join(home, ".quarry", p.Name)
 	}
 	g.connect = withDefaultPort(g.connect, p.DefaultRPCPort)
+	if o.port != 0 {
+		if o.port < 0 || o.port > 65535 {
+			fmt.Fprintf(e.stderr, "error: --rpcport %d is not a port (see quarryctl --help)\n", o.port)
+			return exitFailure
+		}
+		host, _, _ := net.SplitHostPort(g.connect)
+		g.connect = net.JoinHostPort(host, strconv.Itoa(o.port))
+	}
 
+	switch {
+	case o.getInfo:
+		return g.runGetInfo(ctx, e, rest)
+	case o.netInfo:
+		return g.runNetInfo(ctx, e, rest)
+	case o.generate:
+		return g.runGenerate(ctx, e, rest)
+	}
 	switch rest[0] {
 	case "key":
 		return runKey(g, rest[1:], e)
@@ -165,6 +260,34 @@ func run(ctx context.Context, args []string, e env) int {
 		return exitFailure
 	}
 	return 0
+}
+
+// readStdin applies --stdinrpcpass (the first line is the password) and
+// --stdin (every further line is one more argument), as bitcoin-cli does.
+func readStdin(r io.Reader, o *options, args []string) ([]string, error) {
+	if r == nil {
+		r = strings.NewReader("")
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), maxStdinLine)
+	if o.stdinRPCPass {
+		if !sc.Scan() {
+			if err := sc.Err(); err != nil {
+				return nil, fmt.Errorf("--stdinrpcpass: reading standard input: %w", err)
+			}
+			return nil, errors.New("--stdinrpcpass specified but standard input is empty (the first line must be the RPC password)")
+		}
+		o.pass = strings.TrimSuffix(sc.Text(), "\r")
+	}
+	if o.stdin {
+		for sc.Scan() {
+			args = append(args, strings.TrimSuffix(sc.Text(), "\r"))
+		}
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("--stdin: reading standard input: %w", err)
+		}
+	}
+	return args, nil
 }
 
 // withDefaultPort completes "host" or "" to host:port.
@@ -212,12 +335,30 @@ func (g *globals) call(ctx context.Context, e env, method string, params json.Ra
 }
 
 func (g *globals) callOnce(ctx context.Context, user, pass, method string, params json.RawMessage) (json.RawMessage, error) {
+	callCtx := ctx
 	if g.callTimeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, g.callTimeout)
+		callCtx, cancel = context.WithTimeout(ctx, g.callTimeout)
 		defer cancel()
 	}
-	return client.New(g.connect, user, pass).CallRaw(ctx, method, params)
+	res, err := client.New(g.connect, user, pass).CallRaw(callCtx, method, params)
+	if err != nil && ctx.Err() == nil && errors.Is(callCtx.Err(), context.DeadlineExceeded) {
+		return nil, &callTimeoutError{method: method, addr: g.connect, timeout: g.callTimeout}
+	}
+	return res, err
+}
+
+// callTimeoutError: the server sent no reply within --rpcclienttimeout.
+type callTimeoutError struct {
+	method  string
+	addr    string
+	timeout time.Duration
+}
+
+func (e *callTimeoutError) Error() string {
+	return fmt.Sprintf("the server at %s did not answer %s within %s (--rpcclienttimeout). "+
+		"The call may still complete on the server; raise the limit, or use --rpcclienttimeout 0 for none.",
+		e.addr, e.method, e.timeout)
 }
 
 // retryable: worth another --rpcwait attempt (server not up, warming up,
@@ -259,9 +400,14 @@ func (g *globals) reportError(e env, err error) int {
 	var re *client.RPCError
 	var ce *credentialsError
 	var wt *waitTimeoutError
+	var ct *callTimeoutError
 	switch {
 	case errors.As(err, &wt):
 		fmt.Fprintf(e.stderr, "error: %s\n", wt.Error())
+	case errors.As(err, &ct):
+		fmt.Fprintf(e.stderr, "error: %s\n", ct.Error())
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintln(e.stderr, "error: interrupted before the server answered.")
 	case errors.As(err, &re):
 		fmt.Fprintf(e.stderr, "error code: %d\nerror message:\n%s\n", re.Code, re.Message)
 		code := re.Code

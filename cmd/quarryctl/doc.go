@@ -8,13 +8,39 @@
 //	quarryctl [flags] tx transfer --key FILE --to ADDR --amount COINS --fee COINS [--nonce N] [--memo TEXT]
 //	quarryctl [flags] tx send     (same flags as transfer; submits with sendrawtransaction)
 //
-// Flags (before the method): --network main|test|dev|regtest (default
-// dev), --datadir (default ~/.quarry/<network>), --rpc-connect host[:port]
-// (default 127.0.0.1 and the network's RPC port), --rpc-user and
-// --rpc-password (else the cookie file <datadir>/.cookie is read),
-// --named (arguments are key=value pairs), --rpcwait (retry until the
-// server answers) with --rpcwait-timeout (seconds or a Go duration; 0 waits
-// forever), --rpc-timeout (bound of one call, default 900 s), --help.
+// Flags (before the method; one or two dashes): --network
+// main|test|dev|regtest (default dev), --datadir (default
+// ~/.quarry/<network>), --rpc-connect host[:port] (default 127.0.0.1 and
+// the network's RPC port) and --rpcport, --rpc-user and --rpc-password
+// (else the cookie file <datadir>/.cookie is read), --named (arguments are
+// key=value pairs), --rpcwait (retry until the server answers) with
+// --rpcwait-timeout (seconds or a Go duration; 0 waits forever),
+// --rpcclienttimeout (bound of one call, default 900 s, 0 for none),
+// --version, --help (to stdout, exit 0).
+//
+// bitcoin-cli's own spellings work too: -rpcconnect, -rpcport, -rpcuser,
+// -rpcpassword, -rpcwaittimeout, -rpcclienttimeout (also --rpc-timeout),
+// and its helpers:
+//
+//   - -stdin reads further arguments from standard input, one per line
+//     until EOF (keeps secrets and large hex out of the process list);
+//   - -stdinrpcpass reads the RPC password from the first line of
+//     standard input (before the -stdin lines). The line is read as is:
+//     pipe it in, it is not hidden when typed on a terminal;
+//   - -getinfo prints a human-readable summary (chain, blocks, progress,
+//     difficulty, connections, version, relay fee, wallet balance) from
+//     getblockchaininfo, getnetworkinfo and getbalance; a node without p2p
+//     or wallet leaves those parts out;
+//   - -netinfo [0-4|help] prints peer counts (in, out, manual) and the
+//     local addresses; levels 1-4 add a peer list (ping, age, height, id,
+//     and with 2/4 the address, with 3/4 the agent version);
+//   - -generate [nblocks] [maxtries] mines to a new wallet address
+//     (getnewaddress, then generatetoaddress) and prints
+//     {"address", "blocks"}.
+//
+// A flag error prints one line with a hint ("see quarryctl --help"), not
+// the usage. A call that gets no reply within --rpcclienttimeout prints a
+// sentence that names the server, the method and the limit.
 //
 // Arguments are typed like bitcoin-cli's: an argument of a parameter the
 // server declares as a string (a block hash, an address, hex data) is sent

@@ -52,10 +52,17 @@ var sleeps atomic.Int32
 
 func runArgs(t *testing.T, home string, args ...string) (int, string, string) {
 	t.Helper()
+	return runStdin(t, home, "", args...)
+}
+
+// runStdin is runArgs with the given standard input.
+func runStdin(t *testing.T, home, stdin string, args ...string) (int, string, string) {
+	t.Helper()
 	var out, errb bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	code := run(ctx, args, env{
+		stdin:   strings.NewReader(stdin),
 		stdout:  &out,
 		stderr:  &errb,
 		homeDir: func() (string, error) { return home, nil },

@@ -20,6 +20,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/quarrychain/quarry/node"
+	"github.com/quarrychain/quarry/node/buildinfo"
 )
 
 func main() {
@@ -30,12 +31,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "bench" {
 		return runBench(args[1:], stdout, stderr)
 	}
-	cfg, err := parseConfig(args, stderr)
+	// The usage goes to stdout: it is what --help asked for.
+	cfg, err := parseConfig(args, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
+	if errors.Is(err, errVersion) {
+		fmt.Fprintln(stdout, buildinfo.Read().String("quarryd"))
+		return 0
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "quarryd: %v\n", err)
+		fmt.Fprintf(stderr, "quarryd: %v (see quarryd --help)\n", err)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -66,15 +72,26 @@ func (s *stringList) Set(v string) error {
 	return nil
 }
 
+// errVersion is parseConfig's answer to --version.
+var errVersion = errors.New("version requested")
+
 // parseConfig reads flags and the optional TOML file (--config). Values are
 // layered: built-in defaults, then the file, then flags that were given.
+// The usage is written to stderr only for --help (flag.ErrHelp); other
+// flag errors are returned, for the caller to print once.
 func parseConfig(args []string, stderr io.Writer) (node.Config, error) {
 	var flags node.Config
+	var version bool
 	var configPath string
 	var bootnodes stringList
 	fs := flag.NewFlagSet("quarryd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
+	// The flag package would print the usage on every error; it is
+	// printed here for --help only, and errors once by the caller.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	usage := func() {
+		fs.SetOutput(stderr)
+		defer fs.SetOutput(io.Discard)
 		fmt.Fprint(stderr, `Usage: quarryd [flags]
        quarryd bench [--duration 10s] [--threads N] [--json]
 
@@ -109,8 +126,16 @@ Examples:
 	fs.StringVar(&flags.MinerAddress, "miner-address", "", "address paid by mined blocks (default: the node wallet)")
 	fs.Float64Var(&flags.MinerHashrateLimit, "miner-hashrate-limit", 0, "cap the node's hash rate in H/s (0 = unlimited; devnets use it to share one machine)")
 	fs.StringVar(&flags.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.DurationVar(&flags.LogSummaryInterval, "log-summary-interval", node.DefaultSummaryInterval, "period of the one-line status log (height, peers, hash rate, mempool, sync ETA); negative turns it off")
+	fs.BoolVar(&version, "version", false, "print the version and commit, and exit")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage()
+		}
 		return node.Config{}, err
+	}
+	if version {
+		return node.Config{}, errVersion
 	}
 	if fs.NArg() > 0 {
 		return node.Config{}, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
@@ -162,6 +187,8 @@ Examples:
 			cfg.MinerHashrateLimit = flags.MinerHashrateLimit
 		case "log-level":
 			cfg.LogLevel = flags.LogLevel
+		case "log-summary-interval":
+			cfg.LogSummaryInterval = flags.LogSummaryInterval
 		}
 	})
 	return cfg, nil

@@ -102,11 +102,12 @@ type ChainTip struct {
 	Status    string     `json:"status"`
 }
 
-// ChainTxStats is the result of getchaintxstats. TxCount is omitted: the
-// node keeps no cumulative transaction count (Core also omits it when
-// unknown).
+// ChainTxStats is the result of getchaintxstats. TxCount counts every
+// transaction (coinbases included) from genesis up to and including the
+// window's final block.
 type ChainTxStats struct {
 	Time                   uint32     `json:"time"`
+	TxCount                uint64     `json:"txcount"`
 	WindowFinalBlockHash   chain.Hash `json:"window_final_block_hash"`
 	WindowFinalBlockHeight uint64     `json:"window_final_block_height"`
 	WindowBlockCount       uint64     `json:"window_block_count"`

@@ -18,12 +18,17 @@ type PeerInfo struct {
 	Misbehavior    int     `json:"misbehavior_score"`
 }
 
-// NetworkInfo is the result of getnetworkinfo.
+// NetworkInfo is the result of getnetworkinfo. The types of Core's fields
+// are Core's (Bitcoin clients decode version and protocolversion as
+// integers); "protocol" and "localpeerid" are Quarry extensions.
 type NetworkInfo struct {
 	Version         int            `json:"version"`
 	SubVersion      string         `json:"subversion"`
-	ProtocolVersion string         `json:"protocolversion"`
+	ProtocolVersion int            `json:"protocolversion"`
+	Protocol        string         `json:"protocol"`
 	LocalPeerID     string         `json:"localpeerid"`
+	LocalRelay      bool           `json:"localrelay"`
+	TimeOffset      int64          `json:"timeoffset"`
 	NetworkActive   bool           `json:"networkactive"`
 	Connections     int            `json:"connections"`
 	ConnectionsIn   int            `json:"connections_in"`

@@ -19,6 +19,7 @@ type blockEntry struct {
 	main    bool
 	invalid bool
 	mtp     int64
+	chainTx uint64 // transactions from genesis up to and including this block
 }
 
 // Key returns the deterministic private key number i (1-based) of the fake.
@@ -69,10 +70,11 @@ func makeBlock(p *chain.Params, parent chain.Hash, height uint64, t uint32, pay 
 // addBlock indexes a block whose parent is known (or genesis).
 func (f *Backend) addBlock(b *chain.Block) *blockEntry {
 	h := b.Hash()
-	e := &blockEntry{block: b, hash: h, work: chain.CalcWork(b.Header.Bits)}
+	e := &blockEntry{block: b, hash: h, work: chain.CalcWork(b.Header.Bits), chainTx: uint64(len(b.Txs))}
 	if parent, ok := f.blocks[b.Header.PrevBlock]; ok {
 		e.height = parent.height + 1
 		e.work.Add(e.work, parent.work)
+		e.chainTx += parent.chainTx
 	}
 	f.blocks[h] = e
 	e.mtp = f.medianTime(e)

@@ -125,7 +125,8 @@ func (f *Backend) BlockMeta(h chain.Hash) (rpc.BlockMeta, bool) {
 		return rpc.BlockMeta{}, false
 	}
 	m := rpc.BlockMeta{Hash: e.hash, Header: e.block.Header, Height: e.height, ChainWork: new(big.Int).Set(e.work),
-		MedianTime: e.mtp, InMainChain: e.main, Invalid: e.invalid, TxCount: len(e.block.Txs), Size: e.block.SerializeSize()}
+		MedianTime: e.mtp, InMainChain: e.main, Invalid: e.invalid, TxCount: len(e.block.Txs), Size: e.block.SerializeSize(),
+		ChainTxCount: e.chainTx}
 	if e.main && int(e.height)+1 < len(f.main) {
 		m.NextHash = f.main[e.height+1]
 	}

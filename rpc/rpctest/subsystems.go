@@ -207,7 +207,7 @@ func (f *Backend) NetworkInfo() (rpc.NetworkInfo, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ni := rpc.NetworkInfo{Version: 100, Agent: "/quarry:0.1.0/", ProtocolVersion: "/quarry/sync/1", LocalPeerID: "12D3KooWSelf",
+	ni := rpc.NetworkInfo{Version: 10000, Agent: "/Quarry:0.1.0/", ProtocolVersion: 1, Protocol: "/quarry/regtest/sync/1", LocalPeerID: "12D3KooWSelf",
 		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/37733"}, Active: f.netActive, Partitioned: append([]string(nil), f.partitioned...)}
 	for _, p := range f.peers {
 		if p.Inbound {
