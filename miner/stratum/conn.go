@@ -658,15 +658,19 @@ func sortWorkers(ws []WorkerInfo) {
 	})
 }
 
-// responseLine encodes a response; result is raw JSON.
+// responseLine encodes a response; result is raw JSON ("null" or "false"
+// with an error, as pools answer).
 func responseLine(id json.RawMessage, result string, perr *ProtocolError) []byte {
-	if perr != nil {
-		return errorLine(id, perr)
-	}
 	b := append([]byte(`{"id":`), id...)
 	b = append(b, `,"result":`...)
 	b = append(b, result...)
-	return append(b, ",\"error\":null}\n"...)
+	if perr == nil {
+		return append(b, ",\"error\":null}\n"...)
+	}
+	e, _ := perr.MarshalJSON()
+	b = append(b, `,"error":`...)
+	b = append(b, e...)
+	return append(b, "}\n"...)
 }
 
 func errorLine(id json.RawMessage, perr *ProtocolError) []byte {
