@@ -33,6 +33,7 @@ type Node struct {
 	mu          sync.Mutex
 	rpcAddr     string
 	metricsAddr string
+	stratumAddr string
 	started     time.Time
 	c           *chain.Chain
 	pool        *mempool.Pool
