@@ -137,6 +137,83 @@ func BenchmarkNotifyFanout(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) { benchFanout(b, 1000, distinct) })
 	}
+	b.Run("server-side", func(b *testing.B) { benchFanoutServer(b, 1000) })
+	b.Run("server-side-100", func(b *testing.B) { benchFanoutServer(b, 100) })
+}
+
+// benchFanoutServer measures the server's part alone: the clients never
+// read (the socket buffers hold every job of the run), and the latency of
+// a connection is from TipChanged to the return of the write of its
+// notify. all-ms is the median over tips of the time until the last of
+// the 1,000 connections was written.
+func benchFanoutServer(b *testing.B, n int) {
+	if b.N > 50 {
+		b.Skip("the unread socket buffers hold about 50 jobs; run with -benchtime 20x")
+	}
+	s, fc := benchServer(b, 0x1d00ffff, func(c *Config) { c.PayTo = chain.Address{0: 9} })
+	var start atomic.Int64
+	var count atomic.Int64
+	lat := make([]time.Duration, (b.N+1)*n)
+	all := make(chan struct{}, 1)
+	s.onNotify = func() {
+		k := count.Add(1)
+		lat[k-1] = time.Duration(time.Now().UnixNano() - start.Load())
+		if k%int64(n) == 0 {
+			all <- struct{}{}
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	<-s.Ready()
+	start.Store(time.Now().UnixNano())
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		nc, err := net.Dial("tcp", s.Addr())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer nc.Close()
+		conns[i] = nc
+		if _, err := fmt.Fprint(nc, "{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[]}\n{\"id\":2,\"method\":\"mining.authorize\",\"params\":[\"any\",\"\"]}\n"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	waitAll := func(what string) {
+		select {
+		case <-all:
+		case <-time.After(30 * time.Second):
+			b.Fatalf("%s: only %d notifies written", what, count.Load())
+		}
+	}
+	waitAll("first jobs")
+	var tips []time.Duration
+	b.ResetTimer()
+	cpu0 := processCPUTime()
+	for i := 1; i <= b.N; i++ {
+		fc.setTip(i, 0x1d00ffff)
+		t0 := time.Now()
+		start.Store(t0.UnixNano())
+		s.TipChanged()
+		waitAll(fmt.Sprint("tip ", i))
+		tips = append(tips, time.Since(t0))
+	}
+	b.StopTimer()
+	if cpu := processCPUTime() - cpu0; cpu0 >= 0 && cpu > 0 {
+		b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/tip")
+	}
+	per := append([]time.Duration(nil), lat[n:count.Load()]...)
+	sort.Slice(per, func(i, j int) bool { return per[i] < per[j] })
+	sort.Slice(tips, func(i, j int) bool { return tips[i] < tips[j] })
+	if len(per) > 0 {
+		b.ReportMetric(float64(per[len(per)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(per[len(per)*99/100].Microseconds())/1000, "p99-ms")
+		b.ReportMetric(float64(tips[len(tips)/2].Microseconds())/1000, "all-ms")
+	}
 }
 
 func benchFanout(b *testing.B, n int, distinct bool) {

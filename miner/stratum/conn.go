@@ -62,15 +62,19 @@ type conn struct {
 	versionMask uint32
 	want        float64     // difficulty vardiff / suggest_difficulty ask for
 	target      shareTarget // in force (want clamped to the network)
-	sentDiff    float64     // last difficulty sent (0: none)
-	vd          vardiff
-	sentEpoch   *epoch
-	jobSeq      uint64
-	jobs        map[string]*connJob
-	jobOrder    []string
-	seen        map[chain.Hash]struct{}
-	badLines    int
-	invalidRun  int
+	targetFor   struct {    // the inputs target was computed from
+		want float64
+		bits uint32
+	}
+	sentDiff   float64 // last difficulty sent (0: none)
+	vd         vardiff
+	sentEpoch  *epoch
+	jobSeq     uint64
+	jobs       map[string]*connJob
+	jobOrder   []string
+	seen       map[chain.Hash]struct{}
+	badLines   int
+	invalidRun int
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
@@ -395,6 +399,9 @@ func (c *conn) writer() {
 				}
 				if !noticed.IsZero() {
 					c.s.met.notify.Observe(c.s.cfg.Now().Sub(noticed).Seconds())
+					if c.s.onNotify != nil {
+						c.s.onNotify()
+					}
 				}
 			}
 		}
@@ -428,7 +435,10 @@ func (c *conn) work(b []byte) ([]byte, time.Time) {
 			c.want = d
 		}
 	}
-	c.target = newShareTarget(c.want, ep.tmpl.Target)
+	if c.want != c.targetFor.want || ep.tmpl.Bits != c.targetFor.bits {
+		c.target = newShareTarget(c.want, ep.tmpl.Target)
+		c.targetFor.want, c.targetFor.bits = c.want, ep.tmpl.Bits
+	}
 	newDiff := c.target.diff != c.sentDiff
 	newEp := ep != c.sentEpoch
 	if !newDiff && !newEp {

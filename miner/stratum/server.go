@@ -205,6 +205,10 @@ type Server struct {
 	stale          atomic.Uint64
 	blocksFound    atomic.Uint64
 	blocksRejected atomic.Uint64
+
+	// onNotify is a benchmark hook, called after a connection was written
+	// new work (set by in-package code before Run, never changed later).
+	onNotify func()
 }
 
 // New validates cfg and returns a Server. It starts nothing; it registers
