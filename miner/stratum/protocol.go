@@ -18,23 +18,6 @@ type Request struct {
 	Params []json.RawMessage `json:"params"`
 }
 
-// Response is the server's answer to a Request: Result is "null" when
-// Error is set.
-type Response struct {
-	ID     json.RawMessage `json:"id"`
-	Result json.RawMessage `json:"result"`
-	Error  *ProtocolError  `json:"error"`
-}
-
-// Notification is a server-initiated message (mining.notify,
-// mining.set_difficulty); its id is always null. Clients in tests decode
-// any incoming line into Message and look at which fields are set.
-type Notification struct {
-	ID     json.RawMessage   `json:"id"`
-	Method string            `json:"method"`
-	Params []json.RawMessage `json:"params"`
-}
-
 // Message is any line the server sends: a Response (Method empty) or a
 // Notification (Method set).
 type Message struct {
@@ -47,18 +30,14 @@ type Message struct {
 
 // Method names.
 const (
-	methodSubscribe        = "mining.subscribe"
-	methodAuthorize        = "mining.authorize"
-	methodSubmit           = "mining.submit"
-	methodNotify           = "mining.notify"
-	methodSetDifficulty    = "mining.set_difficulty"
-	methodExtranonceSub    = "mining.extranonce.subscribe"
-	methodConfigure        = "mining.configure"
-	methodSuggestDiff      = "mining.suggest_difficulty"
-	methodSetVersionMask   = "mining.set_version_mask"
-	extVersionRolling      = "version-rolling"
-	extVersionRollingMask  = "version-rolling.mask"
-	extVersionRollingCount = "version-rolling.min-bit-count"
+	methodSubscribe       = "mining.subscribe"
+	methodAuthorize       = "mining.authorize"
+	methodSubmit          = "mining.submit"
+	methodExtranonceSub   = "mining.extranonce.subscribe"
+	methodConfigure       = "mining.configure"
+	methodSuggestDiff     = "mining.suggest_difficulty"
+	extVersionRolling     = "version-rolling"
+	extVersionRollingMask = "version-rolling.mask"
 )
 
 // Extra-nonce sizes: the coinbase's 8-byte extra-nonce is extranonce1 (the
@@ -136,8 +115,7 @@ func DifficultyJSON(d float64) string {
 	return strconv.FormatFloat(d, 'g', -1, 64)
 }
 
-// quoteHex writes s (known to be hex or another JSON-safe token) as a
-// JSON string.
+// appendQuoted appends s, known to be hex (JSON-safe), as a JSON string.
 func appendQuoted(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)

@@ -297,14 +297,15 @@ func TestShareErrors(t *testing.T) {
 		t.Fatalf("good share: %+v", r.Error)
 	}
 	waitFor(t, "block connected", func() bool { return e.c.Height() == before+1 })
-	// The tip moved: the old job is stale (21) before it is a duplicate.
+	// Once the job on the new tip arrived, the old job is stale (21)
+	// before it is a duplicate.
+	for cl.job.id == oldJob || jobParent(cl.job) != e.c.Best().Hash {
+		cl.absorb(cl.next())
+	}
 	if r := cl.call("mining.submit", user, oldJob, ex2, ntime, hex8(good)); r.Error == nil || r.Error.Code != stratum.CodeJobNotFound {
 		t.Fatalf("stale share: %+v", r.Error)
 	}
 	// 22 on the new job.
-	for cl.job.id == oldJob || jobParent(cl.job) != e.c.Best().Hash {
-		cl.absorb(cl.next())
-	}
 	w = cl.makeWork()
 	ntime = hex8(w.job.ntime)
 	var n uint32
