@@ -563,3 +563,68 @@ func TestSubmitFloodDoesNotStarveOthers(t *testing.T) {
 	cancel()
 	wg.Wait()
 }
+
+// TestVardiffRaisesDifficulty: a miner that submits shares much faster
+// than one per ShareInterval gets a higher difficulty after 8 shares
+// (at most 4x per step), sent as set_difficulty before a fresh job; shares
+// of the older job are still judged by the difficulty it was sent with.
+func TestVardiffRaisesDifficulty(t *testing.T) {
+	p := chain.DevParams()
+	const start = 1.0 / (1 << 26)
+	e := newEnv(t, p, func(c *stratum.Config) {
+		c.InitialDifficulty, c.MinDifficulty = start, start
+		c.ShareInterval = time.Hour
+	})
+	user := keyAddr(11).Encode(p)
+	cl := dial(t, e.addr())
+	cl.handshake(user, "")
+	if cl.diff != start {
+		t.Fatalf("initial difficulty %v, want %v", cl.diff, start)
+	}
+	k := kernel.Best()
+	for i := 0; i < 8; i++ {
+		params := cl.mineShare(k)
+		params[0] = user
+		if r := cl.call("mining.submit", params...); r.Error != nil && r.Error.Code != stratum.CodeJobNotFound {
+			t.Fatalf("share %d: %v", i, r.Error)
+		}
+	}
+	oldJob := cl.job
+	waitFor(t, "a higher difficulty", func() bool {
+		for {
+			select {
+			case m := <-cl.msgs:
+				cl.absorb(m)
+				continue
+			default:
+			}
+			return cl.diff > start
+		}
+	})
+	if cl.diff != 4*start {
+		t.Fatalf("difficulty %v after 8 fast shares, want one step of 4x (%v)", cl.diff, 4*start)
+	}
+	for cl.job == oldJob {
+		cl.absorb(cl.next())
+	}
+	if cl.job.diff != 4*start || cl.job.clean && jobParent(cl.job) == jobParent(oldJob) {
+		t.Fatalf("job after set_difficulty: diff %v clean %v", cl.job.diff, cl.job.clean)
+	}
+	info := e.srv.Info()
+	if len(info.Workers) != 1 || info.Workers[0].Difficulty != 4*start {
+		t.Fatalf("workers %+v", info.Workers)
+	}
+}
+
+// TestMaxConns: connections beyond MaxConns are closed at once; the
+// others keep working.
+func TestMaxConns(t *testing.T) {
+	p := chain.RegtestParams()
+	e := newEnv(t, p, func(c *stratum.Config) { c.MaxConns = 2 })
+	a, b := dial(t, e.addr()), dial(t, e.addr())
+	a.call("mining.subscribe")
+	b.call("mining.subscribe")
+	c := dial(t, e.addr())
+	expectClosed(t, c)
+	a.handshake(keyAddr(12).Encode(p), "")
+}
