@@ -22,9 +22,9 @@ import (
 
 // Per-connection bounds.
 const (
-	outQueue          = 64      // queued responses before a non-reading client is dropped
-	maxJobsPerConn    = 16      // jobs remembered per connection (older ones are stale)
-	maxSeenPerConn    = 1 << 16 // duplicate-share memory per tip
+	outQueue          = 64   // queued responses before a non-reading client is dropped
+	maxJobsPerConn    = 16   // jobs remembered per connection (older ones are stale)
+	maxSeenPerConn    = 8192 // accepted shares remembered per tip (duplicates)
 	maxWorkersPerConn = 16
 	maxNameLen        = 128
 	maxAgentLen       = 64

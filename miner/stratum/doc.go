@@ -105,7 +105,8 @@
 //	             limit, nonce not 8 hex digits, version bits outside the
 //	             negotiated mask, unknown method, malformed JSON (id null)
 //	21 job not found (stale): unknown job id, or a job whose tip was replaced
-//	22 duplicate share: the same header hash was submitted on this connection since its last clean job
+//	22 duplicate share: the same header hash was accepted on this connection since its last clean job
+//	             (the last 8192 accepted shares are remembered)
 //	23 low difficulty share: the hash is above the job's share target
 //	24 unauthorized worker: wrong password, refused name, or submit for a worker this connection did not authorize
 //	25 not subscribed: submit before mining.subscribe

@@ -305,40 +305,55 @@ func TestShareErrors(t *testing.T) {
 	if r := cl.call("mining.submit", user, oldJob, ex2, ntime, hex8(good)); r.Error == nil || r.Error.Code != stratum.CodeJobNotFound {
 		t.Fatalf("stale share: %+v", r.Error)
 	}
-	// 22 on the new job.
-	w = cl.makeWork()
-	ntime = hex8(w.job.ntime)
-	var n uint32
-	target = shareTargetLE(cl.diff)
-	for ; ; n++ {
+	info := e.srv.Info()
+	if info.SharesAccepted != 1 || info.SharesStale != 2 || info.BlocksFound != 1 || info.SharesRejected < 9 {
+		t.Fatalf("counts %+v", info)
+	}
+}
+
+// TestDuplicateShare: an accepted share submitted again is rejected with
+// 22 (on dev with a share difficulty below the network's, so the share is
+// not a block and the job stays current); a low-difficulty share stays a
+// low-difficulty share however often it comes.
+func TestDuplicateShare(t *testing.T) {
+	p := chain.DevParams()
+	e := newEnv(t, p, func(c *stratum.Config) {
+		c.InitialDifficulty, c.MinDifficulty = 1.0/(1<<20), 1.0/(1<<20)
+	})
+	user := keyAddr(13).Encode(p)
+	cl := dial(t, e.addr())
+	cl.handshake(user, "")
+	w := cl.makeWork()
+	share := shareTargetLE(cl.diff)
+	network := shareTargetLE(1.0 / (1 << 16)) // the dev PoW limit
+	var good, low uint32
+	var goodOK, lowOK bool
+	for n := uint32(0); !goodOK || !lowOK; n++ {
 		h := w.header
 		h[76], h[77], h[78], h[79] = byte(n), byte(n>>8), byte(n>>16), byte(n>>24)
 		hh := kernel.HashHeader(&h)
-		if !leq(hh, target) {
-			continue
-		}
-		break
-	}
-	// Two submissions of a share in a row: the second is a duplicate even
-	// if the first became a block (it is checked before the job's tip).
-	// Use a low-difficulty hash twice instead so no block intervenes.
-	_ = n
-	var lowN uint32
-	for lowN = 0; ; lowN++ {
-		h := w.header
-		h[76], h[77], h[78], h[79] = byte(lowN), byte(lowN>>8), byte(lowN>>16), byte(lowN>>24)
-		if !leq(kernel.HashHeader(&h), target) {
-			break
+		switch {
+		case leq(hh, share) && !leq(hh, network) && !goodOK:
+			good, goodOK = n, true
+		case !leq(hh, share) && !lowOK:
+			low, lowOK = n, true
 		}
 	}
-	if r := cl.call("mining.submit", user, w.job.id, hexBytes(w.ex2), ntime, hex8(lowN)); r.Error == nil || r.Error.Code != stratum.CodeLowDifficulty {
-		t.Fatalf("low share: %+v", r.Error)
+	args := func(n uint32) []any {
+		return []any{user, w.job.id, hexBytes(w.ex2), hex8(w.job.ntime), hex8(n)}
 	}
-	if r := cl.call("mining.submit", user, w.job.id, hexBytes(w.ex2), ntime, hex8(lowN)); r.Error == nil || r.Error.Code != stratum.CodeDuplicate {
+	if r := cl.call("mining.submit", args(good)...); r.Error != nil {
+		t.Fatalf("share: %v", r.Error)
+	}
+	if r := cl.call("mining.submit", args(good)...); r.Error == nil || r.Error.Code != stratum.CodeDuplicate {
 		t.Fatalf("duplicate share: %+v", r.Error)
 	}
-	info := e.srv.Info()
-	if info.SharesAccepted != 1 || info.SharesStale != 2 || info.BlocksFound != 1 || info.SharesRejected < 10 {
+	for i := 0; i < 2; i++ {
+		if r := cl.call("mining.submit", args(low)...); r.Error == nil || r.Error.Code != stratum.CodeLowDifficulty {
+			t.Fatalf("low difficulty share %d: %+v", i, r.Error)
+		}
+	}
+	if info := e.srv.Info(); info.SharesAccepted != 1 || info.SharesRejected != 3 || info.BlocksFound != 0 {
 		t.Fatalf("counts %+v", info)
 	}
 }

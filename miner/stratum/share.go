@@ -101,10 +101,6 @@ func (c *conn) submit(ctx context.Context, params []json.RawMessage) (string, *P
 		s.met.rejected.WithLabelValues(rejectDuplicate).Inc()
 		return "null", protoErr(CodeDuplicate, "duplicate share"), ""
 	}
-	if len(c.seen) >= maxSeenPerConn {
-		clear(c.seen)
-	}
-	c.seen[hash] = struct{}{}
 	if !meetsLE(&hash, &j.target.le) {
 		ws.rejected++
 		c.invalidRun++
@@ -117,6 +113,12 @@ func (c *conn) submit(ctx context.Context, params []json.RawMessage) (string, *P
 		s.met.rejected.WithLabelValues(rejectLowDifficulty).Inc()
 		return "null", protoErr(CodeLowDifficulty, "low difficulty share"), drop
 	}
+	// Only accepted shares are remembered: filling the set takes real
+	// work at the share difficulty, not just bytes.
+	if len(c.seen) >= maxSeenPerConn {
+		clear(c.seen)
+	}
+	c.seen[hash] = struct{}{}
 	c.invalidRun = 0
 	ws.accepted++
 	ws.lastShare = now
