@@ -42,6 +42,12 @@ type env struct {
 
 func newEnv(t *testing.T, p *chain.Params, mod func(*stratum.Config)) *env {
 	t.Helper()
+	return newEnvWithTxs(t, p, nil, mod)
+}
+
+// newEnvWithTxs is newEnv with a transaction source for the templates.
+func newEnvWithTxs(t *testing.T, p *chain.Params, txs miner.TxSource, mod func(*stratum.Config)) *env {
+	t.Helper()
 	e := &env{p: p, c: chaintest.NewChain(t, p, time.Now)}
 	submit := miner.SubmitterFunc(func(b *chain.Block) error {
 		if _, err := e.c.ProcessBlock(b); err != nil {
@@ -53,7 +59,7 @@ func newEnv(t *testing.T, p *chain.Params, mod func(*stratum.Config)) *env {
 		return nil
 	})
 	var err error
-	e.m, err = miner.New(miner.Config{Chain: e.c, Submitter: submit})
+	e.m, err = miner.New(miner.Config{Chain: e.c, Txs: txs, Submitter: submit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,11 +98,14 @@ func newEnv(t *testing.T, p *chain.Params, mod func(*stratum.Config)) *env {
 
 func (e *env) addr() string { return e.srv.Addr() }
 
-func keyAddr(seed byte) chain.Address {
+func keyOf(seed byte) *secp256k1.PrivateKey {
 	var b [32]byte
 	b[0], b[31] = 0x37, seed
-	k := secp256k1.PrivKeyFromBytes(b[:])
-	return chain.AddressFromPubKey(k.PubKey().SerializeCompressed())
+	return secp256k1.PrivKeyFromBytes(b[:])
+}
+
+func keyAddr(seed byte) chain.Address {
+	return chain.AddressFromPubKey(keyOf(seed).PubKey().SerializeCompressed())
 }
 
 // waitFor polls cond until it holds, failing after wait.
@@ -642,4 +651,88 @@ func TestMaxConns(t *testing.T) {
 	c := dial(t, e.addr())
 	expectClosed(t, c)
 	a.handshake(keyAddr(12).Encode(p), "")
+}
+
+// TestBlockWithTransactions: transactions that reach the template source
+// are picked up by the periodic refresh, the job carries their merkle
+// branch, and a block mined through stratum with that branch connects
+// (the chain re-checks the merkle root) and contains them.
+func TestBlockWithTransactions(t *testing.T) {
+	p := chain.RegtestParams()
+	payer := keyOf(20)
+	from := keyAddr(20)
+	var c *chain.Chain
+	var pending []*chain.Tx
+	var mu sync.Mutex
+	src := miner.TxSourceFunc(func(parent chain.Hash, maxBytes int) []*chain.Tx {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []*chain.Tx
+		if c == nil {
+			return nil
+		}
+		for _, tx := range pending {
+			if c.Account(from).Nonce <= tx.Nonce {
+				out = append(out, tx)
+			}
+		}
+		return out
+	})
+	e := newEnvWithTxs(t, p, src, func(cfg *stratum.Config) { cfg.RefreshInterval = 50 * time.Millisecond })
+	mu.Lock()
+	c = e.c
+	mu.Unlock()
+	cl := dial(t, e.addr())
+	user := from.Encode(p)
+	cl.handshake(user, "")
+	k := kernel.Best()
+	mine := func() {
+		t.Helper()
+		for {
+			params := cl.mineShare(k)
+			params[0] = user
+			h := e.c.Height()
+			r := cl.call("mining.submit", params...)
+			if r.Error != nil && r.Error.Code != stratum.CodeJobNotFound {
+				t.Fatalf("share: %v", r.Error)
+			}
+			if e.c.Height() > h {
+				return
+			}
+		}
+	}
+	mine() // block 1 funds the payer
+	mu.Lock()
+	for i := 0; i < 3; i++ {
+		tx := &chain.Tx{Kind: chain.TxTransfer, ChainID: p.ChainID, Nonce: uint64(i), To: keyAddr(byte(30 + i)), Amount: 1000, Fee: 100}
+		tx.Sign(payer)
+		pending = append(pending, tx)
+	}
+	mu.Unlock()
+	waitFor(t, "a job with the transactions' merkle branch", func() bool {
+		for {
+			select {
+			case m := <-cl.msgs:
+				cl.absorb(m)
+				continue
+			default:
+			}
+			return len(cl.job.branch) == 2 // 4 leaves: coinbase + 3 transfers
+		}
+	})
+	mine()
+	h2, ok := e.c.HashAtHeight(2)
+	if !ok {
+		t.Fatal("no block at height 2")
+	}
+	blk, err := e.c.Block(h2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(blk.Txs) != 4 || blk.Txs[0].To != from || blk.Txs[0].Amount != p.CalcSubsidy(2)+300 {
+		t.Fatalf("block 2 has %d transactions, coinbase %v", len(blk.Txs), blk.Txs[0])
+	}
+	if acct := e.c.Account(from); acct.Nonce != 3 {
+		t.Fatalf("payer nonce %d after block 2, want 3", acct.Nonce)
+	}
 }
