@@ -183,7 +183,7 @@
 //	100 conns, server writes only       0.48 ms  1.0 ms   1.0 ms            1.0 ms
 //	1,000 conns, server writes only     10 ms    36 ms    23 ms (70 ms)     15 ms
 //	1,000 conns, received, one address  18 ms    37 ms                      20 ms (both ends)
-//	1,000 conns, received, 1,000 addr.  31 ms    143 ms                     30 ms (both ends)
+//	1,000 conns, received, 1,000 addr.  36 ms    89 ms                      27 ms (both ends)
 //
 // The server's cost is about 15 µs of CPU per connection and tip, three
 // quarters of it in the write system call; with two cores a tip reaches

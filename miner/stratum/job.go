@@ -27,11 +27,20 @@ type epoch struct {
 // fields). Safe for concurrent use.
 func (e *epoch) job(payTo chain.Address) *sharedJob {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if j, ok := e.jobs[payTo]; ok {
+	j, ok := e.jobs[payTo]
+	e.mu.Unlock()
+	if ok {
 		return j
 	}
-	j := newSharedJob(e, e.tmpl.WithPayTo(payTo))
+	// Derive outside the lock, so writers paying different addresses
+	// derive in parallel; a concurrent derivation for the same address
+	// loses to the first one stored (they are identical).
+	j = newSharedJob(e, e.tmpl.WithPayTo(payTo))
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if first, ok := e.jobs[payTo]; ok {
+		return first
+	}
 	if e.jobs == nil {
 		e.jobs = make(map[chain.Address]*sharedJob)
 	}
