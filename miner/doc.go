@@ -65,6 +65,11 @@
 //	            two nodes paying the same address never search the same space
 //	bytes 4..7  per-lane counter, big-endian
 //
+// The stratum server (miner/stratum) uses the rest of the space: its
+// extranonce1 (bytes 0..3, per connection) starts with 0b11, so byte 0 is
+// 0xc0..0xff, a lane value the workers above never take; the miner's
+// extranonce2 fills bytes 4..7.
+//
 // Lanes are disjoint by extra-nonce, so every worker walks the whole 32-bit
 // header nonce space of its own coinbase and no two workers ever hash the
 // same header. When a lane exhausts its nonces it bumps its counter and

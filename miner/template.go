@@ -229,3 +229,26 @@ func (t *Template) RollTime(now time.Time) uint32 {
 
 // TxCount returns the number of transactions, coinbase included.
 func (t *Template) TxCount() int { return len(t.Block.Txs) }
+
+// WithPayTo returns a copy of t whose coinbase pays payTo instead: the
+// coinbase, Coinb1 and the header's merkle root change; the branch, the
+// other transactions, the times and the target are shared (the coinbase's
+// merkle branch does not depend on the coinbase). It costs one coinbase
+// hash and one merkle path, so a stratum server builds one template per
+// tip and derives every worker's payout from it. It is pure and safe for
+// concurrent use; t is not modified.
+func (t *Template) WithPayTo(payTo chain.Address) *Template {
+	if payTo == t.Block.Txs[0].To {
+		return t
+	}
+	cb := *t.Block.Txs[0]
+	cb.To = payTo
+	txs := make([]*chain.Tx, len(t.Block.Txs))
+	txs[0] = &cb
+	copy(txs[1:], t.Block.Txs[1:])
+	nt := *t
+	nt.Block = &chain.Block{Header: t.Block.Header, Txs: txs}
+	nt.Block.Header.MerkleRoot = chain.MerkleRootFromBranch(cb.TxID(), t.Branch)
+	nt.Coinb1, nt.Coinb2 = cb.CoinbaseParts()
+	return &nt
+}

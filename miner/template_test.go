@@ -311,3 +311,28 @@ func TestLaneSearchDoesNotAllocate(t *testing.T) {
 		t.Fatalf("%v allocations per batch", n)
 	}
 }
+
+// TestTemplateWithPayTo checks that deriving another payout from a template
+// gives exactly the template NewTemplate builds for that address.
+func TestTemplateWithPayTo(t *testing.T) {
+	p := chain.RegtestParams()
+	for _, n := range []int{0, 1, 4, 7} {
+		base, err := NewTemplate(spec(p, transfers(p, n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := spec(p, transfers(p, n))
+		s.PayTo = addr(2)
+		want, err := NewTemplate(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := base.WithPayTo(addr(2))
+		if !bytes.Equal(got.Block.Bytes(), want.Block.Bytes()) || !bytes.Equal(got.Coinb1, want.Coinb1) || !bytes.Equal(got.Coinb2, want.Coinb2) {
+			t.Fatalf("n=%d: derived template differs from a template built for the address", n)
+		}
+		if base.Block.Txs[0].To != addr(1) || base.WithPayTo(addr(1)) != base {
+			t.Fatalf("n=%d: WithPayTo modified or copied the base template needlessly", n)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/mempool"
 	"github.com/quarrychain/quarry/miner"
+	"github.com/quarrychain/quarry/miner/stratum"
 	"github.com/quarrychain/quarry/node/wallet"
 	"github.com/quarrychain/quarry/p2p"
 	"github.com/quarrychain/quarry/rpc"
@@ -23,6 +24,7 @@ import (
 type components struct {
 	net     *p2p.Node // nil with NoP2P
 	miner   *miner.Miner
+	stratum *stratum.Server // nil unless --stratum-listen
 	wallet  *wallet.Wallet
 	rpc     *rpc.Server // nil when RPC is off
 	payTo   chain.Address
@@ -67,9 +69,10 @@ func (n *Node) build(c *chain.Chain, pool *mempool.Pool, reg prometheus.Register
 		}
 	}
 
+	submit := miner.SubmitterFunc(func(b *chain.Block) error { return n.submitMined(comps, b) })
 	comps.miner, err = miner.New(miner.Config{
 		Chain: c, Txs: minerTxSource{pool: pool},
-		Submitter: miner.SubmitterFunc(func(b *chain.Block) error { return n.submitMined(comps, b) }),
+		Submitter: submit,
 		PayTo:     comps.payTo, Generate: cfg.Mine, Threads: cfg.MinerThreads, HashrateLimit: cfg.MinerHashrateLimit,
 		Logger: n.log, Registerer: reg,
 	})
@@ -77,6 +80,9 @@ func (n *Node) build(c *chain.Chain, pool *mempool.Pool, reg prometheus.Register
 		return nil, err
 	}
 	comps.runners = append(comps.runners, comps.miner.Run)
+	if err := n.buildStratum(c, comps, submit, reg); err != nil {
+		return nil, err
+	}
 
 	if n.cfg.rpcOn {
 		comps.rpc, err = rpc.New(rpc.Config{

@@ -53,6 +53,18 @@ type Config struct {
 	// MinerHashrateLimit caps the node's total hash rate in H/s (0 = no cap).
 	MinerHashrateLimit float64 `toml:"miner-hashrate-limit"`
 
+	// StratumListen is host:port of the stratum v1 mining server ("" = off).
+	StratumListen string `toml:"stratum-listen"`
+	// StratumAllowRemote must be set to bind stratum to a non-loopback address.
+	StratumAllowRemote bool `toml:"stratum-allow-remote"`
+	// StratumPassword, if set, must be given by every mining.authorize.
+	StratumPassword string `toml:"stratum-password"`
+	// StratumDefaultAddress pays workers whose name is not an address:
+	// "" = the miner address (--miner-address or the wallet's), "none" =
+	// such names are refused (workers must authorize as ADDRESS[.worker]),
+	// or an address.
+	StratumDefaultAddress string `toml:"stratum-default-address"`
+
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `toml:"log-level"`
 	// LogSummaryInterval is the period of the one-line status summary
@@ -105,7 +117,7 @@ func (c Config) resolve() (*resolved, error) {
 	if c.RPCListen == "" || c.RPCListen == "off" {
 		c.RPCListen = net.JoinHostPort("127.0.0.1", strconv.Itoa(p.DefaultRPCPort))
 	}
-	for name, addr := range map[string]string{"--p2p-listen": c.P2PListen, "--rpc-listen": c.RPCListen, "--metrics-listen": c.MetricsListen} {
+	for name, addr := range map[string]string{"--p2p-listen": c.P2PListen, "--rpc-listen": c.RPCListen, "--metrics-listen": c.MetricsListen, "--stratum-listen": c.StratumListen} {
 		if addr == "" {
 			continue
 		}
@@ -120,6 +132,9 @@ func (c Config) resolve() (*resolved, error) {
 		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 			return nil, fmt.Errorf("--rpc-listen %s is not a loopback address: add --rpc-allow-remote (and set --rpc-user/--rpc-password) to expose RPC", c.RPCListen)
 		}
+	}
+	if err := c.resolveStratum(p); err != nil {
+		return nil, err
 	}
 	if (c.RPCUser == "") != (c.RPCPassword == "") {
 		return nil, errors.New("--rpc-user and --rpc-password must be given together")

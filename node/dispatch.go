@@ -63,6 +63,9 @@ func (n *Node) handleChainEvent(ev chain.Event, cm *chainMetrics, comps *compone
 			"old_tip", r.OldTip, "new_tip", r.NewTip, "added", len(r.Added))
 	case chain.EventNewTip:
 		comps.miner.TipChanged()
+		if comps.stratum != nil {
+			comps.stratum.TipChanged()
+		}
 	}
 }
 

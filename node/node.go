@@ -34,6 +34,7 @@ type Node struct {
 	mu          sync.Mutex
 	rpcAddr     string
 	metricsAddr string
+	stratumAddr string
 	started     time.Time
 	c           *chain.Chain
 	pool        *mempool.Pool

@@ -33,7 +33,17 @@ func (n *Node) announceReady(ctx context.Context, comps *components) error {
 	} else {
 		attrs = append(attrs, "p2p", "off")
 	}
-	attrs = append(attrs, "rpc", orDefault(n.RPCAddr(), "off"), "metrics", orDefault(n.MetricsAddr(), "off"))
+	if comps.stratum != nil {
+		select {
+		case <-comps.stratum.Ready():
+		case <-ctx.Done():
+			return nil
+		}
+		n.mu.Lock()
+		n.stratumAddr = comps.stratum.Addr()
+		n.mu.Unlock()
+	}
+	attrs = append(attrs, "rpc", orDefault(n.RPCAddr(), "off"), "metrics", orDefault(n.MetricsAddr(), "off"), "stratum", orDefault(n.StratumAddr(), "off"))
 	st := comps.miner.Stats()
 	attrs = append(attrs, "mining", n.cfg.Mine, "miner_threads", st.Threads, "miner_kernel", st.Kernel,
 		"miner_address", comps.payTo.Encode(n.cfg.params))

@@ -126,6 +126,12 @@
 //     root, time in [mintime, curtime + the network's future limit], bits,
 //     nonce; block = header || CompactSize(1 + len(transactions)) ||
 //     coinbase || each transaction's data; then submitblock. No longpoll.
+//   - getstratuminfo reports the node's stratum server (quarryd
+//     --stratum-listen): workers with payout address, conntime, share
+//     difficulty, hash rate estimated from accepted shares, share counts
+//     and blocks; the node's Backend provides it through the optional
+//     StratumBackend interface (without it, or with the server off, the
+//     method answers RPC_MISC_ERROR "not available").
 //   - Peers are libp2p peer ids: addnode/disconnectnode/setban take a
 //     peer id or a multiaddr ending in /p2p/<peer id> (not IP subnets);
 //     getpeerinfo's numeric "id" is the position in the reply (sorted by

@@ -233,6 +233,8 @@ var goldenCases = []goldenCase{
 	{name: "help", reqs: []string{
 		v2("help", ""), v2("help", `["getblock"]`), v2("help", `["nosuch"]`), v1("help", `["getblockhash"]`),
 	}},
+	{name: "getstratuminfo", reqs: []string{v2("getstratuminfo", ""), v1("getstratuminfo", "[]")}},
+	{name: "getstratuminfo_nominer", setup: noMining, reqs: []string{v2("getstratuminfo", "")}},
 	{name: "uptime", reqs: []string{v2("uptime", "")}},
 	{name: "stop", reqs: []string{v2("stop", "")}},
 }

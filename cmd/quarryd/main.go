@@ -106,6 +106,7 @@ Flags (a TOML file given with --config sets the same keys; flags win):
 Examples:
   quarryd --mine                              mine on every core (dev network)
   quarryd --network regtest --no-mdns         private chain, blocks on demand
+  quarryd --stratum-listen 127.0.0.1:3333     serve stratum v1 miners (cpuminer -a sha256d)
   quarryctl --network regtest generatetoaddress 10 <address>
 `)
 	}
@@ -125,6 +126,10 @@ Examples:
 	fs.IntVar(&flags.MinerThreads, "miner-threads", 0, "mining threads (0 = one per core)")
 	fs.StringVar(&flags.MinerAddress, "miner-address", "", "address paid by mined blocks (default: the node wallet)")
 	fs.Float64Var(&flags.MinerHashrateLimit, "miner-hashrate-limit", 0, "cap the node's hash rate in H/s (0 = unlimited; devnets use it to share one machine)")
+	fs.StringVar(&flags.StratumListen, "stratum-listen", "", "stratum v1 mining server host:port for external miners (default off; loopback only without --stratum-allow-remote)")
+	fs.BoolVar(&flags.StratumAllowRemote, "stratum-allow-remote", false, "allow --stratum-listen on a non-loopback address (other machines mine for this node)")
+	fs.StringVar(&flags.StratumPassword, "stratum-password", "", "password every stratum worker must give (default: none)")
+	fs.StringVar(&flags.StratumDefaultAddress, "stratum-default-address", "", `address paid when a stratum worker name is not ADDRESS[.worker] (default: the miner address; "none" refuses such names)`)
 	fs.StringVar(&flags.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&flags.LogSummaryInterval, "log-summary-interval", node.DefaultSummaryInterval, "period of the one-line status log (height, peers, hash rate, mempool, sync ETA); negative turns it off")
 	fs.BoolVar(&version, "version", false, "print the version and commit, and exit")
@@ -185,6 +190,14 @@ Examples:
 			cfg.MinerAddress = flags.MinerAddress
 		case "miner-hashrate-limit":
 			cfg.MinerHashrateLimit = flags.MinerHashrateLimit
+		case "stratum-listen":
+			cfg.StratumListen = flags.StratumListen
+		case "stratum-allow-remote":
+			cfg.StratumAllowRemote = flags.StratumAllowRemote
+		case "stratum-password":
+			cfg.StratumPassword = flags.StratumPassword
+		case "stratum-default-address":
+			cfg.StratumDefaultAddress = flags.StratumDefaultAddress
 		case "log-level":
 			cfg.LogLevel = flags.LogLevel
 		case "log-summary-interval":

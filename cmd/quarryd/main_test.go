@@ -298,3 +298,12 @@ func TestRunExitStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestParseConfigStratumFlags(t *testing.T) {
+	cfg := mustParse(t, "--stratum-listen", "0.0.0.0:3333", "--stratum-allow-remote", "--stratum-password", "pw",
+		"--stratum-default-address", "none")
+	want := node.Config{StratumListen: "0.0.0.0:3333", StratumAllowRemote: true, StratumPassword: "pw", StratumDefaultAddress: "none"}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("got  %+v\nwant %+v", cfg, want)
+	}
+}
