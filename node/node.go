@@ -159,6 +159,15 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		return err
 	}
 
+	// The node's own listener opens before any component starts, so a busy
+	// port fails here with nothing to stop. The components open theirs in
+	// their Run: a failure there cancels the group, and Run below returns
+	// only after g.Wait, that is after every goroutine exited.
+	metricsLn, err := n.listenMetrics()
+	if err != nil {
+		return err
+	}
+
 	g, gctx := errgroup.WithContext(ctx)
 	if comps.net != nil {
 		g.Go(func() error { return comps.net.Run(gctx) })
@@ -167,20 +176,12 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	for _, run := range comps.runners {
 		g.Go(func() error { return run(gctx) })
 	}
-	var metricsSrv *http.Server
-	if cfg.MetricsListen != "" && gatherer != nil {
-		ln, err := net.Listen("tcp", cfg.MetricsListen)
-		if err != nil {
-			return fmt.Errorf("metrics listener %s: %w", cfg.MetricsListen, err)
-		}
-		n.mu.Lock()
-		n.metricsAddr = ln.Addr().String()
-		n.mu.Unlock()
+	if metricsLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{Registry: reg}))
-		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		metricsSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		g.Go(func() error {
-			if err := metricsSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := metricsSrv.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("metrics server: %w", err)
 			}
 			return nil
@@ -200,4 +201,20 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	}
 	n.log.Info("node stopped", "height", c.Height(), "tip", c.Best().Hash)
 	return err
+}
+
+// listenMetrics opens the metrics listener; it returns nil when metrics
+// are off or served by the caller's Registerer.
+func (n *Node) listenMetrics() (net.Listener, error) {
+	if n.cfg.MetricsListen == "" || n.Gatherer() == nil {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", n.cfg.MetricsListen)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener: %w", err)
+	}
+	n.mu.Lock()
+	n.metricsAddr = ln.Addr().String()
+	n.mu.Unlock()
+	return ln, nil
 }
