@@ -70,6 +70,23 @@ func listenAddrs(hostport string) ([]multiaddr.Multiaddr, error) {
 	return []multiaddr.Multiaddr{tcpAddr, quicAddr}, nil
 }
 
+// CheckListenAddr returns the error New would return for addr as
+// Config.ListenAddr, or nil. It touches neither the disk nor the network,
+// so a caller can validate its whole configuration before it creates
+// anything. It is safe for concurrent use.
+func CheckListenAddr(addr string) error {
+	_, err := listenAddrs(addr)
+	return err
+}
+
+// CheckPeerAddr returns the error New would return for s as a bootnode (a
+// multiaddr ending in /p2p/<peer-id>), or nil. Like CheckListenAddr it has
+// no side effects and is safe for concurrent use.
+func CheckPeerAddr(s string) error {
+	_, err := parsePeerAddr(s)
+	return err
+}
+
 // loadOrCreateKey reads the identity key from dir, creating it (Ed25519,
 // mode 0600, written atomically) on first use. An empty dir gives an
 // ephemeral key.

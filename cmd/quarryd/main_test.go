@@ -66,7 +66,7 @@ func TestParseConfigDefaults(t *testing.T) {
 func TestParseConfigEveryFlag(t *testing.T) {
 	cfg := mustParse(t,
 		"--network", "regtest", "--datadir", "/tmp/q", "--p2p-listen", "127.0.0.1:0",
-		"--bootnodes", "/ip4/192.0.2.1/tcp/1/p2p/A,/ip4/192.0.2.2/tcp/2/p2p/B", "--bootnodes", "/ip4/192.0.2.3/tcp/3/p2p/C",
+		"--bootnodes", "/ip4/192.0.2.1/tcp/1/p2p/12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X,/ip4/192.0.2.2/tcp/2/p2p/12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3", "--bootnodes", "/ip4/192.0.2.3/tcp/3/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo",
 		"--no-mdns", "--no-p2p", "--rpc-listen", "127.0.0.1:1234", "--rpc-user", "alice", "--rpc-password", "secret",
 		"--metrics-listen", "127.0.0.1:9100", "--mine", "--miner-threads", "3",
 		"--miner-address", "qr14jsatjtzts3v3fzttgzwxxmnl20mukht8wpsz0", "--miner-hashrate-limit", "1.5e6",
@@ -74,7 +74,7 @@ func TestParseConfigEveryFlag(t *testing.T) {
 	)
 	want := node.Config{
 		Network: "regtest", DataDir: "/tmp/q", P2PListen: "127.0.0.1:0",
-		Bootnodes: []string{"/ip4/192.0.2.1/tcp/1/p2p/A", "/ip4/192.0.2.2/tcp/2/p2p/B", "/ip4/192.0.2.3/tcp/3/p2p/C"},
+		Bootnodes: []string{"/ip4/192.0.2.1/tcp/1/p2p/12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X", "/ip4/192.0.2.2/tcp/2/p2p/12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3", "/ip4/192.0.2.3/tcp/3/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"},
 		NoMDNS:    true, NoP2P: true, RPCListen: "127.0.0.1:1234", RPCAllowRemote: true, RPCUser: "alice", RPCPassword: "secret",
 		MetricsListen: "127.0.0.1:9100", Mine: true, MinerThreads: 3,
 		MinerAddress: "qr14jsatjtzts3v3fzttgzwxxmnl20mukht8wpsz0", MinerHashrateLimit: 1.5e6, LogLevel: "debug",
@@ -119,7 +119,7 @@ network = "dev"
 datadir = "/from/file"
 rpc-listen = "127.0.0.1:1111"
 metrics-listen = "127.0.0.1:2222"
-bootnodes = ["/ip4/192.0.2.1/tcp/1/p2p/FILE"]
+bootnodes = ["/ip4/192.0.2.1/tcp/1/p2p/12D3KooWLJtG8fd2hkQzTn96MrLvThmnNQjTUFZwGEsLRz5EmSzc"]
 mine = true
 miner-threads = 4
 miner-hashrate-limit = 100.5
@@ -129,10 +129,10 @@ log-level = "warn"
 	// (--mine=false, --miner-threads 0); keys not given as flags keep the
 	// file's values; the flag's position relative to --config is irrelevant.
 	cfg := mustParse(t, "--network", "regtest", "--config", path, "--mine=false", "--miner-threads", "0",
-		"--bootnodes", "/ip4/192.0.2.9/tcp/9/p2p/FLAG", "--log-level", "error")
+		"--bootnodes", "/ip4/192.0.2.9/tcp/9/p2p/12D3KooWSHj3RRbBjD15g6wekV8y3mm57Pobmps2g2WJm6F67Lay", "--log-level", "error")
 	want := node.Config{
 		Network: "regtest", DataDir: "/from/file", RPCListen: "127.0.0.1:1111", MetricsListen: "127.0.0.1:2222",
-		Bootnodes: []string{"/ip4/192.0.2.9/tcp/9/p2p/FLAG"}, Mine: false, MinerThreads: 0,
+		Bootnodes: []string{"/ip4/192.0.2.9/tcp/9/p2p/12D3KooWSHj3RRbBjD15g6wekV8y3mm57Pobmps2g2WJm6F67Lay"}, Mine: false, MinerThreads: 0,
 		MinerHashrateLimit: 100.5, LogLevel: "error",
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -142,7 +142,7 @@ log-level = "warn"
 	// Without flags the file's values are taken as they are.
 	cfg = mustParse(t, "--config", path)
 	if cfg.Network != "dev" || !cfg.Mine || cfg.MinerThreads != 4 || cfg.LogLevel != "warn" ||
-		!slices.Equal(cfg.Bootnodes, []string{"/ip4/192.0.2.1/tcp/1/p2p/FILE"}) {
+		!slices.Equal(cfg.Bootnodes, []string{"/ip4/192.0.2.1/tcp/1/p2p/12D3KooWLJtG8fd2hkQzTn96MrLvThmnNQjTUFZwGEsLRz5EmSzc"}) {
 		t.Errorf("file values not taken: %+v", cfg)
 	}
 
