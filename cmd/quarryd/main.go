@@ -53,25 +53,58 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// stringList is a repeatable, comma-separable flag.
-type stringList []string
+// listFlag is a repeatable, comma-separable flag bound to a []string. The
+// first Set replaces the bound value (a list from the config file), later
+// ones append; an empty value gives an empty list.
+type listFlag struct {
+	p   *[]string
+	set bool
+}
 
-func (s *stringList) String() string { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error {
+func (l *listFlag) String() string {
+	if l.p == nil {
+		return ""
+	}
+	return strings.Join(*l.p, ",")
+}
+
+func (l *listFlag) Set(v string) error {
+	if !l.set {
+		*l.p, l.set = nil, true
+	}
 	for _, part := range strings.Split(v, ",") {
 		if part = strings.TrimSpace(part); part != "" {
-			*s = append(*s, part)
+			*l.p = append(*l.p, part)
 		}
 	}
 	return nil
 }
 
-// parseConfig reads flags and the optional TOML file (--config). Values are
-// layered: built-in defaults, then the file, then flags that were given.
-func parseConfig(args []string, stderr io.Writer) (node.Config, error) {
-	var flags node.Config
-	var configPath string
-	var bootnodes stringList
+// bindFlags defines the node's flags on fs, each bound to the node.Config
+// field with the same TOML key, and stores each flag's default in c. A new
+// setting is a field of node.Config (with its toml tag) and one line here;
+// parseConfig layers it without further code.
+func bindFlags(fs *flag.FlagSet, c *node.Config) {
+	fs.StringVar(&c.Network, "network", "dev", "network: main, test, dev or regtest")
+	fs.StringVar(&c.DataDir, "datadir", "", "data directory (default ~/.quarry/<network>)")
+	fs.StringVar(&c.P2PListen, "p2p-listen", "", "p2p host:port, TCP and QUIC (default 0.0.0.0:<network p2p port>)")
+	fs.Var(&listFlag{p: &c.Bootnodes}, "bootnodes", "comma-separated libp2p multiaddrs ending in /p2p/<peer-id> (repeatable)")
+	fs.BoolVar(&c.NoMDNS, "no-mdns", false, "disable mDNS discovery on the LAN")
+	fs.BoolVar(&c.NoP2P, "no-p2p", false, "run without any networking")
+	fs.StringVar(&c.RPCListen, "rpc-listen", "", `JSON-RPC host:port (default 127.0.0.1:<network rpc port>; "off" disables)`)
+	fs.BoolVar(&c.RPCAllowRemote, "rpc-allow-remote", false, "allow --rpc-listen on a non-loopback address (authentication still applies: the cookie, or --rpc-user/--rpc-password)")
+	fs.StringVar(&c.RPCUser, "rpc-user", "", "RPC user name (default: cookie file auth)")
+	fs.StringVar(&c.RPCPassword, "rpc-password", "", "RPC password")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "Prometheus metrics host:port (default off)")
+	fs.BoolVar(&c.Mine, "mine", false, "mine blocks")
+	fs.IntVar(&c.MinerThreads, "miner-threads", 0, "mining threads (0 = one per core)")
+	fs.StringVar(&c.MinerAddress, "miner-address", "", "address paid by mined blocks (default: the node wallet)")
+	fs.Float64Var(&c.MinerHashrateLimit, "miner-hashrate-limit", 0, "cap the node's hash rate in H/s (0 = unlimited; devnets use it to share one machine)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+}
+
+// newFlagSet returns quarryd's flag set bound to c and configPath.
+func newFlagSet(c *node.Config, configPath *string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("quarryd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -92,32 +125,30 @@ Examples:
   quarryctl --network regtest generatetoaddress 10 <address>
 `)
 	}
-	fs.StringVar(&configPath, "config", "", "TOML config file with the same keys as these flags")
-	fs.StringVar(&flags.Network, "network", "dev", "network: main, test, dev or regtest")
-	fs.StringVar(&flags.DataDir, "datadir", "", "data directory (default ~/.quarry/<network>)")
-	fs.StringVar(&flags.P2PListen, "p2p-listen", "", "p2p host:port, TCP and QUIC (default 0.0.0.0:<network p2p port>)")
-	fs.Var(&bootnodes, "bootnodes", "comma-separated libp2p multiaddrs ending in /p2p/<peer-id> (repeatable)")
-	fs.BoolVar(&flags.NoMDNS, "no-mdns", false, "disable mDNS discovery on the LAN")
-	fs.BoolVar(&flags.NoP2P, "no-p2p", false, "run without any networking")
-	fs.StringVar(&flags.RPCListen, "rpc-listen", "", `JSON-RPC host:port (default 127.0.0.1:<network rpc port>; "off" disables)`)
-	fs.BoolVar(&flags.RPCAllowRemote, "rpc-allow-remote", false, "allow --rpc-listen on a non-loopback address (authentication still applies: the cookie, or --rpc-user/--rpc-password)")
-	fs.StringVar(&flags.RPCUser, "rpc-user", "", "RPC user name (default: cookie file auth)")
-	fs.StringVar(&flags.RPCPassword, "rpc-password", "", "RPC password")
-	fs.StringVar(&flags.MetricsListen, "metrics-listen", "", "Prometheus metrics host:port (default off)")
-	fs.BoolVar(&flags.Mine, "mine", false, "mine blocks")
-	fs.IntVar(&flags.MinerThreads, "miner-threads", 0, "mining threads (0 = one per core)")
-	fs.StringVar(&flags.MinerAddress, "miner-address", "", "address paid by mined blocks (default: the node wallet)")
-	fs.Float64Var(&flags.MinerHashrateLimit, "miner-hashrate-limit", 0, "cap the node's hash rate in H/s (0 = unlimited; devnets use it to share one machine)")
-	fs.StringVar(&flags.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(configPath, "config", "", "TOML config file with the same keys as these flags")
+	bindFlags(fs, c)
+	return fs
+}
+
+// parseConfig reads flags and the optional TOML file (--config). Values are
+// layered: the flags' defaults, then the file, then the flags given on the
+// command line, wherever --config appears among them.
+//
+// The arguments are parsed twice: first on their own, to find --config and
+// to report flag errors and --help; then onto the config that holds the
+// defaults and the file's values, where only the flags given are set.
+func parseConfig(args []string, stderr io.Writer) (node.Config, error) {
+	var configPath string
+	fs := newFlagSet(new(node.Config), &configPath, stderr)
 	if err := fs.Parse(args); err != nil {
 		return node.Config{}, err
 	}
 	if fs.NArg() > 0 {
 		return node.Config{}, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
 	}
-	flags.Bootnodes = bootnodes
 
 	var cfg node.Config
+	layered := newFlagSet(&cfg, new(string), io.Discard) // stores the defaults in cfg
 	if configPath != "" {
 		md, err := toml.DecodeFile(configPath, &cfg)
 		if err != nil {
@@ -127,42 +158,8 @@ Examples:
 			return node.Config{}, fmt.Errorf("config file %s: unknown key %q", configPath, undec[0].String())
 		}
 	}
-	// Flags given on the command line override the file.
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "network":
-			cfg.Network = flags.Network
-		case "datadir":
-			cfg.DataDir = flags.DataDir
-		case "p2p-listen":
-			cfg.P2PListen = flags.P2PListen
-		case "bootnodes":
-			cfg.Bootnodes = flags.Bootnodes
-		case "no-mdns":
-			cfg.NoMDNS = flags.NoMDNS
-		case "no-p2p":
-			cfg.NoP2P = flags.NoP2P
-		case "rpc-listen":
-			cfg.RPCListen = flags.RPCListen
-		case "rpc-allow-remote":
-			cfg.RPCAllowRemote = flags.RPCAllowRemote
-		case "rpc-user":
-			cfg.RPCUser = flags.RPCUser
-		case "rpc-password":
-			cfg.RPCPassword = flags.RPCPassword
-		case "metrics-listen":
-			cfg.MetricsListen = flags.MetricsListen
-		case "mine":
-			cfg.Mine = flags.Mine
-		case "miner-threads":
-			cfg.MinerThreads = flags.MinerThreads
-		case "miner-address":
-			cfg.MinerAddress = flags.MinerAddress
-		case "miner-hashrate-limit":
-			cfg.MinerHashrateLimit = flags.MinerHashrateLimit
-		case "log-level":
-			cfg.LogLevel = flags.LogLevel
-		}
-	})
+	if err := layered.Parse(args); err != nil {
+		return node.Config{}, err // not reached: the first pass accepted args
+	}
 	return cfg, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -57,9 +58,10 @@ func writeFile(t *testing.T, name, content string) string {
 
 func TestParseConfigDefaults(t *testing.T) {
 	cfg := mustParse(t)
-	// The zero value means "the network's default"; node.Config.resolve fills it in.
-	if !reflect.DeepEqual(cfg, node.Config{}) {
-		t.Errorf("no flags: got %+v, want the zero Config", cfg)
+	// The flags' defaults; the other zero values mean "the network's
+	// default", which node.Config.resolve fills in.
+	if want := (node.Config{Network: "dev", LogLevel: "info"}); !reflect.DeepEqual(cfg, want) {
+		t.Errorf("no flags: got %+v, want %+v", cfg, want)
 	}
 }
 
@@ -151,6 +153,73 @@ log-level = "warn"
 	if len(cfg.Bootnodes) != 0 {
 		t.Errorf("--bootnodes '' kept %v", cfg.Bootnodes)
 	}
+}
+
+// TestLayeringEveryKey sets every TOML key of node.Config in a file and as
+// a flag, with values that differ from each other and from the default,
+// and checks the layering default < file < flag for each, generically, so
+// a new setting is covered without editing this test.
+func TestLayeringEveryKey(t *testing.T) {
+	ct := reflect.TypeFor[node.Config]()
+	var file strings.Builder
+	var flagArgs []string
+	wantFile, wantFlag := mustParse(t), mustParse(t)
+	defaults := wantFile
+	for i := range ct.NumField() {
+		f := ct.Field(i)
+		key := f.Tag.Get("toml")
+		if key == "" || key == "-" {
+			continue
+		}
+		fv, gv := reflect.ValueOf(&wantFile).Elem().Field(i), reflect.ValueOf(&wantFlag).Elem().Field(i)
+		switch f.Type.Kind() {
+		case reflect.String:
+			fmt.Fprintf(&file, "%s = %q\n", key, "file-"+key)
+			fv.SetString("file-" + key)
+			flagArgs = append(flagArgs, "--"+key, "flag-"+key)
+			gv.SetString("flag-" + key)
+		case reflect.Bool:
+			fmt.Fprintf(&file, "%s = true\n", key)
+			fv.SetBool(true)
+			flagArgs = append(flagArgs, "--"+key+"=false") // an explicit false still wins
+			gv.SetBool(false)
+		case reflect.Int:
+			fmt.Fprintf(&file, "%s = 4\n", key)
+			fv.SetInt(4)
+			flagArgs = append(flagArgs, "--"+key, "7")
+			gv.SetInt(7)
+		case reflect.Float64:
+			fmt.Fprintf(&file, "%s = 2.5\n", key)
+			fv.SetFloat(2.5)
+			flagArgs = append(flagArgs, "--"+key, "3.5")
+			gv.SetFloat(3.5)
+		case reflect.Slice:
+			fmt.Fprintf(&file, "%s = [\"file-a\", \"file-b\"]\n", key)
+			fv.Set(reflect.ValueOf([]string{"file-a", "file-b"}))
+			flagArgs = append(flagArgs, "--"+key, "flag-a")
+			gv.Set(reflect.ValueOf([]string{"flag-a"}))
+		default:
+			t.Fatalf("node.Config.%s: no test value for kind %v; extend this test", f.Name, f.Type.Kind())
+		}
+		if reflect.DeepEqual(fv.Interface(), reflect.ValueOf(defaults).Field(i).Interface()) {
+			t.Fatalf("test value of %s equals its default", key)
+		}
+	}
+	path := writeFile(t, "all.toml", file.String())
+	check := func(args []string, want node.Config) {
+		t.Helper()
+		cfg, out, err := parse(t, args...)
+		if err != nil {
+			t.Fatalf("parseConfig(%q): %v\n%s", args, err, out)
+		}
+		if !reflect.DeepEqual(cfg, want) {
+			t.Errorf("parseConfig(%q):\ngot  %+v\nwant %+v", args, cfg, want)
+		}
+	}
+	check([]string{"--config", path}, wantFile)
+	check(append([]string{"--config", path}, flagArgs...), wantFlag)
+	check(append(flagArgs, "--config", path), wantFlag)
+	check(flagArgs, wantFlag)
 }
 
 // TestFlagsAndKeysAgree: every flag but --config is a TOML key of
