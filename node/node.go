@@ -50,7 +50,10 @@ const sigCacheSize = 200_000
 // Version is the node software version reported to peers and RPC.
 const Version = "0.1.0"
 
-// New validates cfg and returns a Node. It opens nothing and starts nothing.
+// New validates cfg and returns a Node. It opens nothing and starts
+// nothing: every value that can be checked without side effects (network,
+// listen addresses, bootnodes, miner address, log level) is checked here,
+// so a bad configuration never leaves files in the data directory.
 func New(cfg Config) (*Node, error) {
 	r, err := cfg.resolve()
 	if err != nil {
@@ -93,7 +96,10 @@ func (n *Node) Chain() *chain.Chain {
 
 // Run opens the data directory and runs every component until ctx ends or
 // one of them fails; it then shuts everything down (RPC drained, miner
-// stopped, libp2p closed, store closed) and returns the first error.
+// stopped, libp2p closed, store closed) and returns the first error. On
+// every path, Run returns only after every goroutine it started has
+// exited; a listener that cannot open (RPC, metrics, p2p TCP or QUIC)
+// fails Run with a one-line error naming it and its address.
 func (n *Node) Run(ctx context.Context) (err error) {
 	cfg := n.cfg
 	ctx, cancel := context.WithCancel(ctx)
