@@ -226,7 +226,7 @@ func listen(h host.Host, addrs []multiaddr.Multiaddr, fixedPort bool) error {
 	}
 	ip, err := manet.ToIP(tcpAddr)
 	if err != nil {
-		return fmt.Errorf("p2p: listen address %s: %w", tcpAddr, err)
+		return wrapErr(ErrBadConfig, err, "listen address %s", tcpAddr)
 	}
 	proto := "ip4"
 	if ip.To4() == nil {
@@ -242,7 +242,7 @@ func listen(h host.Host, addrs []multiaddr.Multiaddr, fixedPort bool) error {
 	for _, p := range []string{port, "0"} {
 		q, err := multiaddr.NewMultiaddr(fmt.Sprintf("/%s/%s/udp/%s/quic-v1", proto, ip, p))
 		if err != nil {
-			return fmt.Errorf("p2p: QUIC listen address: %w", err)
+			return wrapErr(ErrBadConfig, err, "QUIC listen address")
 		}
 		if err = listenOn(h, q); err == nil || p == "0" {
 			return err
@@ -250,6 +250,11 @@ func listen(h host.Host, addrs []multiaddr.Multiaddr, fixedPort bool) error {
 	}
 	return nil
 }
+
+// ErrListen: a listener could not be opened (the port is in use, the
+// address is not local ...). Its errors also match the cause, such as
+// syscall.EADDRINUSE.
+const ErrListen ErrorKind = "p2p cannot listen"
 
 // listenAdder is the part of libp2p's swarm that opens one listener.
 type listenAdder interface {
@@ -280,5 +285,6 @@ func listenOn(h host.Host, a multiaddr.Multiaddr) error {
 	if ip, ierr := manet.ToIP(a); ierr == nil && perr == nil {
 		where = net.JoinHostPort(ip.String(), port)
 	}
-	return fmt.Errorf("p2p: cannot listen on %s (%s): %w", where, transport, err)
+	return &Error{Kind: ErrListen, Err: err,
+		Description: fmt.Sprintf("p2p: cannot listen on %s (%s): %v", where, transport, err)}
 }

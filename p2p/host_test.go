@@ -2,8 +2,10 @@ package p2p
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,8 +56,8 @@ func TestListenPortInUse(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			err = n.Run(ctx)
-			if err == nil || ctx.Err() != nil {
-				t.Fatalf("Run with %s in use: %v", addr, err)
+			if !errors.Is(err, ErrListen) || !errors.Is(err, syscall.EADDRINUSE) || ctx.Err() != nil {
+				t.Fatalf("Run with %s in use: %v, want ErrListen and EADDRINUSE at once", addr, err)
 			}
 			msg := err.Error()
 			t.Logf("Run: %s", msg)
