@@ -25,15 +25,26 @@ func holdTCP(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// holdUDP occupies a loopback UDP port for the rest of the test.
+// holdUDP occupies a loopback UDP port, whose TCP twin is free, for the
+// rest of the test.
 func holdUDP(t *testing.T) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := pc.LocalAddr().String()
+		// The same TCP port must be free, or the TCP listener fails first.
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			t.Cleanup(func() { pc.Close() })
+			return addr
+		}
+		pc.Close()
 	}
-	t.Cleanup(func() { pc.Close() })
-	return pc.LocalAddr().String()
+	t.Fatal("no UDP port whose TCP twin is free")
+	return ""
 }
 
 // quarryGoroutines returns the stacks of the goroutines that run code of

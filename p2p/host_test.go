@@ -34,14 +34,7 @@ func TestListenPortInUse(t *testing.T) {
 			t.Cleanup(func() { ln.Close() })
 			return ln.Addr().String()
 		}, "(tcp)"},
-		{"udp taken", func(t *testing.T) string {
-			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { pc.Close() })
-			return pc.LocalAddr().String()
-		}, "(udp, QUIC)"},
+		{"udp taken", holdUDPTCPFree, "(udp, QUIC)"},
 		{"another node", func(t *testing.T) string {
 			first := runHostTest(t, "127.0.0.1:0")
 			return hostPort(t, first)
@@ -127,5 +120,27 @@ func hostPort(t *testing.T, n *Node) string {
 		}
 	}
 	t.Fatal("node has no TCP listener")
+	return ""
+}
+
+// holdUDPTCPFree occupies a loopback UDP port, whose TCP twin is free, for
+// the rest of the test.
+func holdUDPTCPFree(t *testing.T) string {
+	t.Helper()
+	for range 100 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := pc.LocalAddr().String()
+		// The same TCP port must be free, or the TCP listener fails first.
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			t.Cleanup(func() { pc.Close() })
+			return addr
+		}
+		pc.Close()
+	}
+	t.Fatal("no UDP port whose TCP twin is free")
 	return ""
 }

@@ -78,21 +78,13 @@ func TestBusyPortExits(t *testing.T) {
 		t.Cleanup(func() { ln.Close() })
 		return ln.Addr().String()
 	}
-	holdUDP := func(t *testing.T) string {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { pc.Close() })
-		return pc.LocalAddr().String()
-	}
 	for _, tc := range []struct {
 		name, flag string
 		hold       func(*testing.T) string
 		want       string
 	}{
 		{"p2p tcp", "--p2p-listen", holdTCP, "quarryd: p2p: cannot listen on %s (tcp): "},
-		{"p2p quic", "--p2p-listen", holdUDP, "quarryd: p2p: cannot listen on %s (udp, QUIC): "},
+		{"p2p quic", "--p2p-listen", holdUDPTCPFree, "quarryd: p2p: cannot listen on %s (udp, QUIC): "},
 		{"rpc", "--rpc-listen", holdTCP, "quarryd: rpc: listen: listen tcp %s: "},
 		{"metrics", "--metrics-listen", holdTCP, "quarryd: metrics listener: listen tcp %s: "},
 	} {
@@ -157,4 +149,26 @@ func TestBadConfigTouchesNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// holdUDPTCPFree occupies a loopback UDP port, whose TCP twin is free, for
+// the rest of the test.
+func holdUDPTCPFree(t *testing.T) string {
+	t.Helper()
+	for range 100 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := pc.LocalAddr().String()
+		// The same TCP port must be free, or the TCP listener fails first.
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			t.Cleanup(func() { pc.Close() })
+			return addr
+		}
+		pc.Close()
+	}
+	t.Fatal("no UDP port whose TCP twin is free")
+	return ""
 }
