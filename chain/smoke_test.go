@@ -41,7 +41,9 @@ func mineChild(t testing.TB, c *Chain, parent Hash, to Address, ts uint32, txs .
 func TestSmokeConnectAndReorg(t *testing.T) {
 	p := RegtestParams()
 	now := time.Unix(genesisTime+100000, 0)
-	c, err := New(Config{Params: p, Store: memstore.New(), Now: func() time.Time { return now }})
+	store := memstore.New()
+	t.Cleanup(func() { _ = store.Close() })
+	c, err := New(Config{Params: p, Store: store, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

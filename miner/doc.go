@@ -133,10 +133,10 @@
 // # Hash-rate limit
 //
 // Config.HashrateLimit (H/s, total over workers) paces background mining
-// with a token bucket, one token per nonce: a worker reserves a whole batch
-// and starts it at the time the bucket names, so the nonces started by any
-// time t never exceed burst + limit*(t - t0) (TestTokenBucketBound checks
-// this on a fake clock). Under a limit batches shrink to about 5 ms of the
+// with a token bucket (golang.org/x/time/rate), one token per nonce: a
+// worker reserves a whole batch and starts it at the time the bucket names,
+// so the nonces started by any time t never exceed burst + limit*(t - t0)
+// (TestPacerBound checks this on a fake clock). Under a limit batches shrink to about 5 ms of the
 // limit (at least MinPacedBatch) and the burst is one batch, so pacing is
 // smooth and several limited nodes on one machine get reproducible shares
 // of hash power. A worker waiting for its start still reacts to new work at

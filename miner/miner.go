@@ -21,8 +21,8 @@ type Miner struct {
 	log    *slog.Logger
 	now    func() time.Time
 	salt   uint16
-	batch  uint64       // nonces per batch (smaller under a limit)
-	bucket *tokenBucket // nil without a hash-rate limit
+	batch  uint64 // nonces per batch (smaller under a limit)
+	pacer  *pacer // nil without a hash-rate limit
 	met    *metrics
 
 	// Read by workers once per batch: gen changes whenever they must look
@@ -115,7 +115,7 @@ func New(cfg Config) (*Miner, error) {
 	}
 	if cfg.HashrateLimit > 0 {
 		m.batch = pacedBatch(cfg.HashrateLimit, m.batch)
-		m.bucket = newTokenBucket(cfg.HashrateLimit, float64(m.batch))
+		m.pacer = newPacer(cfg.HashrateLimit, m.batch)
 	}
 	if m.met, err = newMetrics(m, cfg.Registerer); err != nil {
 		return nil, err

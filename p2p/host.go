@@ -16,13 +16,15 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	lpmetrics "github.com/libp2p/go-libp2p/core/metrics"
-	"github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"github.com/libp2p/go-libp2p/x/rate"
 	"github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/quarrychain/quarry/chain/atomicfile"
 )
 
 // keyFile is the identity key's file name in the data dir.
@@ -70,6 +72,23 @@ func listenAddrs(hostport string) ([]multiaddr.Multiaddr, error) {
 	return []multiaddr.Multiaddr{tcpAddr, quicAddr}, nil
 }
 
+// CheckListenAddr returns the error New would return for addr as
+// Config.ListenAddr, or nil. It touches neither the disk nor the network,
+// so a caller can validate its whole configuration before it creates
+// anything. It is safe for concurrent use.
+func CheckListenAddr(addr string) error {
+	_, err := listenAddrs(addr)
+	return err
+}
+
+// CheckPeerAddr returns the error New would return for s as a bootnode (a
+// multiaddr ending in /p2p/<peer-id>), or nil. Like CheckListenAddr it has
+// no side effects and is safe for concurrent use.
+func CheckPeerAddr(s string) error {
+	_, err := parsePeerAddr(s)
+	return err
+}
+
 // loadOrCreateKey reads the identity key from dir, creating it (Ed25519,
 // mode 0600, written atomically) on first use. An empty dir gives an
 // ephemeral key.
@@ -115,29 +134,9 @@ func loadOrCreateKey(dir string) (crypto.PrivKey, error) {
 	return k, nil
 }
 
+// writeFileAtomic replaces path durably (the identity key, the ban list).
 func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, data, mode)
 }
 
 // lanPrefixesV4 and V6 are the private and loopback ranges a devnet uses;
@@ -185,13 +184,12 @@ func (n *Node) newHost() (host.Host, *lpmetrics.BandwidthCounter, error) {
 		return nil, nil, wrapErr(ErrBadConfig, err, "connection manager")
 	}
 	bwc := lpmetrics.NewBandwidthCounter()
-	listen := addrs
-	if !fixedPort {
-		listen = addrs[:1]
-	}
+	// The host starts without listeners and listen opens them one by one:
+	// libp2p.New succeeds when any of its listen addresses works, which
+	// would leave a node whose TCP port is taken running on QUIC alone.
 	h, err := libp2p.New(
 		libp2p.Identity(n.key),
-		libp2p.ListenAddrs(listen...),
+		libp2p.NoListenAddrs,
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.ConnectionGater(n.gate),
@@ -205,39 +203,88 @@ func (n *Node) newHost() (host.Host, *lpmetrics.BandwidthCounter, error) {
 	if err != nil {
 		_ = cm.Close()
 		_ = rm.Close()
-		return nil, nil, wrapErr(ErrBadConfig, err, "listening on %s", n.cfg.listenAddr())
+		return nil, nil, wrapErr(ErrBadConfig, err, "starting libp2p")
 	}
-	if !fixedPort {
-		n.listenQUICOnTCPPort(h, addrs[0])
+	if err := listen(h, addrs, fixedPort); err != nil {
+		_ = h.Close() // closes the connection and resource managers too
+		return nil, nil, err
 	}
 	return h, bwc, nil
 }
 
-// listenQUICOnTCPPort adds a QUIC listener on the port the TCP listener got,
-// falling back to any free UDP port.
-func (n *Node) listenQUICOnTCPPort(h host.Host, tcpAddr multiaddr.Multiaddr) {
+// listen opens the TCP and the QUIC listener. With a fixed port both must
+// succeed: a port in use is an error naming the address, never a node
+// that runs silently on one transport. With port 0, TCP picks a free port
+// and QUIC takes the same UDP port if it is free, else any free one.
+func listen(h host.Host, addrs []multiaddr.Multiaddr, fixedPort bool) error {
+	tcpAddr, quicAddr := addrs[0], addrs[1]
+	if err := listenOn(h, tcpAddr); err != nil {
+		return err
+	}
+	if fixedPort {
+		return listenOn(h, quicAddr)
+	}
 	ip, err := manet.ToIP(tcpAddr)
 	if err != nil {
-		return
+		return wrapErr(ErrBadConfig, err, "listen address %s", tcpAddr)
 	}
 	proto := "ip4"
 	if ip.To4() == nil {
 		proto = "ip6"
 	}
+	port := "0"
 	for _, a := range h.Network().ListenAddresses() {
-		port, err := a.ValueForProtocol(multiaddr.P_TCP)
-		if err != nil {
-			continue
+		if p, err := a.ValueForProtocol(multiaddr.P_TCP); err == nil {
+			port = p
+			break
 		}
-		for _, p := range []string{port, "0"} {
-			q, err := multiaddr.NewMultiaddr(fmt.Sprintf("/%s/%s/udp/%s/quic-v1", proto, ip, p))
-			if err != nil {
-				continue
-			}
-			if err := h.Network().Listen(q); err == nil {
-				return
-			}
-		}
-		return
 	}
+	for _, p := range []string{port, "0"} {
+		q, err := multiaddr.NewMultiaddr(fmt.Sprintf("/%s/%s/udp/%s/quic-v1", proto, ip, p))
+		if err != nil {
+			return wrapErr(ErrBadConfig, err, "QUIC listen address")
+		}
+		if err = listenOn(h, q); err == nil || p == "0" {
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrListen: a listener could not be opened (the port is in use, the
+// address is not local ...). Its errors also match the cause, such as
+// syscall.EADDRINUSE.
+const ErrListen ErrorKind = "p2p cannot listen"
+
+// listenAdder is the part of libp2p's swarm that opens one listener.
+type listenAdder interface {
+	AddListenAddr(multiaddr.Multiaddr) error
+}
+
+// listenOn opens one listener and reports its failure in one line such as
+// "p2p: cannot listen on 127.0.0.1:4001 (tcp): listen tcp4 127.0.0.1:4001:
+// bind: address already in use".
+func listenOn(h host.Host, a multiaddr.Multiaddr) error {
+	var err error
+	// The swarm's AddListenAddr returns the transport's own error;
+	// Network.Listen wraps it in a list of every failed address.
+	if sw, ok := h.Network().(listenAdder); ok {
+		err = sw.AddListenAddr(a)
+	} else {
+		err = h.Network().Listen(a)
+	}
+	if err == nil {
+		return nil
+	}
+	where, transport := a.String(), "tcp"
+	port, perr := a.ValueForProtocol(multiaddr.P_TCP)
+	if perr != nil {
+		port, perr = a.ValueForProtocol(multiaddr.P_UDP)
+		transport = "udp, QUIC"
+	}
+	if ip, ierr := manet.ToIP(a); ierr == nil && perr == nil {
+		where = net.JoinHostPort(ip.String(), port)
+	}
+	return &Error{Kind: ErrListen, Err: err,
+		Description: fmt.Sprintf("p2p: cannot listen on %s (%s): %v", where, transport, err)}
 }

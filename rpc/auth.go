@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/quarrychain/quarry/chain/atomicfile"
 )
 
 // CookieFile is the name of the cookie file in the data directory, and
@@ -29,30 +31,17 @@ const (
 )
 
 // WriteCookie creates dir/.cookie with mode 0600 holding
-// "__cookie__:<64 random hex digits>" and returns the credentials. The file
-// is written to a temporary name and renamed, so a reader never sees a
-// partial cookie. It is safe for concurrent use with distinct directories.
+// "__cookie__:<64 random hex digits>" and returns the credentials. It is
+// written with atomicfile, so a reader never sees a partial cookie. It is
+// safe for concurrent use with distinct directories.
 func WriteCookie(dir string) (user, pass string, err error) {
 	var secret [32]byte
 	if _, err := rand.Read(secret[:]); err != nil {
 		return "", "", fmt.Errorf("rpc cookie: %w", err)
 	}
 	pass = hex.EncodeToString(secret[:])
-	path := filepath.Join(dir, CookieFile)
-	tmp := path + ".tmp"
-	_ = os.Remove(tmp)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return "", "", fmt.Errorf("rpc cookie: %w", err)
-	}
-	_, werr := f.WriteString(CookieUser + ":" + pass)
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		_ = os.Remove(tmp)
-		return "", "", fmt.Errorf("rpc cookie: write %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
+	content := []byte(CookieUser + ":" + pass)
+	if err := atomicfile.WriteFile(filepath.Join(dir, CookieFile), content, 0o600); err != nil {
 		return "", "", fmt.Errorf("rpc cookie: %w", err)
 	}
 	return CookieUser, pass, nil

@@ -59,14 +59,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// stringList is a repeatable, comma-separable flag.
-type stringList []string
+// listFlag is a repeatable, comma-separable flag bound to a []string. The
+// first Set replaces the bound value (a list from the config file), later
+// ones append; an empty value gives an empty list.
+type listFlag struct {
+	p   *[]string
+	set bool
+}
 
-func (s *stringList) String() string { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error {
+func (l *listFlag) String() string {
+	if l.p == nil {
+		return ""
+	}
+	return strings.Join(*l.p, ",")
+}
+
+func (l *listFlag) Set(v string) error {
+	if !l.set {
+		*l.p, l.set = nil, true
+	}
 	for _, part := range strings.Split(v, ",") {
 		if part = strings.TrimSpace(part); part != "" {
-			*s = append(*s, part)
+			*l.p = append(*l.p, part)
 		}
 	}
 	return nil
@@ -75,24 +89,50 @@ func (s *stringList) Set(v string) error {
 // errVersion is parseConfig's answer to --version.
 var errVersion = errors.New("version requested")
 
-// parseConfig reads flags and the optional TOML file (--config). Values are
-// layered: built-in defaults, then the file, then flags that were given.
-// The usage is written to stderr only for --help (flag.ErrHelp); other
-// flag errors are returned, for the caller to print once.
-func parseConfig(args []string, stderr io.Writer) (node.Config, error) {
-	var flags node.Config
-	var version bool
-	var configPath string
-	var bootnodes stringList
+// bindFlags defines the node's flags on fs, each bound to the node.Config
+// field with the same TOML key, and stores each flag's default in c. A new
+// setting is a field of node.Config (with its toml tag) and one line here;
+// parseConfig layers it without further code.
+func bindFlags(fs *flag.FlagSet, c *node.Config) {
+	fs.StringVar(&c.Network, "network", "dev", "network: main, test, dev or regtest")
+	fs.StringVar(&c.DataDir, "datadir", "", "data directory (default ~/.quarry/<network>)")
+	fs.StringVar(&c.P2PListen, "p2p-listen", "", "p2p host:port, TCP and QUIC (default 0.0.0.0:<network p2p port>)")
+	fs.Var(&listFlag{p: &c.Bootnodes}, "bootnodes", "comma-separated libp2p multiaddrs ending in /p2p/<peer-id> (repeatable)")
+	fs.BoolVar(&c.NoMDNS, "no-mdns", false, "disable mDNS discovery on the LAN")
+	fs.BoolVar(&c.NoP2P, "no-p2p", false, "run without any networking")
+	fs.StringVar(&c.RPCListen, "rpc-listen", "", `JSON-RPC host:port (default 127.0.0.1:<network rpc port>; "off" disables)`)
+	fs.BoolVar(&c.RPCAllowRemote, "rpc-allow-remote", false, "allow --rpc-listen on a non-loopback address (authentication still applies: the cookie, or --rpc-user/--rpc-password)")
+	fs.StringVar(&c.RPCUser, "rpc-user", "", "RPC user name (default: cookie file auth)")
+	fs.StringVar(&c.RPCPassword, "rpc-password", "", "RPC password")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "Prometheus metrics host:port (default off)")
+	fs.BoolVar(&c.Mine, "mine", false, "mine blocks")
+	fs.IntVar(&c.MinerThreads, "miner-threads", 0, "mining threads (0 = one per core)")
+	fs.StringVar(&c.MinerAddress, "miner-address", "", "address paid by mined blocks (default: the node wallet)")
+	fs.Float64Var(&c.MinerHashrateLimit, "miner-hashrate-limit", 0, "cap the node's hash rate in H/s (0 = unlimited; devnets use it to share one machine)")
+	fs.StringVar(&c.StratumListen, "stratum-listen", "", "stratum v1 mining server host:port for external miners (default off; loopback only without --stratum-allow-remote)")
+	fs.BoolVar(&c.StratumAllowRemote, "stratum-allow-remote", false, "allow --stratum-listen on a non-loopback address (other machines mine for this node)")
+	fs.StringVar(&c.StratumPassword, "stratum-password", "", "password every stratum worker must give (default: none)")
+	fs.StringVar(&c.StratumDefaultAddress, "stratum-default-address", "", `address paid when a stratum worker name is not ADDRESS[.worker] (default: the miner address; "none" refuses such names)`)
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.DurationVar(&c.LogSummaryInterval, "log-summary-interval", node.DefaultSummaryInterval, "period of the one-line status log (height, peers, hash rate, mempool, sync ETA); negative turns it off")
+}
+
+// newFlagSet returns quarryd's flag set bound to c, configPath and
+// version. It prints nothing itself: parseConfig writes the usage for
+// --help only, and the caller prints an error once.
+func newFlagSet(c *node.Config, configPath *string, version *bool) *flag.FlagSet {
 	fs := flag.NewFlagSet("quarryd", flag.ContinueOnError)
-	// The flag package would print the usage on every error; it is
-	// printed here for --help only, and errors once by the caller.
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	usage := func() {
-		fs.SetOutput(stderr)
-		defer fs.SetOutput(io.Discard)
-		fmt.Fprint(stderr, `Usage: quarryd [flags]
+	fs.StringVar(configPath, "config", "", "TOML config file with the same keys as these flags")
+	fs.BoolVar(version, "version", false, "print the version and commit, and exit")
+	bindFlags(fs, c)
+	return fs
+}
+
+// printUsage writes quarryd's --help text.
+func printUsage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprint(w, `Usage: quarryd [flags]
        quarryd bench [--duration 10s] [--threads N] [--json]
 
 quarryd runs a Quarry proof-of-work node. With no flags it joins the dev
@@ -101,41 +141,34 @@ network (blocks every few seconds) with its data in ~/.quarry/dev, JSON-RPC on
 
 Flags (a TOML file given with --config sets the same keys; flags win):
 `)
-		fs.PrintDefaults()
-		fmt.Fprint(stderr, `
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	fmt.Fprint(w, `
 Examples:
   quarryd --mine                              mine on every core (dev network)
   quarryd --network regtest --no-mdns         private chain, blocks on demand
-  quarryd --stratum-listen 127.0.0.1:3333     serve stratum v1 miners (cpuminer -a sha256d)
   quarryctl --network regtest generatetoaddress 10 <address>
 `)
-	}
-	fs.StringVar(&configPath, "config", "", "TOML config file with the same keys as these flags")
-	fs.StringVar(&flags.Network, "network", "dev", "network: main, test, dev or regtest")
-	fs.StringVar(&flags.DataDir, "datadir", "", "data directory (default ~/.quarry/<network>)")
-	fs.StringVar(&flags.P2PListen, "p2p-listen", "", "p2p host:port, TCP and QUIC (default 0.0.0.0:<network p2p port>)")
-	fs.Var(&bootnodes, "bootnodes", "comma-separated libp2p multiaddrs ending in /p2p/<peer-id> (repeatable)")
-	fs.BoolVar(&flags.NoMDNS, "no-mdns", false, "disable mDNS discovery on the LAN")
-	fs.BoolVar(&flags.NoP2P, "no-p2p", false, "run without any networking")
-	fs.StringVar(&flags.RPCListen, "rpc-listen", "", `JSON-RPC host:port (default 127.0.0.1:<network rpc port>; "off" disables)`)
-	fs.BoolVar(&flags.RPCAllowRemote, "rpc-allow-remote", false, "allow --rpc-listen on a non-loopback address (authentication still applies: the cookie, or --rpc-user/--rpc-password)")
-	fs.StringVar(&flags.RPCUser, "rpc-user", "", "RPC user name (default: cookie file auth)")
-	fs.StringVar(&flags.RPCPassword, "rpc-password", "", "RPC password")
-	fs.StringVar(&flags.MetricsListen, "metrics-listen", "", "Prometheus metrics host:port (default off)")
-	fs.BoolVar(&flags.Mine, "mine", false, "mine blocks")
-	fs.IntVar(&flags.MinerThreads, "miner-threads", 0, "mining threads (0 = one per core)")
-	fs.StringVar(&flags.MinerAddress, "miner-address", "", "address paid by mined blocks (default: the node wallet)")
-	fs.Float64Var(&flags.MinerHashrateLimit, "miner-hashrate-limit", 0, "cap the node's hash rate in H/s (0 = unlimited; devnets use it to share one machine)")
-	fs.StringVar(&flags.StratumListen, "stratum-listen", "", "stratum v1 mining server host:port for external miners (default off; loopback only without --stratum-allow-remote)")
-	fs.BoolVar(&flags.StratumAllowRemote, "stratum-allow-remote", false, "allow --stratum-listen on a non-loopback address (other machines mine for this node)")
-	fs.StringVar(&flags.StratumPassword, "stratum-password", "", "password every stratum worker must give (default: none)")
-	fs.StringVar(&flags.StratumDefaultAddress, "stratum-default-address", "", `address paid when a stratum worker name is not ADDRESS[.worker] (default: the miner address; "none" refuses such names)`)
-	fs.StringVar(&flags.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.DurationVar(&flags.LogSummaryInterval, "log-summary-interval", node.DefaultSummaryInterval, "period of the one-line status log (height, peers, hash rate, mempool, sync ETA); negative turns it off")
-	fs.BoolVar(&version, "version", false, "print the version and commit, and exit")
+}
+
+// parseConfig reads flags and the optional TOML file (--config). Values are
+// layered: the flags' defaults, then the file, then the flags given on the
+// command line, wherever --config appears among them. The usage is written
+// to usageOut for --help (flag.ErrHelp); other errors are returned, for the
+// caller to print once.
+//
+// The arguments are parsed twice: first on their own, to find --config and
+// to report flag errors, --help and --version; then onto the config that
+// holds the defaults and the file's values, where only the flags given are
+// set.
+func parseConfig(args []string, usageOut io.Writer) (node.Config, error) {
+	var configPath string
+	var version bool
+	fs := newFlagSet(new(node.Config), &configPath, &version)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			usage()
+			printUsage(fs, usageOut)
 		}
 		return node.Config{}, err
 	}
@@ -145,9 +178,9 @@ Examples:
 	if fs.NArg() > 0 {
 		return node.Config{}, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
 	}
-	flags.Bootnodes = bootnodes
 
 	var cfg node.Config
+	layered := newFlagSet(&cfg, new(string), new(bool)) // stores the defaults in cfg
 	if configPath != "" {
 		md, err := toml.DecodeFile(configPath, &cfg)
 		if err != nil {
@@ -157,52 +190,8 @@ Examples:
 			return node.Config{}, fmt.Errorf("config file %s: unknown key %q", configPath, undec[0].String())
 		}
 	}
-	// Flags given on the command line override the file.
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "network":
-			cfg.Network = flags.Network
-		case "datadir":
-			cfg.DataDir = flags.DataDir
-		case "p2p-listen":
-			cfg.P2PListen = flags.P2PListen
-		case "bootnodes":
-			cfg.Bootnodes = flags.Bootnodes
-		case "no-mdns":
-			cfg.NoMDNS = flags.NoMDNS
-		case "no-p2p":
-			cfg.NoP2P = flags.NoP2P
-		case "rpc-listen":
-			cfg.RPCListen = flags.RPCListen
-		case "rpc-allow-remote":
-			cfg.RPCAllowRemote = flags.RPCAllowRemote
-		case "rpc-user":
-			cfg.RPCUser = flags.RPCUser
-		case "rpc-password":
-			cfg.RPCPassword = flags.RPCPassword
-		case "metrics-listen":
-			cfg.MetricsListen = flags.MetricsListen
-		case "mine":
-			cfg.Mine = flags.Mine
-		case "miner-threads":
-			cfg.MinerThreads = flags.MinerThreads
-		case "miner-address":
-			cfg.MinerAddress = flags.MinerAddress
-		case "miner-hashrate-limit":
-			cfg.MinerHashrateLimit = flags.MinerHashrateLimit
-		case "stratum-listen":
-			cfg.StratumListen = flags.StratumListen
-		case "stratum-allow-remote":
-			cfg.StratumAllowRemote = flags.StratumAllowRemote
-		case "stratum-password":
-			cfg.StratumPassword = flags.StratumPassword
-		case "stratum-default-address":
-			cfg.StratumDefaultAddress = flags.StratumDefaultAddress
-		case "log-level":
-			cfg.LogLevel = flags.LogLevel
-		case "log-summary-interval":
-			cfg.LogSummaryInterval = flags.LogSummaryInterval
-		}
-	})
+	if err := layered.Parse(args); err != nil {
+		return node.Config{}, err // not reached: the first pass accepted args
+	}
 	return cfg, nil
 }

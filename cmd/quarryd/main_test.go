@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/quarrychain/quarry/node"
 )
@@ -57,16 +59,17 @@ func writeFile(t *testing.T, name, content string) string {
 
 func TestParseConfigDefaults(t *testing.T) {
 	cfg := mustParse(t)
-	// The zero value means "the network's default"; node.Config.resolve fills it in.
-	if !reflect.DeepEqual(cfg, node.Config{}) {
-		t.Errorf("no flags: got %+v, want the zero Config", cfg)
+	// The flags' defaults; the other zero values mean "the network's
+	// default", which node.Config.resolve fills in.
+	if want := (node.Config{Network: "dev", LogLevel: "info", LogSummaryInterval: node.DefaultSummaryInterval}); !reflect.DeepEqual(cfg, want) {
+		t.Errorf("no flags: got %+v, want %+v", cfg, want)
 	}
 }
 
 func TestParseConfigEveryFlag(t *testing.T) {
 	cfg := mustParse(t,
 		"--network", "regtest", "--datadir", "/tmp/q", "--p2p-listen", "127.0.0.1:0",
-		"--bootnodes", "/ip4/192.0.2.1/tcp/1/p2p/A,/ip4/192.0.2.2/tcp/2/p2p/B", "--bootnodes", "/ip4/192.0.2.3/tcp/3/p2p/C",
+		"--bootnodes", "/ip4/192.0.2.1/tcp/1/p2p/12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X,/ip4/192.0.2.2/tcp/2/p2p/12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3", "--bootnodes", "/ip4/192.0.2.3/tcp/3/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo",
 		"--no-mdns", "--no-p2p", "--rpc-listen", "127.0.0.1:1234", "--rpc-user", "alice", "--rpc-password", "secret",
 		"--metrics-listen", "127.0.0.1:9100", "--mine", "--miner-threads", "3",
 		"--miner-address", "qr14jsatjtzts3v3fzttgzwxxmnl20mukht8wpsz0", "--miner-hashrate-limit", "1.5e6",
@@ -74,10 +77,11 @@ func TestParseConfigEveryFlag(t *testing.T) {
 	)
 	want := node.Config{
 		Network: "regtest", DataDir: "/tmp/q", P2PListen: "127.0.0.1:0",
-		Bootnodes: []string{"/ip4/192.0.2.1/tcp/1/p2p/A", "/ip4/192.0.2.2/tcp/2/p2p/B", "/ip4/192.0.2.3/tcp/3/p2p/C"},
+		Bootnodes: []string{"/ip4/192.0.2.1/tcp/1/p2p/12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X", "/ip4/192.0.2.2/tcp/2/p2p/12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3", "/ip4/192.0.2.3/tcp/3/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"},
 		NoMDNS:    true, NoP2P: true, RPCListen: "127.0.0.1:1234", RPCAllowRemote: true, RPCUser: "alice", RPCPassword: "secret",
 		MetricsListen: "127.0.0.1:9100", Mine: true, MinerThreads: 3,
 		MinerAddress: "qr14jsatjtzts3v3fzttgzwxxmnl20mukht8wpsz0", MinerHashrateLimit: 1.5e6, LogLevel: "debug",
+		LogSummaryInterval: node.DefaultSummaryInterval,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %+v\nwant %+v", cfg, want)
@@ -119,7 +123,7 @@ network = "dev"
 datadir = "/from/file"
 rpc-listen = "127.0.0.1:1111"
 metrics-listen = "127.0.0.1:2222"
-bootnodes = ["/ip4/192.0.2.1/tcp/1/p2p/FILE"]
+bootnodes = ["/ip4/192.0.2.1/tcp/1/p2p/12D3KooWLJtG8fd2hkQzTn96MrLvThmnNQjTUFZwGEsLRz5EmSzc"]
 mine = true
 miner-threads = 4
 miner-hashrate-limit = 100.5
@@ -129,11 +133,11 @@ log-level = "warn"
 	// (--mine=false, --miner-threads 0); keys not given as flags keep the
 	// file's values; the flag's position relative to --config is irrelevant.
 	cfg := mustParse(t, "--network", "regtest", "--config", path, "--mine=false", "--miner-threads", "0",
-		"--bootnodes", "/ip4/192.0.2.9/tcp/9/p2p/FLAG", "--log-level", "error")
+		"--bootnodes", "/ip4/192.0.2.9/tcp/9/p2p/12D3KooWSHj3RRbBjD15g6wekV8y3mm57Pobmps2g2WJm6F67Lay", "--log-level", "error")
 	want := node.Config{
 		Network: "regtest", DataDir: "/from/file", RPCListen: "127.0.0.1:1111", MetricsListen: "127.0.0.1:2222",
-		Bootnodes: []string{"/ip4/192.0.2.9/tcp/9/p2p/FLAG"}, Mine: false, MinerThreads: 0,
-		MinerHashrateLimit: 100.5, LogLevel: "error",
+		Bootnodes: []string{"/ip4/192.0.2.9/tcp/9/p2p/12D3KooWSHj3RRbBjD15g6wekV8y3mm57Pobmps2g2WJm6F67Lay"}, Mine: false, MinerThreads: 0,
+		MinerHashrateLimit: 100.5, LogLevel: "error", LogSummaryInterval: node.DefaultSummaryInterval,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %+v\nwant %+v", cfg, want)
@@ -142,7 +146,7 @@ log-level = "warn"
 	// Without flags the file's values are taken as they are.
 	cfg = mustParse(t, "--config", path)
 	if cfg.Network != "dev" || !cfg.Mine || cfg.MinerThreads != 4 || cfg.LogLevel != "warn" ||
-		!slices.Equal(cfg.Bootnodes, []string{"/ip4/192.0.2.1/tcp/1/p2p/FILE"}) {
+		!slices.Equal(cfg.Bootnodes, []string{"/ip4/192.0.2.1/tcp/1/p2p/12D3KooWLJtG8fd2hkQzTn96MrLvThmnNQjTUFZwGEsLRz5EmSzc"}) {
 		t.Errorf("file values not taken: %+v", cfg)
 	}
 
@@ -151,6 +155,78 @@ log-level = "warn"
 	if len(cfg.Bootnodes) != 0 {
 		t.Errorf("--bootnodes '' kept %v", cfg.Bootnodes)
 	}
+}
+
+// TestLayeringEveryKey sets every TOML key of node.Config in a file and as
+// a flag, with values that differ from each other and from the default,
+// and checks the layering default < file < flag for each, generically, so
+// a new setting is covered without editing this test.
+func TestLayeringEveryKey(t *testing.T) {
+	ct := reflect.TypeFor[node.Config]()
+	var file strings.Builder
+	var flagArgs []string
+	wantFile, wantFlag := mustParse(t), mustParse(t)
+	defaults := wantFile
+	for i := range ct.NumField() {
+		f := ct.Field(i)
+		key := f.Tag.Get("toml")
+		if key == "" || key == "-" {
+			continue
+		}
+		fv, gv := reflect.ValueOf(&wantFile).Elem().Field(i), reflect.ValueOf(&wantFlag).Elem().Field(i)
+		switch f.Type.Kind() {
+		case reflect.String:
+			fmt.Fprintf(&file, "%s = %q\n", key, "file-"+key)
+			fv.SetString("file-" + key)
+			flagArgs = append(flagArgs, "--"+key, "flag-"+key)
+			gv.SetString("flag-" + key)
+		case reflect.Bool:
+			fmt.Fprintf(&file, "%s = true\n", key)
+			fv.SetBool(true)
+			flagArgs = append(flagArgs, "--"+key+"=false") // an explicit false still wins
+			gv.SetBool(false)
+		case reflect.Int64: // time.Duration
+			fmt.Fprintf(&file, "%s = \"90s\"\n", key)
+			fv.SetInt(int64(90 * time.Second))
+			flagArgs = append(flagArgs, "--"+key, "2m")
+			gv.SetInt(int64(2 * time.Minute))
+		case reflect.Int:
+			fmt.Fprintf(&file, "%s = 4\n", key)
+			fv.SetInt(4)
+			flagArgs = append(flagArgs, "--"+key, "7")
+			gv.SetInt(7)
+		case reflect.Float64:
+			fmt.Fprintf(&file, "%s = 2.5\n", key)
+			fv.SetFloat(2.5)
+			flagArgs = append(flagArgs, "--"+key, "3.5")
+			gv.SetFloat(3.5)
+		case reflect.Slice:
+			fmt.Fprintf(&file, "%s = [\"file-a\", \"file-b\"]\n", key)
+			fv.Set(reflect.ValueOf([]string{"file-a", "file-b"}))
+			flagArgs = append(flagArgs, "--"+key, "flag-a")
+			gv.Set(reflect.ValueOf([]string{"flag-a"}))
+		default:
+			t.Fatalf("node.Config.%s: no test value for kind %v; extend this test", f.Name, f.Type.Kind())
+		}
+		if reflect.DeepEqual(fv.Interface(), reflect.ValueOf(defaults).Field(i).Interface()) {
+			t.Fatalf("test value of %s equals its default", key)
+		}
+	}
+	path := writeFile(t, "all.toml", file.String())
+	check := func(args []string, want node.Config) {
+		t.Helper()
+		cfg, out, err := parse(t, args...)
+		if err != nil {
+			t.Fatalf("parseConfig(%q): %v\n%s", args, err, out)
+		}
+		if !reflect.DeepEqual(cfg, want) {
+			t.Errorf("parseConfig(%q):\ngot  %+v\nwant %+v", args, cfg, want)
+		}
+	}
+	check([]string{"--config", path}, wantFile)
+	check(append([]string{"--config", path}, flagArgs...), wantFlag)
+	check(append(flagArgs, "--config", path), wantFlag)
+	check(flagArgs, wantFlag)
 }
 
 // TestFlagsAndKeysAgree: every flag but --config and --version is a TOML key of
@@ -302,7 +378,8 @@ func TestRunExitStatus(t *testing.T) {
 func TestParseConfigStratumFlags(t *testing.T) {
 	cfg := mustParse(t, "--stratum-listen", "0.0.0.0:3333", "--stratum-allow-remote", "--stratum-password", "pw",
 		"--stratum-default-address", "none")
-	want := node.Config{StratumListen: "0.0.0.0:3333", StratumAllowRemote: true, StratumPassword: "pw", StratumDefaultAddress: "none"}
+	want := mustParse(t)
+	want.StratumListen, want.StratumAllowRemote, want.StratumPassword, want.StratumDefaultAddress = "0.0.0.0:3333", true, "pw", "none"
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %+v\nwant %+v", cfg, want)
 	}

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/atomicfile"
 )
 
 // FileName is the name of the wallet file inside the wallet directory.
@@ -141,9 +141,8 @@ func (w *Wallet) recordFromFile(fr fileRecord) (TxRecord, error) {
 	return r, nil
 }
 
-// save writes the wallet atomically: a temporary file (mode 0600) in the
-// same directory, fsynced, renamed over the wallet file, then the directory
-// is fsynced. A crash leaves either the old or the new file. w.mu is held.
+// save writes the wallet with atomicfile (mode 0600): a crash leaves either
+// the old or the new file. w.mu is held.
 func (w *Wallet) save() error {
 	f := walletFile{Version: WalletFileVersion, Network: w.params.Name,
 		Keys: make([]fileKey, 0, len(w.keys)), Transactions: make([]fileRecord, 0, len(w.history))}
@@ -168,40 +167,8 @@ func (w *Wallet) save() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(w.path, append(data, '\n'))
-}
-
-// writeFileAtomic replaces path with data, mode 0600, durably.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+	if err := atomicfile.WriteFile(w.path, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("saving wallet: %w", err)
-	}
-	name := tmp.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			_ = os.Remove(name)
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("saving wallet: %w", err)
-	}
-	_, werr := tmp.Write(data)
-	serr := tmp.Sync()
-	cerr := tmp.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		return fmt.Errorf("saving wallet: %w", err)
-	}
-	if err := os.Rename(name, path); err != nil {
-		return fmt.Errorf("saving wallet: %w", err)
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // best effort: not supported everywhere
-		_ = d.Close()
 	}
 	return nil
 }
