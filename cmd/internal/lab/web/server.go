@@ -324,6 +324,15 @@ func (s *Server) refreshNodes(ctx context.Context) {
 	}
 	s.mu.Lock()
 	s.nodes, s.state = nodes, ll
+	if len(s.reorgs) == 0 && l.State.Heal != nil {
+		// A page started after the last heal still lists the reorgs that
+		// heal observed.
+		for _, r := range l.State.Heal.Reorgs {
+			if r.Observed {
+				s.reorgs = append(s.reorgs, reorgLine{Node: nodeName(r.Node), At: r.At, Depth: r.Depth, ForkHeight: r.ForkHeight, Fork: r.Fork, NewTip: r.NewTip})
+			}
+		}
+	}
 	s.mu.Unlock()
 	s.changed(false)
 }

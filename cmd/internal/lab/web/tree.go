@@ -266,20 +266,57 @@ func (t *Tree) View(window int, top uint64) View {
 		return bytes.Compare(a.Hash[:], b.Hash[:]) < 0
 	})
 
+	// Each leaf's branch is the run of blocks from the leaf back to the
+	// first block that already has a lane. Lane 0 is the first (most-work)
+	// branch; a later branch takes the lowest other lane whose branches do
+	// not overlap its heights (with a column of room for the edge to its
+	// parent), so short-lived one-block races share lanes.
 	lane := make(map[chain.Hash]int)
-	lanes := 0
+	type span struct{ lo, hi uint64 }
+	var occupied [][]span
 	for _, leaf := range leaves {
 		if _, ok := lane[leaf.Hash]; ok {
 			continue
 		}
+		var run []chain.Hash
+		lo := leaf.Height
 		for b := leaf; b != nil && in(b); b = t.blocks[b.Parent] {
 			if _, ok := lane[b.Hash]; ok {
 				break
 			}
-			lane[b.Hash] = lanes
+			run = append(run, b.Hash)
+			lo = b.Height
 		}
-		lanes++
+		want := span{lo: lo, hi: leaf.Height}
+		if want.lo > 0 {
+			want.lo--
+		}
+		l := len(occupied)
+		for i := range occupied {
+			if i == 0 && len(occupied[0]) > 0 {
+				continue
+			}
+			free := true
+			for _, sp := range occupied[i] {
+				if want.lo <= sp.hi && sp.lo <= want.hi {
+					free = false
+					break
+				}
+			}
+			if free {
+				l = i
+				break
+			}
+		}
+		if l == len(occupied) {
+			occupied = append(occupied, nil)
+		}
+		occupied[l] = append(occupied[l], want)
+		for _, h := range run {
+			lane[h] = l
+		}
 	}
+	lanes := len(occupied)
 
 	v := View{Low: low, High: top, Lanes: lanes, Branches: t.branches(), Fork: t.fork()}
 	for h, l := range lane {

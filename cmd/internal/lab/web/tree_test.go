@@ -159,3 +159,27 @@ func TestTreePrunesOldHeights(t *testing.T) {
 		t.Error("a block far below the kept heights was added")
 	}
 }
+
+func TestTreeShortRacesShareALane(t *testing.T) {
+	b := newBuilder(1000)
+	b.chain("m", "", 0, 30)
+	// One-block races at heights 5, 12 and 20, each lost.
+	for _, h := range []uint64{5, 12, 20} {
+		b.add("race"+itoa(h), "m"+itoa(h-1), h)
+	}
+	// A lost side branch 21..25 next to the race at 20.
+	b.chain("s", "m20", 21, 25)
+	b.t.SetTip("n", b.hashes["m30"])
+	v := b.t.View(40, 0)
+	m := byHash(v)
+	if v.Lanes != 3 {
+		t.Errorf("lanes %d, want 3 (main, races and the side branch packed)", v.Lanes)
+	}
+	// The side branch has the most work of the lost leaves: lane 1. The
+	// race at 20 touches its columns and moves to lane 2; the races at 5
+	// and 12 fit beside the side branch in lane 1.
+	r5, r12, r20 := m[b.hashes["race5"]].Lane, m[b.hashes["race12"]].Lane, m[b.hashes["race20"]].Lane
+	if s := m[b.hashes["s21"]].Lane; s != 1 || r5 != 1 || r12 != 1 || r20 != 2 {
+		t.Errorf("lanes: side %d, races %d %d %d; want 1, 1 1 2", s, r5, r12, r20)
+	}
+}
