@@ -116,7 +116,7 @@ func (s *Server) serveWSConn(w http.ResponseWriter, r *http.Request, readOnly bo
 func (s *Server) wsWriter(c *wsClient) {
 	ping := time.NewTicker(s.cfg.WSPingInterval)
 	defer ping.Stop()
-	defer c.conn.Close()
+	defer func() { _ = c.conn.Close() }() // the connection is done either way
 	for {
 		select {
 		case <-c.done:

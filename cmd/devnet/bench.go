@@ -46,7 +46,7 @@ func (c *command) bench(ctx context.Context, rest []string) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(base)
+	defer func() { _ = os.RemoveAll(base) }() // temporary labs; best effort
 	if len(ds) > 0 && *runs > 0 {
 		res, err := lab.BenchHeal(ctx, filepath.Join(base, "heal"), c.g.bin, ds, *runs, c.stderr)
 		if err != nil {

@@ -150,7 +150,7 @@ func (c *Client) CallRaw(ctx context.Context, method string, params json.RawMess
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // fully read or abandoned; nothing to report
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
 	if err != nil {
 		return nil, fmt.Errorf("rpc: read reply: %w", err)

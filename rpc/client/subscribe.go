@@ -58,7 +58,7 @@ func (c *Client) Subscribe(ctx context.Context, topics ...string) (*Subscription
 	for i, t := range topics {
 		req := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"subscribe","params":[%q]}`, i+1, t)
 		if err := conn.WriteMessage(websocket.TextMessage, []byte(req)); err != nil {
-			conn.Close()
+			_ = conn.Close() // the subscribe error is the one to report
 			return nil, fmt.Errorf("rpc: subscribe %s: %w", t, err)
 		}
 		for {
@@ -69,7 +69,7 @@ func (c *Client) Subscribe(ctx context.Context, topics ...string) (*Subscription
 				Error  *rpcjson.Error  `json:"error"`
 			}
 			if err := conn.ReadJSON(&m); err != nil {
-				conn.Close()
+				_ = conn.Close() // the subscribe error is the one to report
 				return nil, fmt.Errorf("rpc: subscribe %s: %w", t, err)
 			}
 			if m.ID == nil { // a notification of an earlier topic
@@ -77,12 +77,12 @@ func (c *Client) Subscribe(ctx context.Context, topics ...string) (*Subscription
 				continue
 			}
 			if m.Error != nil {
-				conn.Close()
+				_ = conn.Close() // the subscribe error is the one to report
 				return nil, m.Error
 			}
 			var r rpcjson.SubscribeResult
 			if err := json.Unmarshal(m.Result, &r); err != nil {
-				conn.Close()
+				_ = conn.Close() // the subscribe error is the one to report
 				return nil, fmt.Errorf("rpc: subscribe %s: %w", t, err)
 			}
 			seqs[t] = r.Seq

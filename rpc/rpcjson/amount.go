@@ -46,8 +46,10 @@ func (a Amount) MarshalJSON() ([]byte, error) { return a.appendText(nil), nil }
 // ErrInvalidAmount is returned for text that is not a decimal number with at
 // most eight decimals; ErrAmountRange for a value outside int64 base units.
 var (
+	//lint:ignore ST1005 the text is Bitcoin Core's, which clients match on
 	ErrInvalidAmount = errors.New("Invalid amount")
-	ErrAmountRange   = errors.New("Amount out of range")
+	//lint:ignore ST1005 the text is Bitcoin Core's, which clients match on
+	ErrAmountRange = errors.New("Amount out of range")
 )
 
 // UnmarshalJSON reads a JSON number or a JSON string holding one.

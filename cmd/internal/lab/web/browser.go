@@ -46,7 +46,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		defer conn.Close()
+		defer func() { _ = conn.Close() }() // the page is gone either way
 		ping := time.NewTicker(20 * time.Second)
 		defer ping.Stop()
 		for {
