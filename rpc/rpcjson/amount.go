@@ -48,8 +48,7 @@ func (a Amount) MarshalJSON() ([]byte, error) { return a.appendText(nil), nil }
 var (
 	//lint:ignore ST1005 the text is Bitcoin Core's, which clients match on
 	ErrInvalidAmount = errors.New("Invalid amount")
-	//lint:ignore ST1005 the text is Bitcoin Core's, which clients match on
-	ErrAmountRange = errors.New("Amount out of range")
+	ErrAmountRange   = errors.New("Amount out of range")
 )
 
 // UnmarshalJSON reads a JSON number or a JSON string holding one.
