@@ -113,8 +113,12 @@
 // Misbehaviour adds points; at 100 the peer is banned for BanDuration
 // (default 1h) and disconnected. A gossip Reject, an invalid block from
 // sync, a malformed, oversized or unexpected frame, headers that do not
-// connect, or a genesis mismatch cost 100 (immediate ban); a rate-limited
-// request costs 5. Scores of recently disconnected peers are remembered
+// connect, headers that prove less work than the peer's status claimed (an
+// empty reply included), or a genesis mismatch cost 100 (immediate ban); a
+// sync request the peer accepts and leaves unanswered for RequestTimeout (a
+// stall) costs 50 and disconnects it, so a peer that stalls again after
+// reconnecting is banned, and the sync moves on to the other peers; a
+// rate-limited request costs 5. Scores of recently disconnected peers are remembered
 // (bounded) so reconnecting does not wipe them. Bans are by peer ID, saved
 // to banlist.json in the data directory after every change (as Bitcoin
 // Core's banlist; a restart does not forgive a peer), and enforced by the
@@ -130,14 +134,14 @@
 // (ErrTimeTooNew); blocks marked invalid or descending from a block marked
 // invalid (the mark may come from an operator's invalidateblock, so honest
 // peers must not be banned for it); state-dependent mempool rejections
-// (nonce, balance, fee policy); transport failures and timeouts.
+// (nonce, balance, fee policy); transport failures.
 //
 // # Errors
 //
 // Errors carry an ErrorKind (errors.Is): ErrBadConfig, ErrNotRunning,
 // ErrAlreadyRunning, ErrBadPeerAddr, ErrPeerBlocked, ErrNotConnected,
 // ErrSelf for API misuse; ErrFrameTooLarge, ErrMalformed, ErrUnexpectedMsg,
-// ErrProtocol, ErrGenesisMismatch, ErrInvalidBlock for wire faults of a peer
+// ErrProtocol, ErrGenesisMismatch, ErrInvalidBlock, ErrTimeout for faults of a peer
 // (these are what earn penalties); ErrTxKnown and ErrTxInvalid classify
 // mempool errors.
 //

@@ -22,6 +22,7 @@ const (
 	penaltyInvalid   = 100 // invalid block or transaction (gossip Reject, sync)
 	penaltyMalformed = 100 // undecodable or oversized frame or message
 	penaltyRateLimit = 5   // a request over the serving rate limit
+	penaltyStall     = 50  // a sync request left unanswered (the peer is also disconnected)
 	maxScoreMemory   = 1024
 
 	// Serving-side limits per peer.
@@ -40,6 +41,7 @@ const (
 	reasonProtocol     = "protocol"
 	reasonGenesis      = "genesis_mismatch"
 	reasonRateLimit    = "rate_limit"
+	reasonStall        = "stall"
 )
 
 // peerState is what the node tracks about a connected peer. Guarded by Node.mu.
@@ -184,6 +186,11 @@ func (n *Node) penalizeErr(p peer.ID, err error) {
 		n.penalize(p, penaltyInvalid, reasonInvalidBlock, err)
 	case errors.Is(err, ErrProtocol):
 		n.penalize(p, penaltyMalformed, reasonProtocol, err)
+	case errors.Is(err, ErrTimeout):
+		// Bitcoin Core disconnects a peer that stalls the download; the
+		// points make a peer that stalls again after reconnecting banned.
+		n.penalize(p, penaltyStall, reasonStall, err)
+		n.queueClose(p)
 	}
 }
 

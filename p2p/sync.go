@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"math/big"
+	"net"
+	"os"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -25,12 +27,12 @@ const maxSyncRounds = 500
 // request opens a stream to p, sends one request frame and hands the reply
 // reader to read. The stream never dials (the peer must be connected) and
 // carries a deadline of Config.RequestTimeout.
-func (n *Node) request(ctx context.Context, p peer.ID, typ byte, payload []byte, read func(r io.Reader) error) error {
+func (n *Node) request(parent context.Context, p peer.ID, typ byte, payload []byte, read func(r io.Reader) error) error {
 	h := n.host()
 	if h == nil {
 		return newErr(ErrNotRunning, "request to %s", p)
 	}
-	ctx, cancel := context.WithTimeout(network.WithNoDial(ctx, "sync"), n.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(network.WithNoDial(parent, "sync"), n.cfg.RequestTimeout)
 	defer cancel()
 	s, err := h.NewStream(ctx, p, n.proto)
 	if err != nil {
@@ -46,9 +48,24 @@ func (n *Node) request(ctx context.Context, p peer.ID, typ byte, payload []byte,
 	_ = s.CloseWrite()
 	if err := read(bufio.NewReader(s)); err != nil {
 		_ = s.Reset()
-		return err
+		return n.classifyTimeout(parent, ctx, p, err)
 	}
 	return s.Close()
+}
+
+// classifyTimeout turns a failure caused by the request's own deadline
+// (while the caller's context is still live) into ErrTimeout: the peer
+// accepted the request and stalled, which costs it standing.
+func (n *Node) classifyTimeout(parent, ctx context.Context, p peer.ID, err error) error {
+	if parent.Err() != nil {
+		return err
+	}
+	var ne net.Error
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		errors.As(err, &ne) && ne.Timeout() {
+		return wrapErr(ErrTimeout, err, "peer %s, after %s", p, n.cfg.RequestTimeout)
+	}
+	return err
 }
 
 // expect reads one frame of the wanted type.
@@ -285,6 +302,17 @@ func (n *Node) syncFrom(ctx context.Context, p peer.ID) error {
 			return err
 		}
 		if len(hdrs) == 0 {
+			// The peer has nothing after what we know (or what it sent):
+			// what it proved is the work counted so far, or at least our
+			// tip's when it sent nothing at all. A node's chain work only
+			// grows, so less than its status claimed is a lie.
+			proven := work
+			if proven == nil {
+				proven = c.Best().ChainWork
+			}
+			if claimed := n.advertisedWork(p); proven.Cmp(claimed) < 0 {
+				return newErr(ErrProtocol, "headers prove chain work %s, less than the %s the peer advertised", proven, claimed)
+			}
 			break
 		}
 		continuing := pending != nil
