@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
@@ -60,14 +61,19 @@ func TestStallingPeerDoesNotStopSync(t *testing.T) {
 				e.connect(t, victim)
 				evil = append(evil, e)
 			}
+			// Each staller's claim is known (or it was already dropped for
+			// stalling) before the honest peer arrives.
 			waitFor(t, 10*time.Second, "stallers' status recorded", func() bool {
-				n := 0
+				known := make(map[peer.ID]bool)
 				for _, pi := range victim.n.Peers() {
-					if pi.HasStatus {
-						n++
+					known[pi.ID] = pi.HasStatus
+				}
+				for _, e := range evil {
+					if has, connected := known[e.h.ID()]; connected && !has {
+						return false
 					}
 				}
-				return n == stallers
+				return true
 			})
 			honest := startNode(t, "honest", src, withBootnodes(victim))
 			waitTip(t, 30*time.Second, blocks[len(blocks)-1].Hash(), victim)
