@@ -93,6 +93,20 @@
 // accelerator only: a missed block, a late join or a healed partition is
 // always repaired by the periodic status.
 //
+// Headers-first planner (planner.go, planner_ready.go). Planner is the
+// sync decision logic as a pure state machine (no I/O, goroutines or clock
+// reads; raft-style Ready): fed peer claims, validated headers, block
+// deliveries, failures and the time, it answers which headers to request
+// from whom, which blocks of the best header chain to fetch from which
+// peer (a 1,024-block window, 16 in flight per peer), which received
+// blocks to hand to the chain in order, and which peers to penalise and
+// disconnect (lies about work, invalid data, request timeouts, and the
+// peer holding up a full window past an adaptive 2 s..64 s stall timeout).
+// Claims choose whom to ask; only validated headers choose what to fetch.
+// It is tested by simulation; the session loop above is still what the
+// node runs, and it does not yet use the planner or the chain's
+// headers-only entries.
+//
 // Serving side, per peer: at most 8 requests in flight, and a token bucket
 // of 100 requests/s (burst 200) that delays requests rather than refusing
 // them. A request beyond the concurrency, or one that would wait more than
