@@ -76,42 +76,49 @@
 // budget; the client asks again).
 //
 // Status is exchanged on every new connection and with every peer each
-// StatusInterval, in both directions. A peer that reports more chain work
-// than ours is flagged for sync, and the sync loop (one session at a time,
-// always with the flagged peer claiming the most work, hence never two with
-// one peer) downloads headers from the fork point by locator, checks that
-// they connect to a block we have, link up and carry valid proof of work,
-// and sums their work onto the work of the block they start from. Blocks
-// are fetched only once that sum exceeds our tip's work (until then further
-// header rounds are read and the needed hashes wait); a peer whose final
-// headers prove less work than its status advertised lied and is
-// penalised, and none of its blocks are fetched. Then the missing blocks
-// are fetched in batches of 64 and handed to ProcessBlock in order, with a
-// fetcher goroutine keeping two batches in flight. Rounds continue from the last header received (prepended to our
-// locator), so branches longer than 2,000 blocks and reorganisations to a
-// branch that only overtakes after many blocks work. Gossip is an
-// accelerator only: a missed block, a late join or a healed partition is
-// always repaired by the periodic status.
+// StatusInterval, in both directions; a peer's status is only a claim of
+// chain work. Sync is headers-first, as Bitcoin Core's, and its decisions
+// are made by Planner (planner.go, planner_ready.go), a pure state machine
+// in the style of etcd-io/raft's Ready: it does no I/O, starts no
+// goroutines and reads no clock. The sync loop (syncdriver.go) owns it,
+// feeds it peer arrivals and departures, claims, the headers the chain
+// validated, block deliveries, failures and the time (a 250 ms tick), and
+// performs its Ready actions; requests run in their own goroutines and post
+// their results back, so downloads continue while the loop hands blocks to
+// the chain.
 //
-// Headers-first planner (planner.go, planner_ready.go). Planner is the
-// sync decision logic as a pure state machine (no I/O, goroutines or clock
-// reads; raft-style Ready): fed peer claims, validated headers, block
-// deliveries, failures and the time, it answers which headers to request
-// from whom, which blocks of the best header chain to fetch from which
-// peer (a 1,024-block window, 16 in flight per peer), which received
-// blocks to hand to the chain in order, and which peers to penalise and
-// disconnect (lies about work, invalid data, request timeouts, and the
-// peer holding up a full window past an adaptive 2 s..64 s stall timeout).
-// Claims choose whom to ask; only validated headers choose what to fetch.
-// It is tested by simulation; the session loop above is still what the
-// node runs, and it does not yet use the planner or the chain's
-// headers-only entries.
+//   - Headers are asked (locator: the point to continue from, then our
+//     main-chain locator) from every peer that claims more work than the
+//     best header, one request in flight per peer, continuing after the
+//     last header of a full reply. A reply must start at a block or header
+//     we know and link up (else a protocol violation); chain.ProcessHeaders
+//     then checks proof of work, bits, time and keeps them as headers-only
+//     entries. A peer whose headers end with less work than it claimed (an
+//     empty reply included) lied; a header that breaks a rule is invalid.
+//     Claims only choose whom to ask: the best header, and so what is
+//     downloaded, comes from validated headers alone.
+//   - Blocks of the best header chain are fetched in a window of 1,024
+//     blocks above the last one we have, at most 16 in flight per peer,
+//     from every peer whose validated headers include them, checked with
+//     chain.CheckBlockSanity as they arrive and handed to ProcessBlock in
+//     height order. A peer that holds the window's first block while the
+//     window is full is disconnected after a stall timeout that starts at
+//     2 s, doubles on each such disconnection up to 64 s and shrinks as the
+//     window moves; its blocks go to the other peers. A request left
+//     unanswered for RequestTimeout is a stall too.
+//   - A gossiped block that does not connect makes the relaying peer be
+//     asked for headers once, whatever its last claim.
+//
+// Gossip is an accelerator only: a missed block, a late join or a healed
+// partition is always repaired by the periodic status.
 //
 // Serving side, per peer: at most 8 requests in flight, and a token bucket
 // of 100 requests/s (burst 200) that delays requests rather than refusing
 // them. A request beyond the concurrency, or one that would wait more than
 // a second, is reset and costs the peer 5 points. An honest client (one
-// sync session, two batches in flight) is slowed down, never penalised.
+// headers and one blocks request in flight) is slowed down, never
+// penalised. A block that cannot be read from the store is answered with
+// notfound and logged.
 //
 // Discovery (dialer.go). Bootnodes and AddPeer targets are static: kept in
 // the peerstore with a permanent TTL, protected in the connection manager,

@@ -237,7 +237,10 @@ func TestEvilPeers(t *testing.T) {
 		{"invalid block by sync", string(chain.ErrBadMerkleRoot), serveFrames(func(s network.Stream, typ byte, _ []byte) {
 			switch typ {
 			case msgStatus:
-				statusOK(s)
+				// It claims what its header proves, so the block is fetched.
+				info, _ := victim.c.BlockInfo(mutated.Header.PrevBlock)
+				work := new(big.Int).Add(info.ChainWork, chain.CalcWork(mutated.Header.Bits))
+				_ = writeFrame(s, msgStatus, encodeStatus(Status{Version: ProtocolVersion, Genesis: p.GenesisHash, Height: 1e6, ChainWork: work}))
 			case msgGetHeaders:
 				_ = writeFrame(s, msgHeaders, encodeHeaders([]chain.Header{mutated.Header}))
 			case msgGetBlocks:

@@ -68,7 +68,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "syncs_total",
-			Help: "Sync sessions with a peer, by result.",
+			Help: "Sync outcomes: ok each time the node caught up, error for each peer penalised by sync.",
 		}, []string{"result"}),
 		penalties: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "penalties_total",

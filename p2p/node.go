@@ -36,9 +36,9 @@ type Node struct {
 	statics []peer.AddrInfo
 	ready   chan struct{}
 	track   tracker
+	syncQ   syncQueue
 
 	wakeStatus chan struct{}
-	wakeSync   chan struct{}
 	wakeDial   chan struct{}
 	wakeClose  chan struct{}
 
@@ -87,7 +87,6 @@ func New(cfg Config) (*Node, error) {
 		proto:      SyncProtocolID(cfg.Params),
 		ready:      make(chan struct{}),
 		wakeStatus: make(chan struct{}, 1),
-		wakeSync:   make(chan struct{}, 1),
 		wakeDial:   make(chan struct{}, 1),
 		wakeClose:  make(chan struct{}, 1),
 		peers:      make(map[peer.ID]*peerState),
@@ -96,6 +95,7 @@ func New(cfg Config) (*Node, error) {
 		scoreLeft:  make(map[peer.ID]int),
 	}
 	n.gate.self = id
+	n.syncQ.wake = make(chan struct{}, 1)
 	bans, err := loadBans(cfg.DataDir, cfg.Now())
 	if err != nil {
 		return nil, wrapErr(ErrBadConfig, err, "ban list")

@@ -54,7 +54,6 @@ type peerState struct {
 	score      int
 	needStatus bool
 	statusBusy bool
-	needSync   bool
 	syncing    bool
 	limiter    *rate.Limiter
 	inflight   int
@@ -116,6 +115,7 @@ func (n *Node) onConnected(c network.Conn) {
 	}
 	if !known {
 		n.log.Debug("peer connected", "peer", p, "addr", c.RemoteMultiaddr(), "inbound", c.Stat().Direction == network.DirInbound)
+		n.pushSync(syncInput{kind: inPeerUp, peer: p})
 	}
 	n.wake(n.wakeStatus)
 }
@@ -137,6 +137,7 @@ func (n *Node) onDisconnected(nw network.Network, c network.Conn) {
 		n.m.peers.Set(float64(len(n.peers)))
 	}
 	n.mu.Unlock()
+	n.pushSync(syncInput{kind: inPeerDown, peer: p})
 	n.log.Debug("peer disconnected", "peer", p)
 	n.wake(n.wakeDial)
 }

@@ -90,6 +90,7 @@ type Penalty struct {
 	Reason     string
 	Points     int
 	Disconnect bool
+	Cause      error // what the peer did, for the log and the ban reason; may be nil
 }
 
 // Ready is what the caller must do next. Connect lists received blocks to
@@ -130,6 +131,7 @@ type planPeer struct {
 	hdrBusy     bool
 	hdrDone     bool   // its last headers reply was short: nothing more until a new claim
 	next        *hnode // continue after this header (its last full reply); nil: after the best header
+	force       bool   // ask for headers once even without a claim of more work (it announced a block)
 	inflight    map[chain.Hash]time.Time
 	notFound    map[chain.Hash]bool
 	gone        bool
@@ -230,7 +232,7 @@ func (p *Planner) Headers(id peer.ID, from chain.Hash, hdrs []HeaderMeta, full b
 	if pp == nil {
 		return
 	}
-	pp.hdrBusy = false
+	pp.hdrBusy, pp.force = false, false
 	if last == nil {
 		last = p.nodes[from] // it has nothing after from
 	}
@@ -250,23 +252,50 @@ func (p *Planner) Headers(id peer.ID, from chain.Hash, hdrs []HeaderMeta, full b
 		proven = pp.best.work
 	}
 	if proven.Cmp(pp.claimed) < 0 {
-		p.penalise(pp, reasonProtocol, penaltyMalformed)
+		p.penalise(pp, reasonProtocol, penaltyMalformed,
+			newErr(ErrProtocol, "headers prove chain work %s, less than the %s the peer advertised", proven, pp.claimed))
 	}
 }
 
-// HeadersInvalid reports a headers reply the chain rejected (or that did
-// not connect or decode): the peer is penalised and disconnected.
-func (p *Planner) HeadersInvalid(id peer.ID) {
+// HeadersDeferred records the headers of a reply the chain accepted only
+// in part for a reason that is not the peer's fault (a header from the
+// future, a branch marked invalid by the operator, too many headers held):
+// no more headers are asked from the peer until its next claim.
+func (p *Planner) HeadersDeferred(id peer.ID, hdrs []HeaderMeta) {
+	var last *hnode
+	for _, h := range hdrs {
+		last = p.HeaderAdded(h)
+	}
+	if pp := p.peers[id]; pp != nil {
+		pp.hdrBusy, pp.hdrDone, pp.next, pp.force = false, true, nil, false
+		if last != nil {
+			pp.best, pp.commonEpoch = last, 0
+		}
+	}
+}
+
+// Announce reports that id relayed a block we cannot connect: its headers
+// are asked once even if its last claim was not above the best header.
+func (p *Planner) Announce(id peer.ID) {
+	if pp := p.peers[id]; pp != nil {
+		pp.force, pp.hdrDone = true, false
+	}
+}
+
+// HeadersInvalid reports a headers reply the chain rejected (a header
+// rule, or headers that do not connect): the peer is penalised and
+// disconnected.
+func (p *Planner) HeadersInvalid(id peer.ID, reason string, cause error) {
 	if pp := p.peers[id]; pp != nil {
 		pp.hdrBusy = false
-		p.penalise(pp, reasonInvalidBlock, penaltyInvalid)
+		p.penalise(pp, reason, penaltyInvalid, cause)
 	}
 }
 
 // RequestFailed reports a headers or blocks request that failed. A timeout
 // is a stall and costs the peer; other failures (transport) only free the
 // request.
-func (p *Planner) RequestFailed(id peer.ID, hashes []chain.Hash, timeout bool) {
+func (p *Planner) RequestFailed(id peer.ID, hashes []chain.Hash, timeout bool, cause error) {
 	pp := p.peers[id]
 	if pp == nil {
 		return
@@ -278,7 +307,7 @@ func (p *Planner) RequestFailed(id peer.ID, hashes []chain.Hash, timeout bool) {
 		p.release(pp, h)
 	}
 	if timeout {
-		p.penalise(pp, reasonStall, penaltyStall)
+		p.penalise(pp, reasonStall, penaltyStall, cause)
 	}
 }
 
@@ -298,11 +327,21 @@ func (p *Planner) BlockReceived(id peer.ID, h chain.Hash) {
 // BlockBad reports data from id that is not the block asked for or does
 // not match its header (undecodable, wrong merkle root): the peer is
 // penalised and the block is fetched elsewhere; the hash is not marked.
-func (p *Planner) BlockBad(id peer.ID, h chain.Hash) {
+func (p *Planner) BlockBad(id peer.ID, h chain.Hash, cause error) {
 	if pp := p.peers[id]; pp != nil {
 		p.release(pp, h)
-		p.penalise(pp, reasonInvalidBlock, penaltyInvalid)
+		p.penalise(pp, reasonInvalidBlock, penaltyInvalid, cause)
 	}
+}
+
+// BlockDeferred reports a block handed over by Connect that the chain
+// could not judge now (not the sender's fault): it is fetched again later.
+func (p *Planner) BlockDeferred(h chain.Hash) {
+	if n := p.nodes[h]; n != nil {
+		n.have = false
+		p.dirty = true
+	}
+	delete(p.received, h)
 }
 
 // BlockNotFound reports that id does not have h (it reorganised away).
@@ -314,15 +353,15 @@ func (p *Planner) BlockNotFound(id peer.ID, h chain.Hash) {
 }
 
 // BlockProcessed reports the chain's verdict on a block handed over by
-// Connect. An invalid block marks its branch invalid and penalises the
-// peer that sent it (from may be empty if unknown).
-func (p *Planner) BlockProcessed(from peer.ID, h chain.Hash, ok bool) {
+// Connect: invalid nil means stored. An invalid block marks its branch
+// invalid and penalises the peer that sent it (from may be empty).
+func (p *Planner) BlockProcessed(from peer.ID, h chain.Hash, invalid error) {
 	n := p.nodes[h]
 	delete(p.received, h)
 	if n == nil {
 		return
 	}
-	if ok {
+	if invalid == nil {
 		n.have = true
 		return
 	}
@@ -339,7 +378,7 @@ func (p *Planner) BlockProcessed(from peer.ID, h chain.Hash, ok bool) {
 	p.best = p.recomputeBest()
 	p.dirty = true
 	if pp := p.peers[from]; pp != nil {
-		p.penalise(pp, reasonInvalidBlock, penaltyInvalid)
+		p.penalise(pp, reasonInvalidBlock, penaltyInvalid, invalid)
 	}
 }
 
@@ -400,11 +439,11 @@ func (p *Planner) unassign(pp *planPeer) {
 
 // penalise queues a penalty and, for a disconnection, forgets the peer's
 // requests at once so that its blocks go to others.
-func (p *Planner) penalise(pp *planPeer, reason string, points int) {
+func (p *Planner) penalise(pp *planPeer, reason string, points int, cause error) {
 	if pp.gone {
 		return
 	}
-	p.pen = append(p.pen, Penalty{Peer: pp.id, Reason: reason, Points: points, Disconnect: true})
+	p.pen = append(p.pen, Penalty{Peer: pp.id, Reason: reason, Points: points, Disconnect: true, Cause: cause})
 	pp.gone = true
 	p.unassign(pp)
 }

@@ -31,7 +31,7 @@ func (p *Planner) Ready(now time.Time) Ready {
 
 	peers := p.sortedPeers()
 	for _, pp := range peers {
-		if pp.gone || pp.hdrBusy || pp.hdrDone || pp.next == nil && pp.claimed.Cmp(p.best.work) <= 0 {
+		if pp.gone || pp.hdrBusy || pp.hdrDone || pp.next == nil && !pp.force && pp.claimed.Cmp(p.best.work) <= 0 {
 			continue
 		}
 		from := p.best.hash
@@ -108,7 +108,7 @@ func (p *Planner) assignBlocks(now time.Time, peers []*planPeer, r *Ready) {
 	if now.Sub(since) < p.stall {
 		return
 	}
-	p.penalise(hp, reasonStall, penaltyStall)
+	p.penalise(hp, reasonStall, penaltyStall, newErr(ErrTimeout, "peer held the download window's first block %s for %s", first.hash, now.Sub(since)))
 	p.stall = min(2*p.stall, p.cfg.StallMax)
 	p.blocked = time.Time{}
 	r.Penalties = append(r.Penalties, p.pen...)

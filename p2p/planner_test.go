@@ -175,7 +175,11 @@ func (s *sim) step() {
 			s.stored[h] = true
 			s.tip = s.p.nodes[h].meta()
 		}
-		s.p.BlockProcessed(from, h, ok)
+		var invalid error
+		if !ok {
+			invalid = newErr(ErrInvalidBlock, "block %d", n.height)
+		}
+		s.p.BlockProcessed(from, h, invalid)
 	}
 	if len(r.Connect) > 0 || len(r.Penalties) > 0 {
 		s.at(0, func() {}) // Ready again: connecting may free the window
@@ -191,7 +195,7 @@ func (s *sim) serveHeaders(hr HeaderRequest) {
 	}
 	switch sp.kind {
 	case claimStall:
-		s.at(s.timeout, func() { s.p.RequestFailed(hr.Peer, nil, true) })
+		s.at(s.timeout, func() { s.p.RequestFailed(hr.Peer, nil, true, nil) })
 		return
 	case claimEmpty:
 		s.at(s.latency(), func() { s.p.Headers(hr.Peer, hr.From, nil, false) })
@@ -222,7 +226,7 @@ func (s *sim) serveBlocks(br BlockRequest) {
 	}
 	switch sp.kind {
 	case blockStall:
-		s.at(s.timeout, func() { s.p.RequestFailed(br.Peer, br.Hashes, true) })
+		s.at(s.timeout, func() { s.p.RequestFailed(br.Peer, br.Hashes, true, nil) })
 		return
 	case slowBlocks:
 		s.at(time.Minute, func() {
@@ -233,7 +237,7 @@ func (s *sim) serveBlocks(br BlockRequest) {
 		})
 		return
 	case badData:
-		s.at(s.latency(), func() { s.p.BlockBad(br.Peer, br.Hashes[0]) })
+		s.at(s.latency(), func() { s.p.BlockBad(br.Peer, br.Hashes[0], nil) })
 		return
 	}
 	s.at(s.latency(), func() {
