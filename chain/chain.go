@@ -221,6 +221,9 @@ func (c *Chain) addNode(n *blockNode) {
 	n.seq = c.nextSeq
 	c.index[n.hash] = n
 	delete(c.hdrs.nodes, n.hash) // its headers-only entry, if any, now has data
+	if n.status.invalid() {
+		c.headerMarksChanged()
+	}
 }
 
 // load rebuilds the in-memory index from the store and restores the tip.

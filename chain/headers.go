@@ -42,6 +42,9 @@ type headerIndex struct {
 	// lost is the last best entry found invalid while no valid entry was
 	// left; if it turns valid again (ReconsiderBlock), best is recomputed.
 	lost *blockNode
+	// gen counts invalidations of stored blocks; an entry whose validGen
+	// is gen+1 was found valid since the last one.
+	gen uint64
 }
 
 // lookupAnyLocked returns the stored node for h, else its headers-only
@@ -55,19 +58,38 @@ func (c *Chain) lookupAnyLocked(h Hash) *blockNode {
 
 // headerInvalidLocked reports whether n (stored or headers-only) is invalid:
 // marked itself, or below an invalid entry. It walks headers-only ancestors
-// up to the first stored one, whose status already reflects its own
-// ancestors. Caller holds mu.
+// up to the first stored one (whose status already reflects its own
+// ancestors) or to one found valid since the last invalidation, and caches
+// the verdict on the entries it passed, so that a long run of headers is
+// checked in linear time. Caller holds mu.
 func (c *Chain) headerInvalidLocked(n *blockNode) bool {
-	for it := n; it != nil; it = it.parent {
+	valid := c.hdrs.gen + 1 // so that the zero value means "not checked"
+	invalid := false
+	it := n
+	for ; it != nil; it = it.parent {
 		if full := c.index[it.hash]; full != nil {
-			return full.status.invalid()
+			invalid = full.status.invalid()
+			break
 		}
 		if it.status.invalid() {
-			return true
+			invalid = true
+			break
+		}
+		if it.validGen == valid {
+			break
 		}
 	}
-	return false
+	if !invalid {
+		for v := n; v != it; v = v.parent {
+			v.validGen = valid
+		}
+	}
+	return invalid
 }
+
+// headerMarksChanged voids the cached validity of headers-only entries: a
+// stored block was marked invalid. Caller holds mu.
+func (c *Chain) headerMarksChanged() { c.hdrs.gen++ }
 
 // ProcessHeaders validates headers in order and records each new one as a
 // headers-only entry. Each header must connect to a stored block or to an

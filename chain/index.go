@@ -35,6 +35,7 @@ type blockNode struct {
 	anchor    *blockNode // this branch's block at height 1 (the ASERT anchor); nil for genesis
 	txCount   int
 	size      int
+	validGen  uint64 // headers-only entries: cached validity (headers.go)
 }
 
 // medianTimePast returns the median timestamp of n and up to 10 ancestors.

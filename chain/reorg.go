@@ -184,6 +184,7 @@ func (c *Chain) markInvalid(n *blockNode, flag blockStatus, cause error) error {
 	}
 	var batch Batch
 	n.status |= flag
+	c.headerMarksChanged()
 	batch.Put(hashKey(prefixIndex, n.hash), encodeIndexRecord(n))
 	for _, d := range descendants(c.index, n) {
 		if d.status&statusFailedAncestor == 0 {
