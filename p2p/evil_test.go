@@ -34,7 +34,7 @@ type evilPeer struct {
 	cancel context.CancelFunc
 }
 
-func newEvilPeer(t *testing.T, p *chain.Params, sync network.StreamHandler) *evilPeer {
+func newEvilPeer(t testing.TB, p *chain.Params, sync network.StreamHandler) *evilPeer {
 	t.Helper()
 	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(), libp2p.DisableMetrics())
 	if err != nil {
@@ -65,7 +65,7 @@ func newEvilPeer(t *testing.T, p *chain.Params, sync network.StreamHandler) *evi
 	return e
 }
 
-func (e *evilPeer) connect(t *testing.T, victim *testNode) {
+func (e *evilPeer) connect(t testing.TB, victim *testNode) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

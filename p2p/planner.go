@@ -35,7 +35,12 @@ import (
 //     first block is in flight with one peer for longer than the stall
 //     timeout, that peer is disconnected and its blocks go to others. The
 //     timeout starts at StallMin and doubles on each such disconnection up
-//     to StallMax; blocks arriving at the window's start shrink it back.
+//     to StallMax; each block delivered shrinks it back by 15%. Before
+//     that, once the window has been held up for RaceAfter, the holder's
+//     undelivered blocks are also asked from other peers, so the window
+//     moves on; a peer that has still not delivered a block, a stall
+//     timeout after it was asked, when another peer already did, is
+//     disconnected the same way.
 //   - A request that times out costs the peer (stall), as does a block the
 //     chain finds invalid (invalid).
 
@@ -45,6 +50,9 @@ type PlannerConfig struct {
 	PerPeer  int           // blocks in flight per peer (16)
 	StallMin time.Duration // first stall timeout (2 s)
 	StallMax time.Duration // stall timeout cap (64 s)
+	// RaceAfter is how long the window may be held up before the holder's
+	// undelivered blocks are also asked from other peers (100 ms).
+	RaceAfter time.Duration
 }
 
 func (c PlannerConfig) withDefaults() PlannerConfig {
@@ -59,6 +67,9 @@ func (c PlannerConfig) withDefaults() PlannerConfig {
 	}
 	if c.StallMax < c.StallMin {
 		c.StallMax = max(64*time.Second, c.StallMin)
+	}
+	if c.RaceAfter <= 0 {
+		c.RaceAfter = min(100*time.Millisecond, c.StallMin)
 	}
 	return c
 }
@@ -152,6 +163,7 @@ type Planner struct {
 	peers    map[peer.ID]*planPeer
 	assigned map[chain.Hash]peer.ID
 	received map[chain.Hash]bool // received, not yet handed to the chain
+	raced    map[chain.Hash]bool // also asked from a second peer (race)
 	stall    time.Duration
 	blocked  time.Time // since when the window could not move (zero: it can)
 	pen      []Penalty
@@ -161,7 +173,7 @@ type Planner struct {
 func NewPlanner(cfg PlannerConfig, tip HeaderMeta) *Planner {
 	p := &Planner{
 		cfg: cfg.withDefaults(), nodes: make(map[chain.Hash]*hnode), peers: make(map[peer.ID]*planPeer),
-		assigned: make(map[chain.Hash]peer.ID), received: make(map[chain.Hash]bool),
+		assigned: make(map[chain.Hash]peer.ID), received: make(map[chain.Hash]bool), raced: make(map[chain.Hash]bool),
 	}
 	p.stall = p.cfg.StallMin
 	root := &hnode{hash: tip.Hash, height: tip.Height, work: new(big.Int).Set(tip.Work), have: true}
@@ -314,14 +326,15 @@ func (p *Planner) RequestFailed(id peer.ID, hashes []chain.Hash, timeout bool, c
 // BlockReceived reports a block delivered by id (decoded, hash checked).
 func (p *Planner) BlockReceived(id peer.ID, h chain.Hash) {
 	if pp := p.peers[id]; pp != nil {
-		if _, ok := pp.inflight[h]; ok && len(p.path) > 0 && p.path[0].hash == h {
-			p.stall = max(p.cfg.StallMin, p.stall*85/100) // the window moved
+		if _, ok := pp.inflight[h]; ok {
+			p.stall = max(p.cfg.StallMin, p.stall*85/100) // downloads flow again
 		}
 		p.release(pp, h)
 	}
 	if n := p.nodes[h]; n != nil && !n.have {
 		p.received[h] = true
 	}
+	delete(p.raced, h)
 }
 
 // BlockBad reports data from id that is not the block asked for or does

@@ -43,6 +43,7 @@ func (p *Planner) Ready(now time.Time) Ready {
 	}
 
 	p.assignBlocks(now, peers, &r)
+	p.findLosers(now, peers)
 
 	r.Penalties, p.pen = append(r.Penalties, p.pen...), nil
 	r.Done = r.Empty() && len(p.path) == 0 && !p.headersBusy()
@@ -105,6 +106,9 @@ func (p *Planner) assignBlocks(now time.Time, peers []*planPeer, r *Ready) {
 	if sent := hp.inflight[first.hash]; sent.After(since) {
 		since = sent
 	}
+	if now.Sub(since) >= p.cfg.RaceAfter {
+		p.race(now, peers, hp, r)
+	}
 	if now.Sub(since) < p.stall {
 		return
 	}
@@ -114,6 +118,61 @@ func (p *Planner) assignBlocks(now time.Time, peers []*planPeer, r *Ready) {
 	r.Penalties = append(r.Penalties, p.pen...)
 	p.pen = nil
 	p.assignBlocks(now, peers, r) // its blocks go to the others now
+}
+
+// race asks other peers with room for the blocks the window's holder has
+// not delivered yet, each block once, so that the window moves again after
+// RaceAfter instead of waiting out the stall timeout; the holder keeps its
+// assignment until it delivers or is disconnected.
+func (p *Planner) race(now time.Time, peers []*planPeer, holder *planPeer, r *Ready) {
+	var held []*hnode
+	for _, n := range p.path {
+		if _, ok := holder.inflight[n.hash]; ok && !n.have && !p.received[n.hash] && !p.raced[n.hash] {
+			held = append(held, n)
+		}
+	}
+	for _, pp := range peers {
+		room := p.cfg.PerPeer - len(pp.inflight)
+		if pp == holder || pp.gone || room <= 0 || len(held) == 0 {
+			continue
+		}
+		common := p.commonHeight(pp)
+		var hs []chain.Hash
+		rest := held[:0:0]
+		for _, n := range held {
+			if len(hs) < room && n.height <= common && !pp.notFound[n.hash] {
+				hs = append(hs, n.hash)
+				pp.inflight[n.hash] = now
+				p.raced[n.hash] = true
+				continue
+			}
+			rest = append(rest, n)
+		}
+		held = rest
+		if len(hs) > 0 {
+			r.Blocks = append(r.Blocks, BlockRequest{Peer: pp.id, Hashes: hs})
+		}
+	}
+}
+
+// findLosers disconnects a peer that still has not delivered, a stall
+// timeout after it was asked, a block that another peer delivered since
+// (the block was raced because this one held the window up).
+func (p *Planner) findLosers(now time.Time, peers []*planPeer) {
+	for _, pp := range peers {
+		if pp.gone {
+			continue
+		}
+		for h, sent := range pp.inflight {
+			n := p.nodes[h]
+			if n == nil || !(n.have || p.received[h]) || now.Sub(sent) < p.stall {
+				continue
+			}
+			p.penalise(pp, reasonStall, penaltyStall, newErr(ErrTimeout, "peer did not deliver block %s in %s; another peer did", h, now.Sub(sent)))
+			p.stall = min(2*p.stall, p.cfg.StallMax)
+			break
+		}
+	}
 }
 
 // StallTimeout returns the current adaptive stall timeout.
