@@ -112,6 +112,11 @@
 // Gossip is an accelerator only: a missed block, a late join or a healed
 // partition is always repaired by the periodic status.
 //
+// Repair (repair.go). If Config.Chain also implements BlockRepairer (stored
+// blocks whose data failed its checksum), every StatusInterval the node
+// asks a peer (a different one each round) for those blocks, checks that
+// each body matches its header and hands it to RepairBlock.
+//
 // Serving side, per peer: at most 8 requests in flight, and a token bucket
 // of 100 requests/s (burst 200) that delays requests rather than refusing
 // them. A request beyond the concurrency, or one that would wait more than
@@ -174,12 +179,23 @@
 // quarry_p2p_sync_requests_served_total{kind,result},
 // quarry_p2p_sync_blocks_fetched_total, quarry_p2p_syncs_total{result},
 // quarry_p2p_penalties_total{reason}, quarry_p2p_bans_total,
-// quarry_p2p_dials_total{result}, quarry_p2p_connections_refused_total{reason}.
+// quarry_p2p_dials_total{result}, quarry_p2p_connections_refused_total{reason},
+// quarry_p2p_block_repairs_total{result}.
 // Per-peer traffic is in PeerInfo (libp2p bandwidth counter; its totals
 // update once a second).
 //
+// # Locks
+//
+// Node's state is split by concern, each part with its own mutex, and no
+// lock is held while another is taken: the peer set (connected peers,
+// their scores and serving limits, remembered scores), the dialer (peers
+// kept connected), the gater (bans, partitions, the network switch), and
+// Node.mu for the running host, gossip handles and the close queue. The
+// sync planner is owned by the sync loop goroutine and has no lock.
+//
 // # Clocks
 //
-// Config.Now drives ban expiry, backoff and the times in PeerInfo. Socket
-// deadlines and tickers use the real clock, since they bound real I/O.
+// Config.Now drives ban expiry, backoff, the times in PeerInfo and the sync
+// planner's stall timing. Socket deadlines and tickers use the real clock,
+// since they bound real I/O.
 package p2p

@@ -19,6 +19,7 @@ type metrics struct {
 	bans            prometheus.Counter
 	dials           *prometheus.CounterVec // result
 	refused         *prometheus.CounterVec // reason
+	repairs         *prometheus.CounterVec // result
 }
 
 // Label values.
@@ -86,10 +87,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: ns, Subsystem: sub, Name: "connections_refused_total",
 			Help: "Connections refused by the connection gater, by reason (banned, partitioned, inactive).",
 		}, []string{"reason"}),
+		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "block_repairs_total",
+			Help: "Corrupted stored blocks fetched from peers to be rewritten, by result.",
+		}, []string{"result"}),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.peers, m.gossipReceived, m.gossipPublished, m.syncRequests,
-			m.served, m.blocksFetched, m.syncs, m.penalties, m.bans, m.dials, m.refused} {
+			m.served, m.blocksFetched, m.syncs, m.penalties, m.bans, m.dials, m.refused, m.repairs} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -104,15 +104,17 @@ func (n *Node) onStatus(p peer.ID, st Status) error {
 		n.penalizeErr(p, err)
 		return err
 	}
-	n.mu.Lock()
-	if ps := n.peers[p]; ps != nil {
+	n.set.mu.Lock()
+	if ps := n.set.peers[p]; ps != nil {
 		ps.status, ps.hasStatus, ps.statusAt = st, true, n.cfg.Now()
 	}
-	if t := n.targets[p]; t != nil {
+	n.set.mu.Unlock()
+	n.dialer.mu.Lock()
+	if t := n.dialer.targets[p]; t != nil {
 		// A working connection: the next redial after a loss is immediate.
 		t.failures, t.next = 0, time.Time{}
 	}
-	n.mu.Unlock()
+	n.dialer.mu.Unlock()
 	n.pushSync(syncInput{kind: inStatus, peer: p, claim: st.ChainWork})
 	return nil
 }
@@ -142,29 +144,29 @@ func (n *Node) statusLoop(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			n.mu.Lock()
-			for _, ps := range n.peers {
+			n.set.mu.Lock()
+			for _, ps := range n.set.peers {
 				ps.needStatus = true
 			}
-			n.mu.Unlock()
+			n.set.mu.Unlock()
 		case <-n.wakeStatus:
 		case p := <-done:
 			inflight--
-			n.mu.Lock()
-			if ps := n.peers[p]; ps != nil {
+			n.set.mu.Lock()
+			if ps := n.set.peers[p]; ps != nil {
 				ps.statusBusy = false
 			}
-			n.mu.Unlock()
+			n.set.mu.Unlock()
 		}
-		n.mu.Lock()
+		n.set.mu.Lock()
 		var todo []peer.ID
-		for p, ps := range n.peers {
+		for p, ps := range n.set.peers {
 			if ps.needStatus && !ps.statusBusy && inflight+len(todo) < cap(done) {
 				ps.needStatus, ps.statusBusy = false, true
 				todo = append(todo, p)
 			}
 		}
-		n.mu.Unlock()
+		n.set.mu.Unlock()
 		for _, p := range todo {
 			inflight++
 			go func() {

@@ -151,11 +151,11 @@ func (d *syncDriver) setBusy(p peer.ID, delta int) {
 		delete(d.busy, p)
 	}
 	n := d.n
-	n.mu.Lock()
-	if ps := n.peers[p]; ps != nil {
+	n.set.mu.Lock()
+	if ps := n.set.peers[p]; ps != nil {
 		ps.syncing = d.busy[p] > 0
 	}
-	n.mu.Unlock()
+	n.set.mu.Unlock()
 }
 
 // act performs a Ready.
