@@ -98,7 +98,9 @@
 //     Claims only choose whom to ask: the best header, and so what is
 //     downloaded, comes from validated headers alone.
 //   - Blocks of the best header chain are fetched in a window of 1,024
-//     blocks above the last one we have, at most 16 in flight per peer,
+//     blocks above the last one we have, at most 128 in flight per peer
+//     in two requests of 64 (Core keeps 16 per peer, but each of our
+//     requests is a stream counted by the server's rate limit),
 //     from every peer whose validated headers include them, checked with
 //     chain.CheckBlockSanity as they arrive and handed to ProcessBlock in
 //     height order. A peer that holds the window's first block while the

@@ -46,10 +46,13 @@ import (
 
 // PlannerConfig tunes a Planner. Zero values select the defaults.
 type PlannerConfig struct {
-	Window   int           // blocks ahead of the last stored one (1,024)
-	PerPeer  int           // blocks in flight per peer (16)
-	StallMin time.Duration // first stall timeout (2 s)
-	StallMax time.Duration // stall timeout cap (64 s)
+	Window  int // blocks ahead of the last stored one (1,024)
+	PerPeer int // blocks in flight per peer (16)
+	// PerRequest splits a peer's blocks into requests of at most this many
+	// (8), so that the next request goes out while the other is in flight.
+	PerRequest int
+	StallMin   time.Duration // first stall timeout (2 s)
+	StallMax   time.Duration // stall timeout cap (64 s)
 	// RaceAfter is how long the window may be held up before the holder's
 	// undelivered blocks are also asked from other peers (100 ms).
 	RaceAfter time.Duration
@@ -61,6 +64,9 @@ func (c PlannerConfig) withDefaults() PlannerConfig {
 	}
 	if c.PerPeer <= 0 {
 		c.PerPeer = 16
+	}
+	if c.PerRequest <= 0 {
+		c.PerRequest = min(8, c.PerPeer)
 	}
 	if c.StallMin <= 0 {
 		c.StallMin = 2 * time.Second

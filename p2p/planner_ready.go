@@ -86,9 +86,7 @@ func (p *Planner) assignBlocks(now time.Time, peers []*planPeer, r *Ready) {
 			pp.inflight[h] = now
 			p.assigned[h] = pp.id
 		}
-		if len(hs) > 0 {
-			r.Blocks = append(r.Blocks, BlockRequest{Peer: pp.id, Hashes: hs})
-		}
+		p.request(r, pp.id, hs)
 	}
 	// The window is stuck if a peer with room could only be given blocks
 	// beyond it while its first block is still in flight.
@@ -149,9 +147,7 @@ func (p *Planner) race(now time.Time, peers []*planPeer, holder *planPeer, r *Re
 			rest = append(rest, n)
 		}
 		held = rest
-		if len(hs) > 0 {
-			r.Blocks = append(r.Blocks, BlockRequest{Peer: pp.id, Hashes: hs})
-		}
+		p.request(r, pp.id, hs)
 	}
 }
 
@@ -172,6 +168,15 @@ func (p *Planner) findLosers(now time.Time, peers []*planPeer) {
 			p.stall = min(2*p.stall, p.cfg.StallMax)
 			break
 		}
+	}
+}
+
+// request adds requests for hs to id, PerRequest hashes each.
+func (p *Planner) request(r *Ready, id peer.ID, hs []chain.Hash) {
+	for len(hs) > 0 {
+		k := min(len(hs), p.cfg.PerRequest)
+		r.Blocks = append(r.Blocks, BlockRequest{Peer: id, Hashes: hs[:k:k]})
+		hs = hs[k:]
 	}
 }
 

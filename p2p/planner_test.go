@@ -161,6 +161,9 @@ func (s *sim) step() {
 		s.serveHeaders(hr)
 	}
 	for _, br := range r.Blocks {
+		if len(br.Hashes) == 0 || len(br.Hashes) > s.p.cfg.PerRequest {
+			s.t.Fatalf("block request of %d hashes (PerRequest %d)", len(br.Hashes), s.p.cfg.PerRequest)
+		}
 		s.requests++
 		s.serveBlocks(br)
 	}
@@ -297,7 +300,8 @@ func simulate(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	length := 50 + rng.IntN(600)
 	main := newBranch(1, nil, 0, length, 10)
-	cfg := PlannerConfig{Window: 64 + rng.IntN(128), PerPeer: 4 + rng.IntN(16), StallMin: 2 * time.Second, StallMax: 64 * time.Second}
+	cfg := PlannerConfig{Window: 64 + rng.IntN(128), PerPeer: 4 + rng.IntN(16), PerRequest: 1 + rng.IntN(8),
+		StallMin: 2 * time.Second, StallMax: 64 * time.Second}
 	s := newSim(t, seed, cfg, main.metas[0])
 	honestN := 1 + rng.IntN(4)
 	var hostile []*simPeer
