@@ -274,21 +274,37 @@ func (d *syncDriver) applyHeaders(in syncInput) {
 		d.pl.HeadersInvalid(in.peer, reasonProtocol, err)
 		return
 	}
+	full := len(in.hdrs) == MaxHeadersPerReply
+	if n := len(in.hdrs); n > 0 {
+		// A reply we already hold entirely (several peers send the same
+		// headers) only tells the planner where the peer's chain runs.
+		if info, ok := c.BlockInfo(in.hdrs[n-1].BlockHash()); ok && !info.Invalid {
+			m := metaOf(info)
+			if info.HaveData {
+				d.pl.BlockStored(m)
+			}
+			d.pl.Headers(in.peer, in.from, []HeaderMeta{m}, full)
+			return
+		}
+	}
 	err := c.ProcessHeaders(in.hdrs)
 	var metas []HeaderMeta
-	for i := range in.hdrs {
-		info, ok := c.BlockInfo(in.hdrs[i].BlockHash())
-		if !ok || info.Invalid {
-			break
+	if err == nil && len(in.hdrs) > 0 {
+		metas = d.metasOf(in.hdrs)
+	} else {
+		for i := range in.hdrs {
+			info, ok := c.BlockInfo(in.hdrs[i].BlockHash())
+			if !ok || info.Invalid {
+				break
+			}
+			if info.HaveData {
+				d.pl.BlockStored(metaOf(info))
+			}
+			metas = append(metas, metaOf(info))
 		}
-		m := HeaderMeta{Hash: info.Hash, Prev: info.Header.PrevBlock, Height: info.Height, Work: info.ChainWork}
-		if info.HaveData {
-			d.pl.BlockStored(m)
-		}
-		metas = append(metas, m)
 	}
 	if err == nil {
-		d.pl.Headers(in.peer, in.from, metas, len(in.hdrs) == MaxHeadersPerReply)
+		d.pl.Headers(in.peer, in.from, metas, full)
 		return
 	}
 	switch k := chain.KindOf(err); {
@@ -302,6 +318,44 @@ func (d *syncDriver) applyHeaders(in syncInput) {
 	default:
 		d.pl.HeadersInvalid(in.peer, reasonInvalidBlock, wrapErr(ErrInvalidBlock, err, "headers"))
 	}
+}
+
+func metaOf(info chain.BlockInfo) HeaderMeta {
+	return HeaderMeta{Hash: info.Hash, Prev: info.Header.PrevBlock, Height: info.Height, Work: info.ChainWork}
+}
+
+// metasOf describes headers the chain accepted (a linked run) from the
+// index entry of the first one's parent, without a lookup per header. A
+// run whose blocks are partly stored is described entry by entry.
+func (d *syncDriver) metasOf(hdrs []chain.Header) []HeaderMeta {
+	c := d.n.cfg.Chain
+	first, ok := c.BlockInfo(hdrs[0].BlockHash())
+	if !ok {
+		return nil
+	}
+	if first.HaveData {
+		var out []HeaderMeta
+		for i := range hdrs {
+			info, ok := c.BlockInfo(hdrs[i].BlockHash())
+			if !ok {
+				break
+			}
+			if info.HaveData {
+				d.pl.BlockStored(metaOf(info))
+			}
+			out = append(out, metaOf(info))
+		}
+		return out
+	}
+	// The first block is missing, so are all after it.
+	out := make([]HeaderMeta, len(hdrs))
+	out[0] = metaOf(first)
+	for i := 1; i < len(hdrs); i++ {
+		prev := out[i-1]
+		out[i] = HeaderMeta{Hash: hdrs[i].BlockHash(), Prev: prev.Hash, Height: prev.Height + 1,
+			Work: new(big.Int).Add(prev.Work, chain.CalcWork(hdrs[i].Bits))}
+	}
+	return out
 }
 
 func (d *syncDriver) applyBlocks(in syncInput) {
