@@ -103,11 +103,14 @@
 //     requests is a stream counted by the server's rate limit),
 //     from every peer whose validated headers include them, checked with
 //     chain.CheckBlockSanity as they arrive and handed to ProcessBlock in
-//     height order. A peer that holds the window's first block while the
-//     window is full is disconnected after a stall timeout that starts at
-//     2 s, doubles on each such disconnection up to 64 s and shrinks as the
-//     window moves; its blocks go to the other peers. A request left
-//     unanswered for RequestTimeout is a stall too.
+//     height order. When the window's first block has been in flight for
+//     100 ms, its holder's undelivered blocks are also asked from other
+//     peers with room, so the window moves on; the holder is
+//     disconnected once a stall timeout passes (2 s, doubling on each such
+//     disconnection up to 64 s, shrinking by 15% per block delivered)
+//     while it holds the window or a block another peer already
+//     delivered. A request left unanswered for RequestTimeout is a stall
+//     too.
 //   - A gossiped block that does not connect makes the relaying peer be
 //     asked for headers once, whatever its last claim.
 //
@@ -123,7 +126,7 @@
 // of 100 requests/s (burst 200) that delays requests rather than refusing
 // them. A request beyond the concurrency, or one that would wait more than
 // a second, is reset and costs the peer 5 points. An honest client (one
-// headers and one blocks request in flight) is slowed down, never
+// headers and two blocks requests in flight) is slowed down, never
 // penalised. A block that cannot be read from the store is answered with
 // notfound and logged.
 //

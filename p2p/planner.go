@@ -36,11 +36,11 @@ import (
 //     timeout, that peer is disconnected and its blocks go to others. The
 //     timeout starts at StallMin and doubles on each such disconnection up
 //     to StallMax; each block delivered shrinks it back by 15%. Before
-//     that, once the window has been held up for RaceAfter, the holder's
-//     undelivered blocks are also asked from other peers, so the window
-//     moves on; a peer that has still not delivered a block, a stall
-//     timeout after it was asked, when another peer already did, is
-//     disconnected the same way.
+//     that, once the window's first block has been in flight for
+//     RaceAfter, its holder's undelivered blocks are also asked from other
+//     peers with room, so the window moves on; a peer that has still not
+//     delivered a block, a stall timeout after it was asked, when another
+//     peer already did, is disconnected the same way.
 //   - A request that times out costs the peer (stall), as does a block the
 //     chain finds invalid (invalid).
 
@@ -53,8 +53,9 @@ type PlannerConfig struct {
 	PerRequest int
 	StallMin   time.Duration // first stall timeout (2 s)
 	StallMax   time.Duration // stall timeout cap (64 s)
-	// RaceAfter is how long the window may be held up before the holder's
-	// undelivered blocks are also asked from other peers (100 ms).
+	// RaceAfter is how long the window's first block may be in flight
+	// before its holder's undelivered blocks are also asked from other
+	// peers with room (100 ms).
 	RaceAfter time.Duration
 }
 

@@ -88,24 +88,31 @@ func (p *Planner) assignBlocks(now time.Time, peers []*planPeer, r *Ready) {
 		}
 		p.request(r, pp.id, hs)
 	}
-	// The window is stuck if a peer with room could only be given blocks
-	// beyond it while its first block is still in flight.
 	first := p.path[0]
 	holder, inFlight := p.assigned[first.hash]
-	if !windowFull || !inFlight {
+	if !inFlight {
 		p.blocked = time.Time{}
 		return
 	}
+	// Blocks connect in order: once the first one has been in flight for
+	// RaceAfter, what its holder has not delivered is also asked from
+	// peers with room (a hedged request).
 	hp := p.peers[holder]
+	if now.Sub(hp.inflight[first.hash]) >= p.cfg.RaceAfter {
+		p.race(now, peers, hp, r)
+	}
+	// The window is stuck if a peer with room could only be given blocks
+	// beyond it while its first block is still in flight.
+	if !windowFull {
+		p.blocked = time.Time{}
+		return
+	}
 	if p.blocked.IsZero() {
 		p.blocked = now
 	}
 	since := p.blocked
 	if sent := hp.inflight[first.hash]; sent.After(since) {
 		since = sent
-	}
-	if now.Sub(since) >= p.cfg.RaceAfter {
-		p.race(now, peers, hp, r)
 	}
 	if now.Sub(since) < p.stall {
 		return
