@@ -482,7 +482,7 @@ func (c *Chain) haveOrInvalid(h Hash, res *ProcessResult) bool {
 		res.Status, res.Height = StatusDuplicate, n.height
 		return true
 	}
-	if n := c.hdrs.nodes[h]; n != nil && c.headerInvalidLocked(n) {
+	if n := c.hdrs.nodes[h]; n != nil && c.headerInvalidLocked(n, false) {
 		return true // its header was found invalid by ProcessHeaders
 	}
 	if c.orphans.has(h) {

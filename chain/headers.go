@@ -60,9 +60,10 @@ func (c *Chain) lookupAnyLocked(h Hash) *blockNode {
 // marked itself, or below an invalid entry. It walks headers-only ancestors
 // up to the first stored one (whose status already reflects its own
 // ancestors) or to one found valid since the last invalidation, and caches
-// the verdict on the entries it passed, so that a long run of headers is
-// checked in linear time. Caller holds mu.
-func (c *Chain) headerInvalidLocked(n *blockNode) bool {
+// the verdict on the entries it passed if cache (the caller holds mu for
+// writing), so that a long run of headers is checked in linear time.
+// Callers holding only the read lock pass cache false.
+func (c *Chain) headerInvalidLocked(n *blockNode, cache bool) bool {
 	valid := c.hdrs.gen + 1 // so that the zero value means "not checked"
 	invalid := false
 	it := n
@@ -79,7 +80,7 @@ func (c *Chain) headerInvalidLocked(n *blockNode) bool {
 			break
 		}
 	}
-	if !invalid {
+	if !invalid && cache {
 		for v := n; v != it; v = v.parent {
 			v.validGen = valid
 		}
@@ -112,7 +113,7 @@ func (c *Chain) ProcessHeaders(hdrs []Header) error {
 		hdr := &hdrs[i]
 		h := hdr.BlockHash()
 		if n := c.lookupAnyLocked(h); n != nil {
-			if c.headerInvalidLocked(n) {
+			if c.headerInvalidLocked(n, true) {
 				if n.status&statusFailed != 0 {
 					return c.failureOf(n)
 				}
@@ -135,7 +136,7 @@ func (c *Chain) ProcessHeaders(hdrs []Header) error {
 			chainWork: new(big.Int).Add(parent.chainWork, CalcWork(hdr.Bits)),
 		}
 		n.setParent(parent)
-		if c.headerInvalidLocked(parent) {
+		if c.headerInvalidLocked(parent, true) {
 			n.status |= statusFailedAncestor
 			c.addHeaderLocked(n)
 			return ruleErr(ErrInvalidAncestor, "header %s builds on invalid block %s", h, parent.hash)
@@ -171,7 +172,7 @@ func (c *Chain) addHeaderLocked(n *blockNode) {
 func (c *Chain) bestHeaderLocked() *blockNode {
 	tip := c.tipNode()
 	b := c.hdrs.best
-	if b == nil && c.hdrs.lost != nil && !c.headerInvalidLocked(c.hdrs.lost) {
+	if b == nil && c.hdrs.lost != nil && !c.headerInvalidLocked(c.hdrs.lost, true) {
 		c.hdrs.lost = nil
 		b = c.recomputeBestHeaderLocked()
 	}
@@ -179,7 +180,7 @@ func (c *Chain) bestHeaderLocked() *blockNode {
 		if full := c.index[b.hash]; full != nil {
 			b = full // stored since; the tip comparison below decides
 		}
-		if c.headerInvalidLocked(b) {
+		if c.headerInvalidLocked(b, true) {
 			lost := b
 			if b = c.recomputeBestHeaderLocked(); b == nil {
 				c.hdrs.lost = lost
@@ -197,7 +198,7 @@ func (c *Chain) bestHeaderLocked() *blockNode {
 func (c *Chain) recomputeBestHeaderLocked() *blockNode {
 	var best *blockNode
 	for _, n := range c.hdrs.nodes {
-		if (best == nil || candidateBefore(n, best)) && !c.headerInvalidLocked(n) {
+		if (best == nil || candidateBefore(n, best)) && !c.headerInvalidLocked(n, true) {
 			best = n
 		}
 	}
@@ -292,7 +293,7 @@ func (c *Chain) headerTipsLocked(tip *blockNode) []TipInfo {
 		}
 		t := TipInfo{Hash: n.hash, Height: n.height, Status: "headers-only"}
 		t.BranchLen = n.height - c.forkHeightLocked(n)
-		if c.headerInvalidLocked(n) {
+		if c.headerInvalidLocked(n, false) {
 			t.Status = "invalid"
 		}
 		out = append(out, t)

@@ -35,7 +35,7 @@ type blockNode struct {
 	anchor    *blockNode // this branch's block at height 1 (the ASERT anchor); nil for genesis
 	txCount   int
 	size      int
-	validGen  uint64 // headers-only entries: cached validity (headers.go)
+	validGen  uint64 // headers-only entries: cached validity (headers.go); written under the write lock only
 }
 
 // medianTimePast returns the median timestamp of n and up to 10 ancestors.

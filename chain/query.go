@@ -52,7 +52,7 @@ func (c *Chain) IsKnownInvalid(h Hash) bool {
 		return n.status.invalid()
 	}
 	n := c.hdrs.nodes[h]
-	return n != nil && c.headerInvalidLocked(n)
+	return n != nil && c.headerInvalidLocked(n, false)
 }
 
 // BlockInfo describes an indexed block.
@@ -84,7 +84,7 @@ func (c *Chain) BlockInfo(h Hash) (BlockInfo, bool) {
 		if hn := c.hdrs.nodes[h]; hn != nil {
 			return BlockInfo{
 				Hash: hn.hash, Header: hn.header, Height: hn.height, ChainWork: new(big.Int).Set(hn.chainWork),
-				Invalid: c.headerInvalidLocked(hn), MedianTime: hn.medianTimePast(),
+				Invalid: c.headerInvalidLocked(hn, false), MedianTime: hn.medianTimePast(),
 			}, true
 		}
 		return BlockInfo{}, false

@@ -344,6 +344,10 @@ func (p *Planner) BlockReceived(id peer.ID, h chain.Hash) {
 	delete(p.raced, h)
 }
 
+// Awaiting reports whether a received block waits to be handed to the
+// chain (the caller keeps it until Connect names it).
+func (p *Planner) Awaiting(h chain.Hash) bool { return p.received[h] }
+
 // BlockBad reports data from id that is not the block asked for or does
 // not match its header (undecodable, wrong merkle root): the peer is
 // penalised and the block is fetched elsewhere; the hash is not marked.

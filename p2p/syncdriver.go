@@ -206,6 +206,16 @@ func (d *syncDriver) act(ctx context.Context, wg *sync.WaitGroup, r Ready) {
 	for _, h := range r.Connect {
 		d.connect(h)
 	}
+	if len(d.blocks) > 2*syncPlan().withDefaults().Window {
+		// Blocks of a branch given up (invalid, or overtaken) are never
+		// named by Connect.
+		for h := range d.blocks {
+			if !d.pl.Awaiting(h) {
+				delete(d.blocks, h)
+				delete(d.from, h)
+			}
+		}
+	}
 }
 
 // connect hands one received block to the chain and reports the verdict.
@@ -367,10 +377,10 @@ func (d *syncDriver) applyBlocks(in syncInput) {
 		case in.bad[i] != nil:
 			d.pl.BlockBad(in.peer, h, wrapErr(ErrInvalidBlock, in.bad[i], "block %s", h))
 		default:
-			if _, dup := d.blocks[h]; !dup {
-				d.blocks[h], d.from[h] = b, in.peer
-			}
 			d.pl.BlockReceived(in.peer, h)
+			if _, dup := d.blocks[h]; !dup && d.pl.Awaiting(h) {
+				d.blocks[h], d.from[h] = b, in.peer // kept until Connect
+			}
 		}
 	}
 	rest := in.hashes[len(in.blocks):]
