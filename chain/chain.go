@@ -114,6 +114,8 @@ type Chain struct {
 	nextSeq    uint64
 	// lastFailure remembers recent validation failures by hash (bounded).
 	lastFailure map[Hash]error
+	// hdrs holds headers-only entries (in memory only; see headers.go).
+	hdrs headerIndex
 
 	best   atomic.Pointer[Snapshot]
 	events eventHub
@@ -230,6 +232,10 @@ func (c *Chain) addNode(n *blockNode) {
 	c.nextSeq++
 	n.seq = c.nextSeq
 	c.index[n.hash] = n
+	delete(c.hdrs.nodes, n.hash) // its headers-only entry, if any, now has data
+	if n.status.invalid() {
+		c.headerMarksChanged()
+	}
 }
 
 // load rebuilds the in-memory index from the store and restores the tip.
@@ -497,6 +503,9 @@ func (c *Chain) haveOrInvalid(h Hash, res *ProcessResult) bool {
 		}
 		res.Status, res.Height = StatusDuplicate, n.height
 		return true
+	}
+	if n := c.hdrs.nodes[h]; n != nil && c.headerInvalidLocked(n, false) {
+		return true // its header was found invalid by ProcessHeaders
 	}
 	if c.orphans.has(h) {
 		res.Status = StatusDuplicate

@@ -32,6 +32,16 @@
 //     through buffered channels; a full channel drops and counts, it never
 //     blocks the chain.
 //
+// Headers-first sync (headers.go): ProcessHeaders runs step 3's header
+// checks (and the proof of work of step 1) on headers alone and keeps them
+// as headers-only index entries, in memory only. BestHeader is the valid
+// header chain with the most work (stored blocks win ties), MissingBlocks
+// lists the blocks of that chain to download next in height order, and
+// Tips reports headers-only branches as "headers-only". A header that
+// breaks a rule marks its hash invalid, and entries above it or above an
+// invalid stored block count as invalid; the block of an invalid header is
+// refused as known invalid.
+//
 // # Error model
 //
 // Formatting follows one rule in every package of the module (chain,

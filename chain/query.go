@@ -36,12 +36,16 @@ func (c *Chain) HaveBlock(h Hash) bool {
 	return c.index[h] != nil || c.orphans.has(h)
 }
 
-// IsKnownInvalid reports whether h is recorded as invalid.
+// IsKnownInvalid reports whether h is recorded as invalid (a stored block
+// or a headers-only entry).
 func (c *Chain) IsKnownInvalid(h Hash) bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	n := c.index[h]
-	return n != nil && n.status.invalid()
+	if n := c.index[h]; n != nil {
+		return n.status.invalid()
+	}
+	n := c.hdrs.nodes[h]
+	return n != nil && c.headerInvalidLocked(n, false)
 }
 
 // BlockInfo describes an indexed block.
@@ -60,20 +64,32 @@ type BlockInfo struct {
 	// ChainTxCount is the number of transactions in the chain from genesis
 	// up to and including this block.
 	ChainTxCount uint64
+	// HaveData is false for a headers-only entry (the header was validated
+	// by ProcessHeaders, the block is not downloaded); TxCount and Size are
+	// then zero.
+	HaveData bool
 }
 
-// BlockInfo returns index information about h.
+// BlockInfo returns index information about h, a stored block or a
+// headers-only entry (HaveData false).
 func (c *Chain) BlockInfo(h Hash) (BlockInfo, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	n := c.index[h]
 	if n == nil {
+		if hn := c.hdrs.nodes[h]; hn != nil {
+			return BlockInfo{
+				Hash: hn.hash, Header: hn.header, Height: hn.height, ChainWork: new(big.Int).Set(hn.chainWork),
+				Invalid: c.headerInvalidLocked(hn, false), MedianTime: hn.medianTimePast(),
+			}, true
+		}
 		return BlockInfo{}, false
 	}
 	info := BlockInfo{
 		Hash: n.hash, Header: n.header, Height: n.height, ChainWork: new(big.Int).Set(n.chainWork),
 		Invalid: n.status.invalid(), TxCount: n.txCount, Size: n.size, MedianTime: n.medianTimePast(),
 		ChainTxCount: n.chainTxCount,
+		HaveData: true,
 	}
 	if c.inMain(n) {
 		info.InMainChain = true
@@ -193,11 +209,13 @@ type TipInfo struct {
 	Height    uint64
 	BranchLen uint64
 	// Status is "active", "valid-fork" (fully validated, not active),
-	// "valid-headers" (stored, not validated) or "invalid".
+	// "valid-headers" (stored, not validated), "headers-only" (the header
+	// was validated, the block is not downloaded) or "invalid".
 	Status string
 }
 
-// Tips returns every block with no stored child, the main tip first.
+// Tips returns every block or headers-only entry with no child, the main
+// tip first.
 func (c *Chain) Tips() []TipInfo {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -205,6 +223,11 @@ func (c *Chain) Tips() []TipInfo {
 	for _, n := range c.index {
 		if n.parent != nil {
 			hasChild[n.parent] = true
+		}
+	}
+	for _, n := range c.hdrs.nodes {
+		if p := c.index[n.header.PrevBlock]; p != nil {
+			hasChild[p] = true
 		}
 	}
 	tip := c.tipNode()
@@ -225,7 +248,7 @@ func (c *Chain) Tips() []TipInfo {
 		}
 		out = append(out, t)
 	}
-	return out
+	return append(out, c.headerTipsLocked(tip)...)
 }
 
 // NextBits returns the bits a child of parent must carry.

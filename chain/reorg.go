@@ -235,6 +235,7 @@ func (c *Chain) markInvalid(n *blockNode, flag blockStatus, cause error) error {
 	for _, ch := range changes {
 		ch.node.status = ch.status
 	}
+	c.headerMarksChanged()
 	c.rebuildCandidates()
 	return nil
 }

@@ -44,7 +44,9 @@ func (b *backend) Tip() rpc.ChainTip {
 
 func (b *backend) BlockMeta(h chain.Hash) (rpc.BlockMeta, bool) {
 	i, ok := b.c.BlockInfo(h)
-	if !ok {
+	if !ok || !i.HaveData {
+		// A headers-only entry (headers-first sync) has no block to
+		// describe yet; RPC treats it as not found until it is downloaded.
 		return rpc.BlockMeta{}, false
 	}
 	return rpc.BlockMeta{Hash: i.Hash, Header: i.Header, Height: i.Height, ChainWork: i.ChainWork, MedianTime: i.MedianTime,

@@ -177,6 +177,10 @@ type timedChain struct {
 	log *slog.Logger
 }
 
+// p2p re-fetches corrupt stored blocks only if its chain can repair them
+// (an optional interface found by type assertion): keep that true.
+var _ p2p.BlockRepairer = timedChain{}
+
 func (t timedChain) ProcessBlock(b *chain.Block) (chain.ProcessResult, error) {
 	return t.observe(t.Chain.ProcessBlock(b))
 }

@@ -18,6 +18,10 @@ type Chain interface {
 	HaveBlock(chain.Hash) bool
 	IsKnownInvalid(chain.Hash) bool
 	ProcessBlock(*chain.Block) (chain.ProcessResult, error)
+	// ProcessHeaders validates headers and keeps them as headers-only
+	// entries (headers-first sync); BlockInfo then describes them with
+	// HaveData false.
+	ProcessHeaders([]chain.Header) error
 	// ProcessUnrequestedBlock is ProcessBlock for gossip: a block whose
 	// branch would have less work than the tip is refused (ErrLowWork).
 	ProcessUnrequestedBlock(*chain.Block) (chain.ProcessResult, error)

@@ -30,7 +30,7 @@ const (
 	peerstorePermanent = peerstore.PermanentAddrTTL
 )
 
-// dialTarget is a peer the node keeps dialling. Guarded by Node.mu.
+// dialTarget is a peer the node keeps dialling. Guarded by dialer.mu.
 type dialTarget struct {
 	info     peer.AddrInfo
 	static   bool      // configured: dialled forever
@@ -82,15 +82,15 @@ func (n *Node) AddPeer(ctx context.Context, addr string) error {
 	if h == nil {
 		return newErr(ErrNotRunning, "add peer %s", addr)
 	}
-	n.mu.Lock()
-	t := n.targets[ai.ID]
+	n.dialer.mu.Lock()
+	t := n.dialer.targets[ai.ID]
 	if t == nil {
 		t = &dialTarget{}
-		n.targets[ai.ID] = t
+		n.dialer.targets[ai.ID] = t
 	}
 	t.info, t.static, t.failures, t.next = ai, true, 0, time.Time{}
 	t.dialing = true
-	n.mu.Unlock()
+	n.dialer.mu.Unlock()
 	h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstorePermanent)
 	h.ConnManager().Protect(ai.ID, protectTag)
 	err = n.dial(ctx, h, ai)
@@ -102,14 +102,14 @@ func (n *Node) AddPeer(ctx context.Context, addr string) error {
 // (RPC addnode "remove"); an open connection stays. It reports whether the
 // peer was configured.
 func (n *Node) RemovePeer(p peer.ID) bool {
-	n.mu.Lock()
-	t := n.targets[p]
+	n.dialer.mu.Lock()
+	t := n.dialer.targets[p]
 	ok := t != nil && t.static
 	if ok {
-		delete(n.targets, p)
+		delete(n.dialer.targets, p)
 	}
 	h := n.h
-	n.mu.Unlock()
+	n.dialer.mu.Unlock()
 	if ok && h != nil && !n.gate.isPartitioned(p) {
 		h.ConnManager().Unprotect(p, protectTag)
 		h.Peerstore().UpdateAddrs(p, peerstore.PermanentAddrTTL, peerstore.RecentlyConnectedAddrTTL)
@@ -143,9 +143,9 @@ func (n *Node) dial(ctx context.Context, h host.Host, ai peer.AddrInfo) error {
 // and then drops us (a ban on its side) is redialled with growing backoff
 // rather than in a tight loop.
 func (n *Node) dialDone(p peer.ID, err error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	t := n.targets[p]
+	n.dialer.mu.Lock()
+	defer n.dialer.mu.Unlock()
+	t := n.dialer.targets[p]
 	if t == nil {
 		return
 	}
@@ -199,11 +199,11 @@ func (n *Node) dialLoop(ctx context.Context) error {
 			connected[p] = h.Network().Connectedness(p) == network.Connected
 		}
 		var todo []peer.AddrInfo
-		n.mu.Lock()
-		for p, tg := range n.targets {
+		n.dialer.mu.Lock()
+		for p, tg := range n.dialer.targets {
 			blocked := !n.gate.allowed(p)
 			if !tg.static && !n.gate.isPartitioned(p) && (connected[p] || now.After(tg.until)) {
-				delete(n.targets, p)
+				delete(n.dialer.targets, p)
 				continue
 			}
 			if connected[p] || tg.dialing || now.Before(tg.next) || blocked ||
@@ -213,7 +213,7 @@ func (n *Node) dialLoop(ctx context.Context) error {
 			tg.dialing = true
 			todo = append(todo, tg.info)
 		}
-		n.mu.Unlock()
+		n.dialer.mu.Unlock()
 		for _, ai := range todo {
 			inflight++
 			go func() {
@@ -234,11 +234,11 @@ func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	if ai.ID == n.id || len(ai.Addrs) == 0 {
 		return
 	}
-	n.mu.Lock()
-	if n.targets[ai.ID] == nil {
-		n.targets[ai.ID] = &dialTarget{info: ai, until: n.cfg.Now().Add(mdnsRedialWindow)}
+	n.dialer.mu.Lock()
+	if n.dialer.targets[ai.ID] == nil {
+		n.dialer.targets[ai.ID] = &dialTarget{info: ai, until: n.cfg.Now().Add(mdnsRedialWindow)}
 	}
-	n.mu.Unlock()
+	n.dialer.mu.Unlock()
 	n.wake(n.wakeDial)
 }
 

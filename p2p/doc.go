@@ -76,28 +76,59 @@
 // budget; the client asks again).
 //
 // Status is exchanged on every new connection and with every peer each
-// StatusInterval, in both directions. A peer that reports more chain work
-// than ours is flagged for sync, and the sync loop (one session at a time,
-// always with the flagged peer claiming the most work, hence never two with
-// one peer) downloads headers from the fork point by locator, checks that
-// they connect to a block we have, link up and carry valid proof of work,
-// and sums their work onto the work of the block they start from. Blocks
-// are fetched only once that sum exceeds our tip's work (until then further
-// header rounds are read and the needed hashes wait); a peer whose final
-// headers prove less work than its status advertised lied and is
-// penalised, and none of its blocks are fetched. Then the missing blocks
-// are fetched in batches of 64 and handed to ProcessBlock in order, with a
-// fetcher goroutine keeping two batches in flight. Rounds continue from the last header received (prepended to our
-// locator), so branches longer than 2,000 blocks and reorganisations to a
-// branch that only overtakes after many blocks work. Gossip is an
-// accelerator only: a missed block, a late join or a healed partition is
-// always repaired by the periodic status.
+// StatusInterval, in both directions; a peer's status is only a claim of
+// chain work. Sync is headers-first, as Bitcoin Core's, and its decisions
+// are made by Planner (planner.go, planner_ready.go), a pure state machine
+// in the style of etcd-io/raft's Ready: it does no I/O, starts no
+// goroutines and reads no clock. The sync loop (syncdriver.go) owns it,
+// feeds it peer arrivals and departures, claims, the headers the chain
+// validated, block deliveries, failures and the time (a 250 ms tick), and
+// performs its Ready actions; requests run in their own goroutines and post
+// their results back, so downloads continue while the loop hands blocks to
+// the chain.
+//
+//   - Headers are asked (locator: the point to continue from, then our
+//     main-chain locator) from every peer that claims more work than the
+//     best header, one request in flight per peer, continuing after the
+//     last header of a full reply. A reply must start at a block or header
+//     we know and link up (else a protocol violation); chain.ProcessHeaders
+//     then checks proof of work, bits, time and keeps them as headers-only
+//     entries. A peer whose headers end with less work than it claimed (an
+//     empty reply included) lied; a header that breaks a rule is invalid.
+//     Claims only choose whom to ask: the best header, and so what is
+//     downloaded, comes from validated headers alone.
+//   - Blocks of the best header chain are fetched in a window of 1,024
+//     blocks above the last one we have, at most 128 in flight per peer
+//     in two requests of 64 (Core keeps 16 per peer, but each of our
+//     requests is a stream counted by the server's rate limit),
+//     from every peer whose validated headers include them, checked with
+//     chain.CheckBlockSanity as they arrive and handed to ProcessBlock in
+//     height order. When the window's first block has been in flight for
+//     100 ms, its holder's undelivered blocks are also asked from other
+//     peers with room, so the window moves on; the holder is
+//     disconnected once a stall timeout passes (2 s, doubling on each such
+//     disconnection up to 64 s, shrinking by 15% per block delivered)
+//     while it holds the window or a block another peer already
+//     delivered. A request left unanswered for RequestTimeout is a stall
+//     too.
+//   - A gossiped block that does not connect makes the relaying peer be
+//     asked for headers once, whatever its last claim.
+//
+// Gossip is an accelerator only: a missed block, a late join or a healed
+// partition is always repaired by the periodic status.
+//
+// Repair (repair.go). If Config.Chain also implements BlockRepairer (stored
+// blocks whose data failed its checksum), every StatusInterval the node
+// asks a peer (a different one each round) for those blocks, checks that
+// each body matches its header and hands it to RepairBlock.
 //
 // Serving side, per peer: at most 8 requests in flight, and a token bucket
 // of 100 requests/s (burst 200) that delays requests rather than refusing
 // them. A request beyond the concurrency, or one that would wait more than
 // a second, is reset and costs the peer 5 points. An honest client (one
-// sync session, two batches in flight) is slowed down, never penalised.
+// headers and two blocks requests in flight) is slowed down, never
+// penalised. A block that cannot be read from the store is answered with
+// notfound and logged.
 //
 // Discovery (dialer.go). Bootnodes and AddPeer targets are static: kept in
 // the peerstore with a permanent TTL, protected in the connection manager,
@@ -113,8 +144,12 @@
 // Misbehaviour adds points; at 100 the peer is banned for BanDuration
 // (default 1h) and disconnected. A gossip Reject, an invalid block from
 // sync, a malformed, oversized or unexpected frame, headers that do not
-// connect, or a genesis mismatch cost 100 (immediate ban); a rate-limited
-// request costs 5. Scores of recently disconnected peers are remembered
+// connect, headers that prove less work than the peer's status claimed (an
+// empty reply included), or a genesis mismatch cost 100 (immediate ban); a
+// sync request the peer accepts and leaves unanswered for RequestTimeout (a
+// stall) costs 50 and disconnects it, so a peer that stalls again after
+// reconnecting is banned, and the sync moves on to the other peers; a
+// rate-limited request costs 5. Scores of recently disconnected peers are remembered
 // (bounded) so reconnecting does not wipe them. Bans are by peer ID, saved
 // to banlist.json in the data directory after every change (as Bitcoin
 // Core's banlist; a restart does not forgive a peer), and enforced by the
@@ -130,14 +165,14 @@
 // (ErrTimeTooNew); blocks marked invalid or descending from a block marked
 // invalid (the mark may come from an operator's invalidateblock, so honest
 // peers must not be banned for it); state-dependent mempool rejections
-// (nonce, balance, fee policy); transport failures and timeouts.
+// (nonce, balance, fee policy); transport failures.
 //
 // # Errors
 //
 // Errors carry an ErrorKind (errors.Is): ErrBadConfig, ErrNotRunning,
 // ErrAlreadyRunning, ErrBadPeerAddr, ErrPeerBlocked, ErrNotConnected,
 // ErrSelf for API misuse; ErrFrameTooLarge, ErrMalformed, ErrUnexpectedMsg,
-// ErrProtocol, ErrGenesisMismatch, ErrInvalidBlock for wire faults of a peer
+// ErrProtocol, ErrGenesisMismatch, ErrInvalidBlock, ErrTimeout for faults of a peer
 // (these are what earn penalties); ErrTxKnown and ErrTxInvalid classify
 // mempool errors.
 //
@@ -155,7 +190,8 @@
 // quarry_p2p_sync_requests_served_total{kind,result},
 // quarry_p2p_sync_blocks_fetched_total, quarry_p2p_sync_sessions_total{result},
 // quarry_p2p_penalties_total{reason}, quarry_p2p_bans_total,
-// quarry_p2p_dials_total{result}, quarry_p2p_connections_refused_total{reason}.
+// quarry_p2p_dials_total{result}, quarry_p2p_connections_refused_total{reason},
+// quarry_p2p_block_repairs_total{result}.
 // Every label value is created at zero when the metrics are built, so a
 // fresh node exports each series. Received gossip counts what peers sent:
 // the node's own published messages pass its validator too but are counted
@@ -163,8 +199,18 @@
 // Per-peer traffic is in PeerInfo (libp2p bandwidth counter; its totals
 // update once a second).
 //
+// # Locks
+//
+// Node's state is split by concern, each part with its own mutex, and no
+// lock is held while another is taken: the peer set (connected peers,
+// their scores and serving limits, remembered scores), the dialer (peers
+// kept connected), the gater (bans, partitions, the network switch), and
+// Node.mu for the running host, gossip handles and the close queue. The
+// sync planner is owned by the sync loop goroutine and has no lock.
+//
 // # Clocks
 //
-// Config.Now drives ban expiry, backoff and the times in PeerInfo. Socket
-// deadlines and tickers use the real clock, since they bound real I/O.
+// Config.Now drives ban expiry, backoff, the times in PeerInfo and the sync
+// planner's stall timing. Socket deadlines and tickers use the real clock,
+// since they bound real I/O.
 package p2p

@@ -47,6 +47,9 @@ const (
 	ErrGenesisMismatch ErrorKind = "peer has a different genesis block"
 	// ErrInvalidBlock: the peer sent a block that breaks consensus rules.
 	ErrInvalidBlock ErrorKind = "peer sent an invalid block"
+	// ErrTimeout: the peer accepted a request and did not answer it within
+	// Config.RequestTimeout (a stall).
+	ErrTimeout ErrorKind = "peer did not answer in time"
 
 	// Mempool classification (see Mempool). The node's mempool adaptor wraps
 	// its errors with these kinds so that gossip can tell a duplicate (ignored)

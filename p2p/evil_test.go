@@ -34,7 +34,7 @@ type evilPeer struct {
 	cancel context.CancelFunc
 }
 
-func newEvilPeer(t *testing.T, p *chain.Params, sync network.StreamHandler) *evilPeer {
+func newEvilPeer(t testing.TB, p *chain.Params, sync network.StreamHandler) *evilPeer {
 	t.Helper()
 	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(), libp2p.DisableMetrics())
 	if err != nil {
@@ -65,7 +65,7 @@ func newEvilPeer(t *testing.T, p *chain.Params, sync network.StreamHandler) *evi
 	return e
 }
 
-func (e *evilPeer) connect(t *testing.T, victim *testNode) {
+func (e *evilPeer) connect(t testing.TB, victim *testNode) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -237,7 +237,10 @@ func TestEvilPeers(t *testing.T) {
 		{"invalid block by sync", string(chain.ErrBadMerkleRoot), serveFrames(func(s network.Stream, typ byte, _ []byte) {
 			switch typ {
 			case msgStatus:
-				statusOK(s)
+				// It claims what its header proves, so the block is fetched.
+				info, _ := victim.c.BlockInfo(mutated.Header.PrevBlock)
+				work := new(big.Int).Add(info.ChainWork, chain.CalcWork(mutated.Header.Bits))
+				_ = writeFrame(s, msgStatus, encodeStatus(Status{Version: ProtocolVersion, Genesis: p.GenesisHash, Height: 1e6, ChainWork: work}))
 			case msgGetHeaders:
 				_ = writeFrame(s, msgHeaders, encodeHeaders([]chain.Header{mutated.Header}))
 			case msgGetBlocks:

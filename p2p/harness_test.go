@@ -103,13 +103,18 @@ func withStatusInterval(d time.Duration) nodeOpt {
 // loopback and waits until it listens. It stops when the test ends.
 func startNode(tb testing.TB, name string, c *chain.Chain, opts ...nodeOpt) *testNode {
 	tb.Helper()
-	p := chain.RegtestParams()
 	if c == nil {
-		c = chaintest.NewChain(tb, p, nil)
+		c = chaintest.NewChain(tb, chain.RegtestParams(), nil)
 	}
+	return startNodeOn(tb, name, c, c, opts...)
+}
+
+// startNodeOn is startNode with engine (a wrapper of c) as Config.Chain.
+func startNodeOn(tb testing.TB, name string, c *chain.Chain, engine Chain, opts ...nodeOpt) *testNode {
+	tb.Helper()
 	tn := &testNode{name: name, c: c, pool: newFakePool(), done: make(chan error, 1)}
 	cfg := Config{
-		Chain:          c,
+		Chain:          engine,
 		Mempool:        tn.pool,
 		ListenAddr:     "127.0.0.1:0",
 		StatusInterval: 250 * time.Millisecond,

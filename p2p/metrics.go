@@ -19,6 +19,7 @@ type metrics struct {
 	bans            prometheus.Counter
 	dials           *prometheus.CounterVec // result
 	refused         *prometheus.CounterVec // reason
+	repairs         *prometheus.CounterVec // result
 }
 
 // Label values.
@@ -69,7 +70,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "sync_sessions_total",
-			Help: "Sync sessions with a peer, by result.",
+			Help: "Sync outcomes: ok each time the node caught up, error for each peer penalised by sync.",
 		}, []string{"result"}),
 		penalties: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "penalties_total",
@@ -87,11 +88,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: ns, Subsystem: sub, Name: "connections_refused_total",
 			Help: "Connections refused by the connection gater, by reason (banned, partitioned, inactive).",
 		}, []string{"reason"}),
+		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "block_repairs_total",
+			Help: "Corrupted stored blocks fetched from peers to be rewritten, by result.",
+		}, []string{"result"}),
 	}
 	m.initLabels()
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.peers, m.gossipReceived, m.gossipPublished, m.syncRequests,
-			m.served, m.blocksFetched, m.syncs, m.penalties, m.bans, m.dials, m.refused} {
+			m.served, m.blocksFetched, m.syncs, m.penalties, m.bans, m.dials, m.refused, m.repairs} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -36,23 +36,39 @@ type Node struct {
 	statics []peer.AddrInfo
 	ready   chan struct{}
 	track   tracker
+	syncQ   syncQueue
 
 	wakeStatus chan struct{}
-	wakeSync   chan struct{}
 	wakeDial   chan struct{}
 	wakeClose  chan struct{}
 
+	set    peerSet // connected peers and remembered scores (own lock)
+	dialer dialer  // peers kept connected (own lock)
+
+	// mu guards the running host and gossip handles and the close queue.
+	mu      sync.Mutex
+	started bool
+	h       host.Host
+	bwc     *lpmetrics.BandwidthCounter
+	ps      *pubsub.PubSub
+	blockT  *pubsub.Topic
+	txT     *pubsub.Topic
+	toClose map[peer.ID]struct{}
+}
+
+// peerSet is the state of connected peers and the scores of recently
+// disconnected ones. Its lock is never held while taking another.
+type peerSet struct {
 	mu        sync.Mutex
-	started   bool
-	h         host.Host
-	bwc       *lpmetrics.BandwidthCounter
-	ps        *pubsub.PubSub
-	blockT    *pubsub.Topic
-	txT       *pubsub.Topic
 	peers     map[peer.ID]*peerState
-	targets   map[peer.ID]*dialTarget
-	toClose   map[peer.ID]struct{}
 	scoreLeft map[peer.ID]int // scores of recently disconnected peers
+}
+
+// dialer holds the peers the node keeps dialling. Its lock is never held
+// while taking another.
+type dialer struct {
+	mu      sync.Mutex
+	targets map[peer.ID]*dialTarget
 }
 
 // New validates cfg, loads or creates the identity key and returns a Node.
@@ -87,15 +103,14 @@ func New(cfg Config) (*Node, error) {
 		proto:      SyncProtocolID(cfg.Params),
 		ready:      make(chan struct{}),
 		wakeStatus: make(chan struct{}, 1),
-		wakeSync:   make(chan struct{}, 1),
 		wakeDial:   make(chan struct{}, 1),
 		wakeClose:  make(chan struct{}, 1),
-		peers:      make(map[peer.ID]*peerState),
-		targets:    make(map[peer.ID]*dialTarget),
+		set:        peerSet{peers: make(map[peer.ID]*peerState), scoreLeft: make(map[peer.ID]int)},
+		dialer:     dialer{targets: make(map[peer.ID]*dialTarget)},
 		toClose:    make(map[peer.ID]struct{}),
-		scoreLeft:  make(map[peer.ID]int),
 	}
 	n.gate.self = id
+	n.syncQ.wake = make(chan struct{}, 1)
 	bans, err := loadBans(cfg.DataDir, cfg.Now())
 	if err != nil {
 		return nil, wrapErr(ErrBadConfig, err, "ban list")
@@ -112,7 +127,7 @@ func New(cfg Config) (*Node, error) {
 			continue // a node listed as its own bootnode (shared config files)
 		}
 		n.statics = append(n.statics, ai)
-		n.targets[ai.ID] = &dialTarget{info: ai, static: true}
+		n.dialer.targets[ai.ID] = &dialTarget{info: ai, static: true}
 	}
 	return n, nil
 }
@@ -207,6 +222,9 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.syncLoop(gctx) })
 	g.Go(func() error { return n.dialLoop(gctx) })
 	g.Go(func() error { return n.closeLoop(gctx) })
+	if r, ok := n.cfg.Chain.(BlockRepairer); ok {
+		g.Go(func() error { return n.repairLoop(gctx, r) })
+	}
 	stopMDNS := func() {}
 	if n.cfg.MDNS {
 		if stop, err := n.startMDNS(h); err != nil {
@@ -240,10 +258,10 @@ func (n *Node) shutdown(h host.Host) {
 		n.log.Warn("closing host", "err", err)
 	}
 	n.track.close()
-	n.mu.Lock()
-	clear(n.peers)
+	n.set.mu.Lock()
+	clear(n.set.peers)
 	n.m.peers.Set(0)
-	n.mu.Unlock()
+	n.set.mu.Unlock()
 }
 
 // drain consumes a subscription; the work happens in the topic validator.

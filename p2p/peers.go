@@ -22,6 +22,7 @@ const (
 	penaltyInvalid   = 100 // invalid block or transaction (gossip Reject, sync)
 	penaltyMalformed = 100 // undecodable or oversized frame or message
 	penaltyRateLimit = 5   // a request over the serving rate limit
+	penaltyStall     = 50  // a sync request left unanswered (the peer is also disconnected)
 	maxScoreMemory   = 1024
 
 	// Serving-side limits per peer.
@@ -40,9 +41,10 @@ const (
 	reasonProtocol     = "protocol"
 	reasonGenesis      = "genesis_mismatch"
 	reasonRateLimit    = "rate_limit"
+	reasonStall        = "stall"
 )
 
-// peerState is what the node tracks about a connected peer. Guarded by Node.mu.
+// peerState is what the node tracks about a connected peer. Guarded by peerSet.mu.
 type peerState struct {
 	inbound    bool
 	since      time.Time
@@ -52,7 +54,6 @@ type peerState struct {
 	score      int
 	needStatus bool
 	statusBusy bool
-	needSync   bool
 	syncing    bool
 	limiter    *rate.Limiter
 	inflight   int
@@ -79,14 +80,14 @@ type PeerInfo struct {
 	Syncing  bool
 }
 
-// stateLocked returns p's state, creating it. Caller holds n.mu.
+// stateLocked returns p's state, creating it. Caller holds n.set.mu.
 func (n *Node) stateLocked(p peer.ID) *peerState {
-	ps := n.peers[p]
+	ps := n.set.peers[p]
 	if ps == nil {
-		ps = &peerState{since: n.cfg.Now(), limiter: rate.NewLimiter(serveRate, serveBurst), score: n.scoreLeft[p]}
-		delete(n.scoreLeft, p)
-		n.peers[p] = ps
-		n.m.peers.Set(float64(len(n.peers)))
+		ps = &peerState{since: n.cfg.Now(), limiter: rate.NewLimiter(serveRate, serveBurst), score: n.set.scoreLeft[p]}
+		delete(n.set.scoreLeft, p)
+		n.set.peers[p] = ps
+		n.m.peers.Set(float64(len(n.set.peers)))
 	}
 	return ps
 }
@@ -100,20 +101,21 @@ func (n *Node) notifee() network.Notifiee {
 
 func (n *Node) onConnected(c network.Conn) {
 	p := c.RemotePeer()
-	n.mu.Lock()
-	_, known := n.peers[p]
+	n.set.mu.Lock()
+	_, known := n.set.peers[p]
 	ps := n.stateLocked(p)
 	if !known {
 		ps.inbound = c.Stat().Direction == network.DirInbound
 	}
 	ps.needStatus = true
-	n.mu.Unlock()
+	n.set.mu.Unlock()
 	if !n.gate.allowed(p) {
 		n.queueClose(p) // banned or partitioned between the gater check and now
 		return
 	}
 	if !known {
 		n.log.Debug("peer connected", "peer", p, "addr", c.RemoteMultiaddr(), "inbound", c.Stat().Direction == network.DirInbound)
+		n.pushSync(syncInput{kind: inPeerUp, peer: p})
 	}
 	n.wake(n.wakeStatus)
 }
@@ -123,18 +125,19 @@ func (n *Node) onDisconnected(nw network.Network, c network.Conn) {
 	if nw.Connectedness(p) == network.Connected {
 		return
 	}
-	n.mu.Lock()
-	if ps := n.peers[p]; ps != nil {
+	n.set.mu.Lock()
+	if ps := n.set.peers[p]; ps != nil {
 		if ps.score > 0 {
-			if len(n.scoreLeft) >= maxScoreMemory {
-				clear(n.scoreLeft)
+			if len(n.set.scoreLeft) >= maxScoreMemory {
+				clear(n.set.scoreLeft)
 			}
-			n.scoreLeft[p] = ps.score
+			n.set.scoreLeft[p] = ps.score
 		}
-		delete(n.peers, p)
-		n.m.peers.Set(float64(len(n.peers)))
+		delete(n.set.peers, p)
+		n.m.peers.Set(float64(len(n.set.peers)))
 	}
-	n.mu.Unlock()
+	n.set.mu.Unlock()
+	n.pushSync(syncInput{kind: inPeerDown, peer: p})
 	n.log.Debug("peer disconnected", "peer", p)
 	n.wake(n.wakeDial)
 }
@@ -145,22 +148,22 @@ func (n *Node) penalize(p peer.ID, points int, reason string, err error) {
 		return
 	}
 	n.m.penalties.WithLabelValues(reason).Inc()
-	n.mu.Lock()
+	n.set.mu.Lock()
 	var score int
-	if ps := n.peers[p]; ps != nil {
+	if ps := n.set.peers[p]; ps != nil {
 		ps.score += points
 		score = ps.score
 		if score >= banThreshold {
 			ps.score = 0
 		}
 	} else {
-		n.scoreLeft[p] += points
-		score = n.scoreLeft[p]
+		n.set.scoreLeft[p] += points
+		score = n.set.scoreLeft[p]
 		if score >= banThreshold {
-			delete(n.scoreLeft, p)
+			delete(n.set.scoreLeft, p)
 		}
 	}
-	n.mu.Unlock()
+	n.set.mu.Unlock()
 	n.log.Warn("peer misbehaved", "peer", p, "reason", reason, "points", points, "score", score, "err", err)
 	if score >= banThreshold {
 		msg := reason
@@ -184,6 +187,11 @@ func (n *Node) penalizeErr(p peer.ID, err error) {
 		n.penalize(p, penaltyInvalid, reasonInvalidBlock, err)
 	case errors.Is(err, ErrProtocol):
 		n.penalize(p, penaltyMalformed, reasonProtocol, err)
+	case errors.Is(err, ErrTimeout):
+		// Bitcoin Core disconnects a peer that stalls the download; the
+		// points make a peer that stalls again after reconnecting banned.
+		n.penalize(p, penaltyStall, reasonStall, err)
+		n.queueClose(p)
 	}
 }
 
@@ -284,12 +292,12 @@ func (n *Node) Partition(peers []peer.ID) {
 			}
 		}
 	}
-	n.mu.Lock()
+	n.dialer.mu.Lock()
 	for _, p := range added {
-		t := n.targets[p]
+		t := n.dialer.targets[p]
 		if t == nil {
 			t = &dialTarget{info: peer.AddrInfo{ID: p}}
-			n.targets[p] = t
+			n.dialer.targets[p] = t
 		}
 		if !t.static {
 			t.until = n.cfg.Now().Add(healRedialWindow)
@@ -298,7 +306,7 @@ func (n *Node) Partition(peers []peer.ID) {
 			t.info.Addrs = as
 		}
 	}
-	n.mu.Unlock()
+	n.dialer.mu.Unlock()
 	if len(added) > 0 {
 		n.log.Info("partition", "peers", len(added))
 	}
@@ -314,9 +322,9 @@ func (n *Node) Heal() {
 	healed := n.gate.heal()
 	now := n.cfg.Now()
 	var transient []peer.ID
-	n.mu.Lock()
+	n.dialer.mu.Lock()
 	for _, p := range healed {
-		if t := n.targets[p]; t != nil {
+		if t := n.dialer.targets[p]; t != nil {
 			if !t.static {
 				t.until = now.Add(healRedialWindow)
 				transient = append(transient, p)
@@ -324,7 +332,7 @@ func (n *Node) Heal() {
 			t.failures, t.next = 0, time.Time{}
 		}
 	}
-	n.mu.Unlock()
+	n.dialer.mu.Unlock()
 	if h := n.host(); h != nil {
 		// Addresses were pinned for the partition only; they now age like
 		// those of any recently connected peer.
@@ -356,9 +364,9 @@ func (n *Node) Peers() []PeerInfo {
 	if h == nil {
 		return nil
 	}
-	n.mu.Lock()
-	out := make([]PeerInfo, 0, len(n.peers))
-	for p, ps := range n.peers {
+	n.set.mu.Lock()
+	out := make([]PeerInfo, 0, len(n.set.peers))
+	for p, ps := range n.set.peers {
 		pi := PeerInfo{
 			ID: p, Inbound: ps.inbound, ConnectedSince: ps.since, BanScore: ps.score, Syncing: ps.syncing,
 			HasStatus: ps.hasStatus, StatusTime: ps.statusAt,
@@ -367,11 +375,17 @@ func (n *Node) Peers() []PeerInfo {
 			pi.TipHash, pi.TipHeight = ps.status.Tip, ps.status.Height
 			pi.TipWork = new(big.Int).Set(ps.status.ChainWork)
 		}
-		if t := n.targets[p]; t != nil {
-			pi.Static = t.static
-		}
 		out = append(out, pi)
 	}
+	n.set.mu.Unlock()
+	n.dialer.mu.Lock()
+	for i := range out {
+		if t := n.dialer.targets[out[i].ID]; t != nil {
+			out[i].Static = t.static
+		}
+	}
+	n.dialer.mu.Unlock()
+	n.mu.Lock()
 	bwc := n.bwc
 	n.mu.Unlock()
 	for i := range out {
@@ -400,14 +414,14 @@ func (n *Node) Peers() []PeerInfo {
 // false without limited means the peer is already gone. release must follow
 // an admitted request.
 func (n *Node) admit(p peer.ID) (ok, limited bool) {
-	n.mu.Lock()
-	ps := n.peers[p] // Connected is always delivered before a stream is
+	n.set.mu.Lock()
+	ps := n.set.peers[p] // Connected is always delivered before a stream is
 	if ps == nil {
-		n.mu.Unlock()
+		n.set.mu.Unlock()
 		return false, false // disconnected meanwhile
 	}
 	if ps.inflight >= serveInflight {
-		n.mu.Unlock()
+		n.set.mu.Unlock()
 		return false, true
 	}
 	now := time.Now()
@@ -415,11 +429,11 @@ func (n *Node) admit(p peer.ID) (ok, limited bool) {
 	delay := r.DelayFrom(now)
 	if !r.OK() || delay > maxServeDelay {
 		r.CancelAt(now)
-		n.mu.Unlock()
+		n.set.mu.Unlock()
 		return false, true
 	}
 	ps.inflight++
-	n.mu.Unlock()
+	n.set.mu.Unlock()
 	if delay > 0 {
 		t := time.NewTimer(delay)
 		<-t.C
@@ -428,9 +442,9 @@ func (n *Node) admit(p peer.ID) (ok, limited bool) {
 }
 
 func (n *Node) release(p peer.ID) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if ps := n.peers[p]; ps != nil && ps.inflight > 0 {
+	n.set.mu.Lock()
+	defer n.set.mu.Unlock()
+	if ps := n.set.peers[p]; ps != nil && ps.inflight > 0 {
 		ps.inflight--
 	}
 }

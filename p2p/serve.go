@@ -8,6 +8,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/quarrychain/quarry/chain"
 )
 
 // handleStream serves one sync-protocol request: one request frame in, the
@@ -92,6 +94,11 @@ func (n *Node) serve(p peer.ID, typ byte, payload []byte, w io.Writer) (string, 
 		for _, h := range hashes {
 			b, err := c.Block(h)
 			if err != nil || b == nil {
+				if err != nil && !errors.Is(err, chain.ErrNotFound) {
+					// Stored data that cannot be read (corruption, disk
+					// fault): the peer gets notfound and asks elsewhere.
+					n.log.Error("reading a block to serve failed", "peer", p, "hash", h, "err", err)
+				}
 				return kindBlocks, writeFrame(w, msgNotFound, h[:])
 			}
 			raw := b.Bytes()

@@ -186,7 +186,8 @@ type BlockMeta struct {
 }
 
 // ChainTipInfo is one chain tip (chain.TipInfo). Status is "active",
-// "valid-fork", "valid-headers" or "invalid". It is a plain value, safe for concurrent reads.
+// "valid-fork", "valid-headers", "headers-only" (validated header, block
+// not downloaded) or "invalid". It is a plain value, safe for concurrent reads.
 type ChainTipInfo struct {
 	Hash      chain.Hash
 	Height    uint64

@@ -53,7 +53,7 @@ func chainMethods() []*method {
 			run:     (*call).getBlockHeader},
 		{name: "getchaintips", category: cat, sub: subChain,
 			summary: "Return information about all known tips in the block tree, including the main chain as well as orphaned branches.",
-			result:  `[ { "height", "hash", "branchlen" (0 for the main chain), "status" ("active", "valid-fork", "valid-headers" or "invalid") } ]`,
+			result:  `[ { "height", "hash", "branchlen" (0 for the main chain), "status" ("active", "valid-fork", "valid-headers", "headers-only" or "invalid") } ]`,
 			run:     (*call).getChainTips},
 		{name: "getchaintxstats", category: cat, sub: subChain,
 			args: []arg{{name: "nblocks", typ: "numeric", def: "one month", desc: "Size of the window in number of blocks (at most 100000)"},
