@@ -13,6 +13,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/testkit"
 )
 
 func connected(a, b *testNode) bool {
@@ -25,7 +26,7 @@ func connected(a, b *testNode) bool {
 func TestBanUnban(t *testing.T) {
 	a := startNode(t, "a", nil)
 	b := startNode(t, "b", nil, withBootnodes(a))
-	waitFor(t, 10*time.Second, "connected", func() bool { return connected(a, b) && connected(b, a) })
+	testkit.WaitFor(t, 10*time.Second, "connected", func() bool { return connected(a, b) && connected(b, a) })
 
 	if err := a.n.Ban(a.n.ID(), 0, ""); !isErr(err, ErrSelf) {
 		t.Fatalf("ban self: %v", err)
@@ -39,25 +40,25 @@ func TestBanUnban(t *testing.T) {
 		bans[0].Until.Before(before.Add(DefaultBanDuration-time.Minute)) {
 		t.Fatalf("bans = %+v", bans)
 	}
-	waitFor(t, 10*time.Second, "disconnected", func() bool { return !connected(a, b) && !connected(b, a) })
+	testkit.WaitFor(t, 10*time.Second, "disconnected", func() bool { return !connected(a, b) && !connected(b, a) })
 	// b keeps redialling (a is its bootnode) and is refused every time.
 	refused := func() float64 { return counterValue(t, a.n.m.refused.WithLabelValues(refusedBanned)) }
 	base := refused()
-	waitFor(t, 10*time.Second, "refused redials", func() bool { return refused() >= base+2 })
+	testkit.WaitFor(t, 10*time.Second, "refused redials", func() bool { return refused() >= base+2 })
 	if connected(a, b) {
 		t.Fatal("banned peer reconnected")
 	}
 	if !a.n.Unban(b.n.ID()) || a.n.Unban(b.n.ID()) {
 		t.Fatal("Unban should report true once")
 	}
-	waitFor(t, 10*time.Second, "reconnected after unban", func() bool { return connected(a, b) })
+	testkit.WaitFor(t, 10*time.Second, "reconnected after unban", func() bool { return connected(a, b) })
 
 	_ = a.n.Ban(b.n.ID(), time.Hour, "again")
 	a.n.ClearBans()
 	if len(a.n.ListBans()) != 0 {
 		t.Fatal("ClearBans left bans")
 	}
-	waitFor(t, 10*time.Second, "reconnected after clear", func() bool { return connected(a, b) })
+	testkit.WaitFor(t, 10*time.Second, "reconnected after clear", func() bool { return connected(a, b) })
 }
 
 // TestNetworkActive: switching the network off closes every connection and
@@ -66,20 +67,20 @@ func TestNetworkActive(t *testing.T) {
 	a := startNode(t, "a", nil)
 	b := startNode(t, "b", nil, withBootnodes(a))
 	c := startNode(t, "c", nil, withBootnodes(a))
-	waitFor(t, 10*time.Second, "connected", func() bool { return a.n.ConnectionCount() == 2 })
+	testkit.WaitFor(t, 10*time.Second, "connected", func() bool { return a.n.ConnectionCount() == 2 })
 	a.n.SetNetworkActive(false)
 	if a.n.NetworkActive() {
 		t.Fatal("still active")
 	}
-	waitFor(t, 10*time.Second, "all closed", func() bool { return a.n.ConnectionCount() == 0 })
+	testkit.WaitFor(t, 10*time.Second, "all closed", func() bool { return a.n.ConnectionCount() == 0 })
 	refused := func() float64 { return counterValue(t, a.n.m.refused.WithLabelValues(refusedInactive)) }
 	base := refused()
-	waitFor(t, 10*time.Second, "refused redials", func() bool { return refused() >= base+2 })
+	testkit.WaitFor(t, 10*time.Second, "refused redials", func() bool { return refused() >= base+2 })
 	if a.n.ConnectionCount() != 0 {
 		t.Fatal("inactive node accepted a connection")
 	}
 	a.n.SetNetworkActive(true)
-	waitFor(t, 10*time.Second, "reconnected", func() bool { return connected(a, b) && connected(a, c) })
+	testkit.WaitFor(t, 10*time.Second, "reconnected", func() bool { return connected(a, b) && connected(a, c) })
 }
 
 // TestAddPeerDisconnectPeerInfo covers AddPeer, Peers and DisconnectPeer,
@@ -107,7 +108,7 @@ func TestAddPeerDisconnectPeerInfo(t *testing.T) {
 	}
 	b := mine(t, g, a, "b1", chaintest.GenesisName)
 	waitTip(t, 10*time.Second, b.Hash(), c)
-	waitFor(t, 10*time.Second, "peer info with status and traffic", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "peer info with status and traffic", func() bool {
 		ps := c.n.Peers()
 		return len(ps) == 1 && ps[0].HasStatus && ps[0].TipHash == b.Hash() && ps[0].BytesIn > 0 && ps[0].AgentVersion != ""
 	})
@@ -126,7 +127,7 @@ func TestAddPeerDisconnectPeerInfo(t *testing.T) {
 		t.Fatal(err)
 	}
 	// a is static for c: the redial loop brings it back.
-	waitFor(t, 10*time.Second, "redialled", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "redialled", func() bool {
 		return connected(c, a) && counterValue(t, c.n.m.dials.WithLabelValues(resultOK)) > before
 	})
 	if !c.n.RemovePeer(a.n.ID()) || c.n.RemovePeer(a.n.ID()) {
@@ -143,7 +144,7 @@ func TestPartitionAPI(t *testing.T) {
 	a := startNode(t, "a", nil)
 	b := startNode(t, "b", nil, withBootnodes(a))
 	// Wait for identify: a learns b's listen addresses from it.
-	waitFor(t, 10*time.Second, "connected and identified", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "connected and identified", func() bool {
 		ps := a.n.Peers()
 		return connected(a, b) && len(ps) == 1 && ps[0].AgentVersion != ""
 	})
@@ -153,7 +154,7 @@ func TestPartitionAPI(t *testing.T) {
 	if got := a.n.Partitioned(); len(got) != 1 || got[0] != b.n.ID() {
 		t.Fatalf("Partitioned = %v", got)
 	}
-	waitFor(t, 10*time.Second, "split", func() bool { return !connected(a, b) && !connected(b, a) })
+	testkit.WaitFor(t, 10*time.Second, "split", func() bool { return !connected(a, b) && !connected(b, a) })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := b.n.AddPeer(ctx, a.n.Addrs()[0].String()); err == nil && connected(a, b) {
@@ -161,7 +162,7 @@ func TestPartitionAPI(t *testing.T) {
 	}
 	b.n.RemovePeer(a.n.ID())
 	a.n.Heal()
-	waitFor(t, 10*time.Second, "healed", func() bool { return connected(a, b) })
+	testkit.WaitFor(t, 10*time.Second, "healed", func() bool { return connected(a, b) })
 	if len(a.n.Partitioned()) != 0 {
 		t.Fatal("partition set not empty after heal")
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/testkit"
 )
 
 // arrivals records when each node connected each block.
@@ -91,7 +92,7 @@ func startSparseNetwork(tb testing.TB, k, degree int, seed uint64) []*testNode {
 		}
 		nodes = append(nodes, startNode(tb, fmt.Sprintf("n%d", i), nil, withBootnodes(boot...), withStatusInterval(time.Second)))
 	}
-	waitFor(tb, 30*time.Second, "connectivity", func() bool {
+	testkit.WaitFor(tb, 30*time.Second, "connectivity", func() bool {
 		for _, tn := range nodes {
 			if tn.n.ConnectionCount() == 0 || tn.n.topicPeers(topicBlocks) < tn.n.ConnectionCount() {
 				return false

@@ -9,6 +9,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/testkit"
 )
 
 // blockStaller serves status and headers of src honestly and never answers
@@ -85,7 +86,7 @@ func BenchmarkCatchUp(b *testing.B) {
 		if hostile != nil {
 			// A stall costs the peer and disconnects it (a bootnode is
 			// redialled, and banned at its second stall).
-			waitFor(b, 30*time.Second, "hostile peer penalised", func() bool {
+			testkit.WaitFor(b, 30*time.Second, "hostile peer penalised", func() bool {
 				return counterValue(b, n.n.m.penalties.WithLabelValues(reasonStall)) > 0
 			})
 			penalised = true

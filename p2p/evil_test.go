@@ -22,6 +22,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/testkit"
 )
 
 // evilPeer is a raw libp2p host that speaks gossipsub with the network's
@@ -78,7 +79,7 @@ func (e *evilPeer) connect(t testing.TB, victim *testNode) {
 // subscriber of the topic.
 func (e *evilPeer) publish(t *testing.T, victim *testNode, topic *pubsub.Topic, data []byte) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "victim subscribed", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "victim subscribed", func() bool {
 		return slices.Contains(e.ps.ListPeers(topic.String()), victim.n.ID())
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -99,7 +100,7 @@ func expectBanned(t *testing.T, victim *testNode, e *evilPeer, wantReason string
 			}
 		}
 	}()
-	waitFor(t, 10*time.Second, "evil peer banned and disconnected", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "evil peer banned and disconnected", func() bool {
 		return victim.n.IsBanned(e.h.ID()) && victim.n.host().Network().Connectedness(e.h.ID()) != network.Connected
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -108,7 +109,7 @@ func expectBanned(t *testing.T, victim *testNode, e *evilPeer, wantReason string
 		sw.Backoff().Clear(victim.n.ID())
 	}
 	_ = e.h.Connect(ctx, peer.AddrInfo{ID: victim.n.ID(), Addrs: victim.n.host().Addrs()})
-	waitFor(t, 5*time.Second, "reconnect refused", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "reconnect refused", func() bool {
 		return victim.n.host().Network().Connectedness(e.h.ID()) != network.Connected &&
 			e.h.Network().Connectedness(victim.n.ID()) != network.Connected
 	})
@@ -381,7 +382,7 @@ func TestGossipLowWorkBranchIgnored(t *testing.T) {
 	}
 	before := ignored()
 	e.publish(t, victim, e.blocks, side.Bytes())
-	waitFor(t, 10*time.Second, "the block judged", func() bool { return ignored() > before })
+	testkit.WaitFor(t, 10*time.Second, "the block judged", func() bool { return ignored() > before })
 	if victim.c.HaveBlock(side.Hash()) {
 		t.Fatal("a low-work side-branch block from gossip was stored")
 	}

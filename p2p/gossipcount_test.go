@@ -9,6 +9,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/testkit"
 )
 
 // TestOwnGossipIsNotCountedAsReceived: a node's own published block and
@@ -27,7 +28,7 @@ func TestOwnGossipIsNotCountedAsReceived(t *testing.T) {
 	if err := a.n.PublishTx(ctx, tx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "tx at b", func() bool { return b.pool.has(tx.TxID()) })
+	testkit.WaitFor(t, 20*time.Second, "tx at b", func() bool { return b.pool.has(tx.TxID()) })
 
 	count := func(tn *testNode, topic, result string) float64 {
 		return testutil.ToFloat64(tn.n.m.gossipReceived.WithLabelValues(topic, result))

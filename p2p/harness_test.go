@@ -15,6 +15,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -163,18 +164,6 @@ func (tn *testNode) stop(tb testing.TB) {
 	}
 }
 
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
 // startNetwork starts k nodes, each bootnoding to every earlier one (a full
 // mesh), and waits until every node sees every other on both topics.
 func startNetwork(tb testing.TB, k int, opts ...nodeOpt) []*testNode {
@@ -192,7 +181,7 @@ func startNetwork(tb testing.TB, k int, opts ...nodeOpt) []*testNode {
 // them as subscribers of both topics.
 func waitMesh(tb testing.TB, nodes []*testNode, want int) {
 	tb.Helper()
-	waitFor(tb, 20*time.Second, "full connectivity", func() bool {
+	testkit.WaitFor(tb, 20*time.Second, "full connectivity", func() bool {
 		for _, tn := range nodes {
 			if tn.n.ConnectionCount() < want || tn.n.topicPeers(topicBlocks) < want || tn.n.topicPeers(topicTxs) < want {
 				return false
@@ -244,7 +233,7 @@ func mine(tb testing.TB, g *chaintest.Generator, tn *testNode, name, parent stri
 // waitTip waits until every node's tip is hash.
 func waitTip(tb testing.TB, timeout time.Duration, hash chain.Hash, nodes ...*testNode) {
 	tb.Helper()
-	waitFor(tb, timeout, "tip "+hash.String()[:16], func() bool {
+	testkit.WaitFor(tb, timeout, "tip "+hash.String()[:16], func() bool {
 		for _, tn := range nodes {
 			if tn.c.Best().Hash != hash {
 				return false

@@ -9,6 +9,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/testkit"
 )
 
 // TestGossipBlocksAndTxs: five nodes on loopback; blocks mined on any node
@@ -35,7 +36,7 @@ func TestGossipBlocksAndTxs(t *testing.T) {
 	if err := nodes[3].n.PublishTx(ctx, tx); err != nil {
 		t.Fatalf("PublishTx: %v", err)
 	}
-	waitFor(t, 10*time.Second, "tx in every other pool", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "tx in every other pool", func() bool {
 		for i, tn := range nodes {
 			if i != 3 && !tn.pool.has(tx.TxID()) {
 				return false
@@ -103,7 +104,7 @@ func TestOrphanTriggersFetch(t *testing.T) {
 	a := startNode(t, "a", nil, withStatusInterval(time.Hour))
 	b := startNode(t, "b", nil, withBootnodes(a), withStatusInterval(time.Hour))
 	waitMesh(t, []*testNode{a, b}, 1)
-	waitFor(t, 10*time.Second, "initial status", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "initial status", func() bool {
 		ps := b.n.Peers()
 		return len(ps) == 1 && ps[0].HasStatus
 	})

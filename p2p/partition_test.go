@@ -8,6 +8,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/testkit"
 )
 
 // TestPartitionHeal splits five nodes 2|3, lets each side mine its own
@@ -43,7 +44,7 @@ func testPartitionHeal(t *testing.T, seed uint64) {
 	for _, tn := range sideB {
 		tn.n.Partition(ids(sideA...))
 	}
-	waitFor(t, 10*time.Second, "partition", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "partition", func() bool {
 		for _, tn := range sideA {
 			if tn.n.ConnectionCount() != len(sideA)-1 {
 				return false

@@ -10,6 +10,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/testkit"
 )
 
 // corruptChain is a chain whose stored copies of some blocks "failed their
@@ -101,7 +102,7 @@ func TestCorruptBlocksRepairedAndServedAsNotFound(t *testing.T) {
 	}
 	_ = s.Close()
 
-	waitFor(t, 20*time.Second, "corrupted blocks repaired from the peer", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "corrupted blocks repaired from the peer", func() bool {
 		return damaged.repairedCount() == 2
 	})
 	if victim.n.IsBanned(src.n.ID()) || victim.n.host().Network().Connectedness(e.h.ID()) != network.Connected {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/testkit"
 )
 
 // liarStatus is a status that claims far more work than any real chain.
@@ -63,7 +64,7 @@ func TestStallingPeerDoesNotStopSync(t *testing.T) {
 			}
 			// Each staller's claim is known (or it was already dropped for
 			// stalling) before the honest peer arrives.
-			waitFor(t, 10*time.Second, "stallers' status recorded", func() bool {
+			testkit.WaitFor(t, 10*time.Second, "stallers' status recorded", func() bool {
 				known := make(map[peer.ID]bool)
 				for _, pi := range victim.n.Peers() {
 					known[pi.ID] = pi.HasStatus
@@ -78,7 +79,7 @@ func TestStallingPeerDoesNotStopSync(t *testing.T) {
 			honest := startNode(t, "honest", src, withBootnodes(victim))
 			waitTip(t, 30*time.Second, blocks[len(blocks)-1].Hash(), victim)
 			for _, e := range evil {
-				waitFor(t, 10*time.Second, "staller penalised and disconnected", func() bool {
+				testkit.WaitFor(t, 10*time.Second, "staller penalised and disconnected", func() bool {
 					return victim.n.host().Network().Connectedness(e.h.ID()) != network.Connected
 				})
 			}
