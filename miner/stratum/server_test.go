@@ -16,6 +16,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/testkit"
 	"github.com/quarrychain/quarry/miner"
 	"github.com/quarrychain/quarry/miner/kernel"
 	"github.com/quarrychain/quarry/miner/stratum"
@@ -108,22 +109,6 @@ func keyAddr(seed byte) chain.Address {
 	return chain.AddressFromPubKey(keyOf(seed).PubKey().SerializeCompressed())
 }
 
-// waitFor polls cond until it holds, failing after wait.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		runtimeYield()
-	}
-}
-
-// runtimeYield lets other goroutines run between polls without sleeping a
-// fixed time.
-func runtimeYield() { <-time.After(time.Millisecond) }
-
 // TestEndToEndFindsBlocks: a client written from the protocol mines with
 // the project's kernel through the server on a dev chain, with a share
 // difficulty below the network's: shares are accepted, some are blocks,
@@ -162,7 +147,7 @@ func TestEndToEndFindsBlocks(t *testing.T) {
 			for cl.job.prevWords == (clientJob{}).prevWords || !cl.job.clean || cl.job.nbits == 0 {
 				cl.absorb(cl.next())
 			}
-			waitFor(t, "clean job on the new tip", func() bool {
+			testkit.WaitFor(t, wait, "clean job on the new tip", func() bool {
 				for {
 					select {
 					case m := <-cl.msgs:
@@ -227,7 +212,7 @@ func TestRegtestEveryShareIsABlock(t *testing.T) {
 		if r := cl.call("mining.submit", params...); r.Error != nil {
 			t.Fatalf("share %d: %v", i, r.Error)
 		}
-		waitFor(t, "new job", func() bool {
+		testkit.WaitFor(t, wait, "new job", func() bool {
 			for {
 				select {
 				case m := <-cl.msgs:
@@ -305,7 +290,7 @@ func TestShareErrors(t *testing.T) {
 	if r := cl.call("mining.submit", user, w.job.id, ex2, ntime, hex8(good)); r.Error != nil {
 		t.Fatalf("good share: %+v", r.Error)
 	}
-	waitFor(t, "block connected", func() bool { return e.c.Height() == before+1 })
+	testkit.WaitFor(t, wait, "block connected", func() bool { return e.c.Height() == before+1 })
 	// Once the job on the new tip arrived, the old job is stale (21)
 	// before it is a duplicate.
 	for cl.job.id == oldJob || jobParent(cl.job) != e.c.Best().Hash {
@@ -614,7 +599,7 @@ func TestVardiffRaisesDifficulty(t *testing.T) {
 		}
 	}
 	oldJob := cl.job
-	waitFor(t, "a higher difficulty", func() bool {
+	testkit.WaitFor(t, wait, "a higher difficulty", func() bool {
 		for {
 			select {
 			case m := <-cl.msgs:
@@ -709,7 +694,7 @@ func TestBlockWithTransactions(t *testing.T) {
 		pending = append(pending, tx)
 	}
 	mu.Unlock()
-	waitFor(t, "a job with the transactions' merkle branch", func() bool {
+	testkit.WaitFor(t, wait, "a job with the transactions' merkle branch", func() bool {
 		for {
 			select {
 			case m := <-cl.msgs:
