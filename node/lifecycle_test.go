@@ -10,40 +10,9 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/quarrychain/quarry/chain/testkit"
 )
-
-// holdTCP occupies a loopback TCP port for the rest of the test.
-func holdTCP(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	return ln.Addr().String()
-}
-
-// holdUDP occupies a loopback UDP port, whose TCP twin is free, for the
-// rest of the test.
-func holdUDP(t *testing.T) string {
-	t.Helper()
-	for range 100 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := pc.LocalAddr().String()
-		// The same TCP port must be free, or the TCP listener fails first.
-		if ln, err := net.Listen("tcp", addr); err == nil {
-			ln.Close()
-			t.Cleanup(func() { pc.Close() })
-			return addr
-		}
-		pc.Close()
-	}
-	t.Fatal("no UDP port whose TCP twin is free")
-	return ""
-}
 
 // quarryGoroutines returns the stacks of the goroutines that run code of
 // this module, other than the test framework's (the caller, its parents).
@@ -76,13 +45,13 @@ func TestBusyPortFailsCleanly(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		set  func(c *Config, addr string)
-		hold func(*testing.T) string
+		hold func(testing.TB) string
 		want string
 	}{
-		{"rpc", func(c *Config, a string) { c.RPCListen = a }, holdTCP, "rpc: listen"},
-		{"metrics", func(c *Config, a string) { c.MetricsListen = a }, holdTCP, "metrics listener"},
-		{"p2p tcp", func(c *Config, a string) { c.P2PListen = a }, holdTCP, "p2p"},
-		{"p2p quic", func(c *Config, a string) { c.P2PListen = a }, holdUDP, "p2p"},
+		{"rpc", func(c *Config, a string) { c.RPCListen = a }, testkit.HoldTCP, "rpc: listen"},
+		{"metrics", func(c *Config, a string) { c.MetricsListen = a }, testkit.HoldTCP, "metrics listener"},
+		{"p2p tcp", func(c *Config, a string) { c.P2PListen = a }, testkit.HoldTCP, "p2p"},
+		{"p2p quic", func(c *Config, a string) { c.P2PListen = a }, testkit.HoldUDP, "p2p"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := goleak.IgnoreCurrent()

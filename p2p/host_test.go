@@ -13,6 +13,8 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+
+	"github.com/quarrychain/quarry/chain/testkit"
 )
 
 // TestListenPortInUse: when the TCP or the UDP (QUIC) side of the listen
@@ -26,15 +28,8 @@ func TestListenPortInUse(t *testing.T) {
 		hold func(t *testing.T) string // returns host:port
 		want string
 	}{
-		{"tcp taken", func(t *testing.T) string {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { ln.Close() })
-			return ln.Addr().String()
-		}, "(tcp)"},
-		{"udp taken", holdUDPTCPFree, "(udp, QUIC)"},
+		{"tcp taken", func(t *testing.T) string { return testkit.HoldTCP(t) }, "(tcp)"},
+		{"udp taken", func(t *testing.T) string { return testkit.HoldUDP(t) }, "(udp, QUIC)"},
 		{"another node", func(t *testing.T) string {
 			first := runHostTest(t, "127.0.0.1:0")
 			return hostPort(t, first)
@@ -120,27 +115,5 @@ func hostPort(t *testing.T, n *Node) string {
 		}
 	}
 	t.Fatal("node has no TCP listener")
-	return ""
-}
-
-// holdUDPTCPFree occupies a loopback UDP port, whose TCP twin is free, for
-// the rest of the test.
-func holdUDPTCPFree(t *testing.T) string {
-	t.Helper()
-	for range 100 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := pc.LocalAddr().String()
-		// The same TCP port must be free, or the TCP listener fails first.
-		if ln, err := net.Listen("tcp", addr); err == nil {
-			ln.Close()
-			t.Cleanup(func() { pc.Close() })
-			return addr
-		}
-		pc.Close()
-	}
-	t.Fatal("no UDP port whose TCP twin is free")
 	return ""
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"errors"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/quarrychain/quarry/chain/testkit"
 )
 
 // childEnv makes the test binary act as quarryd (see TestMain), so tests
@@ -70,23 +71,15 @@ func runQuarryd(t *testing.T, args ...string) (code int, stdout, stderr string) 
 // on which address. Before, a taken p2p TCP port left the node running on
 // QUIC alone without a word.
 func TestBusyPortExits(t *testing.T) {
-	holdTCP := func(t *testing.T) string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
-		return ln.Addr().String()
-	}
 	for _, tc := range []struct {
 		name, flag string
-		hold       func(*testing.T) string
+		hold       func(testing.TB) string
 		want       string
 	}{
-		{"p2p tcp", "--p2p-listen", holdTCP, "quarryd: p2p: cannot listen on %s (tcp): "},
-		{"p2p quic", "--p2p-listen", holdUDPTCPFree, "quarryd: p2p: cannot listen on %s (udp, QUIC): "},
-		{"rpc", "--rpc-listen", holdTCP, "quarryd: rpc: listen: listen tcp %s: "},
-		{"metrics", "--metrics-listen", holdTCP, "quarryd: metrics listener: listen tcp %s: "},
+		{"p2p tcp", "--p2p-listen", testkit.HoldTCP, "quarryd: p2p: cannot listen on %s (tcp): "},
+		{"p2p quic", "--p2p-listen", testkit.HoldUDP, "quarryd: p2p: cannot listen on %s (udp, QUIC): "},
+		{"rpc", "--rpc-listen", testkit.HoldTCP, "quarryd: rpc: listen: listen tcp %s: "},
+		{"metrics", "--metrics-listen", testkit.HoldTCP, "quarryd: metrics listener: listen tcp %s: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := tc.hold(t)
@@ -149,26 +142,4 @@ func TestBadConfigTouchesNothing(t *testing.T) {
 			}
 		})
 	}
-}
-
-// holdUDPTCPFree occupies a loopback UDP port, whose TCP twin is free, for
-// the rest of the test.
-func holdUDPTCPFree(t *testing.T) string {
-	t.Helper()
-	for range 100 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := pc.LocalAddr().String()
-		// The same TCP port must be free, or the TCP listener fails first.
-		if ln, err := net.Listen("tcp", addr); err == nil {
-			ln.Close()
-			t.Cleanup(func() { pc.Close() })
-			return addr
-		}
-		pc.Close()
-	}
-	t.Fatal("no UDP port whose TCP twin is free")
-	return ""
 }
