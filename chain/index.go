@@ -38,7 +38,7 @@ type blockNode struct {
 	// chainTxCount is the number of transactions in the chain up to and
 	// including this block (Core's nChainTx); set by setParent.
 	chainTxCount uint64
-	validGen  uint64 // headers-only entries: cached validity (headers.go); written under the write lock only
+	validGen     uint64 // headers-only entries: cached validity (headers.go); written under the write lock only
 }
 
 // medianTimePast returns the median timestamp of n and up to 10 ancestors.

@@ -89,7 +89,7 @@ func (c *Chain) BlockInfo(h Hash) (BlockInfo, bool) {
 		Hash: n.hash, Header: n.header, Height: n.height, ChainWork: new(big.Int).Set(n.chainWork),
 		Invalid: n.status.invalid(), TxCount: n.txCount, Size: n.size, MedianTime: n.medianTimePast(),
 		ChainTxCount: n.chainTxCount,
-		HaveData: true,
+		HaveData:     true,
 	}
 	if c.inMain(n) {
 		info.InMainChain = true
