@@ -47,7 +47,11 @@ func BenchHeal(ctx context.Context, dir, bin string, divergences []int, runs int
 	if err != nil {
 		return nil, err
 	}
-	defer l.Down(10 * time.Second)
+	defer func() {
+		if err := l.Down(10 * time.Second); err != nil {
+			fmt.Fprintf(progress, "stopping the bench lab: %v\n", err)
+		}
+	}()
 	if err := l.Up(ctx, opts); err != nil {
 		return nil, err
 	}
@@ -128,7 +132,11 @@ func BenchPropagation(ctx context.Context, dir, bin string, total float64, block
 	if err != nil {
 		return nil, err
 	}
-	defer l.Down(10 * time.Second)
+	defer func() {
+		if err := l.Down(10 * time.Second); err != nil {
+			fmt.Fprintf(progress, "stopping the bench lab: %v\n", err)
+		}
+	}()
 	if err := l.Up(ctx, opts); err != nil {
 		return nil, err
 	}

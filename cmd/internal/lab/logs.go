@@ -19,7 +19,7 @@ func (l *Lab) Logs(ctx context.Context, i, n int, follow bool, w io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("node%d has no log yet: %w", i, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	if n > 0 {
 		if _, err := io.WriteString(w, TailFile(node.LogFile, n)+"\n"); err != nil {
 			return err

@@ -22,7 +22,7 @@ func ScrapeMetric(ctx context.Context, url, name string, filters ...string) (sum
 	if err != nil {
 		return 0, false, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read or abandoned; nothing to report
 	if resp.StatusCode != http.StatusOK {
 		return 0, false, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}

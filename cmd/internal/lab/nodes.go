@@ -119,7 +119,7 @@ func (l *Lab) Up(ctx context.Context, opts UpOptions) error {
 		} else {
 			n.PID, err = startDetached(bin, l.args(i, level), logf)
 		}
-		logf.Close()
+		_ = logf.Close() // the child process writes through its own descriptor
 		if err != nil {
 			return fmt.Errorf("starting node%d: %w", i, err)
 		}

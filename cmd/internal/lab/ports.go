@@ -32,7 +32,7 @@ func allocatePorts(n, base int) ([][3]int, error) {
 		if err != nil {
 			return 0, err
 		}
-		closers = append(closers, func() { ln.Close() })
+		closers = append(closers, func() { _ = ln.Close() })
 		return ln.Addr().(*net.TCPAddr).Port, nil
 	}
 	for i := range out {
@@ -48,7 +48,7 @@ func allocatePorts(n, base int) ([][3]int, error) {
 			if err != nil {
 				continue // keep the TCP one held so it is not offered again
 			}
-			closers = append(closers, func() { uc.Close() })
+			closers = append(closers, func() { _ = uc.Close() })
 			out[i][0] = port
 			break
 		}

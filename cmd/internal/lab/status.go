@@ -102,7 +102,7 @@ func (l *Lab) PrintStatus(ctx context.Context, w io.Writer, now time.Time) {
 		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", s.Node, s.Height, short(s.BestBlockHash),
 			fmtWork(parseWork(s.ChainWork)), s.Peers, netw, rate, s.Mempool, reorg)
 	}
-	tw.Flush()
+	_ = tw.Flush() // a table on a terminal: a failed write has nowhere to go
 	fmt.Fprintln(w, agreementLine(sts))
 }
 

@@ -79,7 +79,7 @@ func (l *Lab) Subscribe(ctx context.Context, topics ...string) (*Stream, error) 
 // subscription does.
 func (s *Stream) forward(ctx context.Context, i int, sub *client.Subscription, c chan<- Event) {
 	defer s.wg.Done()
-	defer sub.Close()
+	defer func() { _ = sub.Close() }() // ended by ctx or by the node; nothing to report
 	for {
 		select {
 		case <-ctx.Done():
