@@ -6,6 +6,8 @@ package dockertest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -27,15 +29,20 @@ const (
 	pollInterval       = 100 * time.Millisecond
 )
 
-// Network of the engine's bridge. The bridge lives in the host's network
-// namespace (published ports are reached through it); the name and the
-// subnet are the test's own, and the bridge is deleted at the end.
 const (
-	bridgeName   = "quarrydock0"
-	bridgeCIDR   = "10.213.0.1/24"
 	cacheEnv     = "QUARRY_DOCKER_CACHE"
 	cacheDirName = "quarry-docker"
 )
+
+// bridgeFor returns the name and address of the engine's bridge. The
+// bridge lives in the host's network namespace (published ports are
+// reached through it) and is deleted at the end; its name and /24 subnet
+// in 10.213.0.0/16 are derived from the cache directory, whose lock
+// serialises the runs that would share them.
+func bridgeFor(cache string) (name, cidr string) {
+	d := sha256.Sum256([]byte(cache))
+	return "qdock" + hex.EncodeToString(d[:4]), fmt.Sprintf("10.213.%d.1/24", d[4])
+}
 
 // engine is a running private dockerd and the CLI that talks to it.
 type engine struct {
@@ -152,7 +159,8 @@ func startEngine(t *testing.T) *engine {
 	if err := os.MkdirAll(filepath.Join(run, "cli"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	setupBridge(t)
+	bridge, cidr := bridgeFor(cache)
+	setupBridge(t, bridge, cidr)
 
 	sock := filepath.Join(run, "docker.sock")
 	e := &engine{
@@ -176,7 +184,7 @@ func startEngine(t *testing.T) *engine {
 		"--exec-root", filepath.Join(run, "exec"),
 		"--pidfile", filepath.Join(run, "dockerd.pid"),
 		"--config-file", cfg,
-		"--bridge", bridgeName,
+		"--bridge", bridge,
 		"--iptables=false", "--ip-forward=false", "--ip-masq=false",
 		"--log-level", "warn",
 	)
@@ -210,24 +218,24 @@ func startEngine(t *testing.T) *engine {
 
 // setupBridge creates the engine's bridge unless it exists (a run that was
 // killed leaves it behind) and deletes it at the end of the test.
-func setupBridge(t *testing.T) {
+func setupBridge(t *testing.T, name, cidr string) {
 	t.Helper()
-	if err := exec.Command("ip", "link", "show", bridgeName).Run(); err != nil {
+	if err := exec.Command("ip", "link", "show", name).Run(); err != nil {
 		for _, args := range [][]string{
-			{"link", "add", bridgeName, "type", "bridge"},
-			{"addr", "add", bridgeCIDR, "dev", bridgeName},
+			{"link", "add", name, "type", "bridge"},
+			{"addr", "add", cidr, "dev", name},
 		} {
 			if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 				t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
 			}
 		}
 	}
-	if out, err := exec.Command("ip", "link", "set", bridgeName, "up").CombinedOutput(); err != nil {
-		t.Fatalf("ip link set %s up: %v\n%s", bridgeName, err, out)
+	if out, err := exec.Command("ip", "link", "set", name, "up").CombinedOutput(); err != nil {
+		t.Fatalf("ip link set %s up: %v\n%s", name, err, out)
 	}
 	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "link", "del", bridgeName).CombinedOutput(); err != nil {
-			t.Logf("ip link del %s: %v\n%s", bridgeName, err, out)
+		if out, err := exec.Command("ip", "link", "del", name).CombinedOutput(); err != nil {
+			t.Logf("ip link del %s: %v\n%s", name, err, out)
 		}
 	})
 }
