@@ -57,6 +57,7 @@ func TestDockerImage(t *testing.T) {
 	t.Run("config", func(t *testing.T) { checkImageConfig(t, e) })
 	t.Run("identities", func(t *testing.T) { checkIdentities(t, e, root) })
 	t.Run("run", func(t *testing.T) { checkRun(t, e) })
+	t.Run("compose", func(t *testing.T) { checkCompose(t, e, root) })
 }
 
 // imageConfig is the part of `docker image inspect` the test reads.
