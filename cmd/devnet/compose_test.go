@@ -28,7 +28,7 @@ type composeService struct {
 		Dockerfile string `json:"dockerfile"`
 		Target     string `json:"target"`
 	} `json:"build"`
-	DependsOn json.RawMessage `json:"depends_on"` // a list or a map of conditions
+	DependsOn   json.RawMessage `json:"depends_on"` // a list or a map of conditions
 	Healthcheck *struct {
 		Test    []string `json:"test"`
 		Disable bool     `json:"disable"`
