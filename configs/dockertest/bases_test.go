@@ -27,8 +27,8 @@ const (
 )
 
 // dockerfileBases returns the external images of a Dockerfile's FROM lines
-// in order (stage names are not images).
-func dockerfileBases(t *testing.T, path string) []string {
+// in order (stage names are not images) and the names of its stages.
+func dockerfileBases(t *testing.T, path string) (bases, names []string) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -36,7 +36,6 @@ func dockerfileBases(t *testing.T, path string) []string {
 	}
 	defer f.Close()
 	stages := map[string]bool{}
-	var bases []string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
@@ -49,6 +48,7 @@ func dockerfileBases(t *testing.T, path string) []string {
 		}
 		if len(fields) >= 4 && strings.EqualFold(fields[2], "AS") {
 			stages[strings.ToLower(fields[3])] = true
+			names = append(names, fields[3])
 		}
 		if !stages[strings.ToLower(img)] || img == "scratch" {
 			bases = append(bases, img)
@@ -57,7 +57,7 @@ func dockerfileBases(t *testing.T, path string) []string {
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return bases
+	return bases, names
 }
 
 // goEnv returns `go env NAME`.
