@@ -7,7 +7,11 @@
 // unmodified Dockerfile, runs the image with its default command, checks
 // the health check, JSON-RPC and the metrics page from the host through
 // the published ports, and stops the container with SIGTERM, which must
-// end quarryd with exit status 0.
+// end quarryd with exit status 0; a restart from the volume must keep the
+// node's peer ID. It then runs the compose file's identities command as
+// the compose file does and, where docker-compose is installed, the
+// compose devnet's four nodes on the same image (healthy, fully
+// connected), and takes them down.
 //
 // The bases stand in for the registry images of the same names:
 //
@@ -25,8 +29,10 @@
 //
 // Everything expensive is cached in $QUARRY_DOCKER_CACHE (default
 // ~/.cache/quarry-docker): the debootstrap tarball and the engine's data
-// root, so the bases and the module download layer survive between runs.
-// A lock file there serialises concurrent runs.
+// root, so the bases and the build stage's layers (tagged, so that the
+// prune of dangling images keeps them) survive between runs; an unchanged
+// tree builds in about a second. A lock file there serialises concurrent
+// runs.
 //
 // The test needs root, dockerd (Debian: docker.io), debootstrap and ip
 // (iproute2); without them it is skipped with a message saying what is
