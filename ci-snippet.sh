@@ -10,6 +10,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "== installing docker.io, docker-compose, debootstrap, iproute2 (Docker and LAN discovery tests)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends \
+  # With recommends, as tested (docker.io recommends cgroupfs-mount, ...).
+  apt-get install -y -qq \
     docker.io docker-compose debootstrap debian-archive-keyring iproute2 ca-certificates >/dev/null
 fi
