@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -151,7 +152,14 @@ func startEngine(t *testing.T) *engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(run) })
+	t.Cleanup(func() {
+		// dockerd leaves a bind mount of the host's network namespace
+		// (exec/netns/default) behind when it exits.
+		unmountUnder(t, run)
+		if err := os.RemoveAll(run); err != nil {
+			t.Errorf("remove the engine's runtime directory: %v", err)
+		}
+	})
 	cfg := filepath.Join(run, "daemon.json")
 	if err := os.WriteFile(cfg, []byte("{}\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -214,6 +222,27 @@ func startEngine(t *testing.T) *engine {
 		}
 	}
 	return e
+}
+
+// unmountUnder lazily unmounts every mount point below dir, deepest first.
+func unmountUnder(t *testing.T, dir string) {
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Errorf("list mounts: %v", err)
+		return
+	}
+	var points []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
+			points = append(points, f[1])
+		}
+	}
+	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
+	for _, p := range points {
+		if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", p, err)
+		}
+	}
 }
 
 // setupBridge creates the engine's bridge unless it exists (a run that was
