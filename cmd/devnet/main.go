@@ -59,6 +59,10 @@ Commands:
   identities [-n 4] [--seed S] [--network dev] [--out DIR] [--dns node%d:27733]
                           print (and write DIR/node<i>/p2p.key) the deterministic peer IDs,
                           miner addresses and bootnode multiaddrs (docker-compose uses them)
+  k8s [-n 4] [--seed S] [--image quarry:devnet] [--network dev] [--name quarry]
+      [--total-hashrate H] [--storage 1Gi]
+                          print Kubernetes manifests of the devnet: a headless Service and a
+                          StatefulSet whose pod <name>-i is node i of the seed
 
 Global flags (also accepted after the command):
   --dir DIR   lab directory (default ./.devnet, or $QUARRY_DEVNET_DIR)
@@ -163,6 +167,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = c.bench(ctx, rest)
 	case "identities":
 		err = c.identities(rest)
+	case "k8s":
+		err = c.k8s(rest)
 	case "help", "-h", "--help":
 		io.WriteString(stdout, usage)
 		return 0
