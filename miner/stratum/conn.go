@@ -22,7 +22,7 @@ import (
 
 // Per-connection bounds.
 const (
-	outQueue          = 64   // queued responses before a non-reading client is dropped
+	outQueue          = 64   // queued responses before the reader waits for the writer
 	maxJobsPerConn    = 16   // jobs remembered per connection (older ones are stale)
 	maxSeenPerConn    = 8192 // accepted shares remembered per tip (duplicates)
 	maxWorkersPerConn = 16
@@ -113,14 +113,16 @@ func (c *conn) wakeUp() {
 	}
 }
 
-// send queues a line; a client that lets outQueue responses pile up is
-// not reading and is dropped.
+// send queues a line for the writer. When outQueue answers are waiting
+// the reader waits too: a client that pipelines requests faster than its
+// answers are written (cpuminer writes submits while its reading thread
+// is busy) is throttled, like a fast submitter, instead of dropped. A
+// client that stops reading is closed by the writer when a write exceeds
+// WriteTimeout, which ends the wait here.
 func (c *conn) send(b []byte) {
 	select {
 	case c.out <- b:
 	case <-c.done:
-	default:
-		c.close(dropSlow)
 	}
 }
 

@@ -128,8 +128,10 @@
 // Submits are rate-limited per connection (MaxSubmitRate per second, burst
 // twice that): a flooding connection's reader waits for tokens, so it is
 // throttled by TCP back-pressure and costs the others nothing. Responses
-// go through a bounded queue (64): a client that does not read its answers
-// is closed; every write has WriteTimeout. A connection must subscribe and
+// go through a bounded queue (64); when it is full the reader waits for
+// the writer, so a client that pipelines requests is throttled, not
+// dropped. Every write has WriteTimeout: a client that does not read its
+// answers is closed when a write exceeds it. A connection must subscribe and
 // authorize within HandshakeTimeout and then send something at least every
 // IdleTimeout (miners submit shares every ShareInterval), so half-open
 // connections are dropped. At most MaxConns connections are open; more are
