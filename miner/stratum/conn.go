@@ -60,6 +60,7 @@ type conn struct {
 	order       []string // worker names in authorization order
 	versionMask uint32
 	want        float64     // difficulty vardiff / suggest_difficulty ask for
+	suggested   bool        // want came from mining.suggest_difficulty
 	target      shareTarget // in force (want clamped to the network)
 	targetFor   struct {    // the inputs target was computed from
 		want float64
@@ -260,6 +261,7 @@ func (c *conn) handle(ctx context.Context, req *Request) (resp []byte, wake bool
 		}
 		c.mu.Lock()
 		c.want = max(d, c.s.cfg.MinDifficulty)
+		c.suggested = true
 		c.mu.Unlock()
 		return responseLine(req.ID, "true", nil), true, ""
 	}
@@ -436,8 +438,15 @@ func (c *conn) work(b []byte) ([]byte, time.Time) {
 			c.want = d
 		}
 	}
+	if c.sentEpoch == nil && !c.suggested && easierThan(ep.tmpl.Target, s.cfg.MinDifficulty) {
+		// On a network easier than MinDifficulty (regtest) InitialDifficulty
+		// would have been clamped to the network's elsewhere; start at the
+		// floor instead, and vardiff raises it toward one share (and
+		// block) per ShareInterval.
+		c.want = s.cfg.MinDifficulty
+	}
 	if c.want != c.targetFor.want || ep.tmpl.Bits != c.targetFor.bits {
-		c.target = newShareTarget(c.want, ep.tmpl.Target)
+		c.target = newShareTarget(c.want, ep.tmpl.Target, s.cfg.MinDifficulty)
 		c.targetFor.want, c.targetFor.bits = c.want, ep.tmpl.Bits
 	}
 	newDiff := c.target.diff != c.sentDiff

@@ -85,6 +85,14 @@
 // the dev PoW limit is 2^-16, regtest's ~4.7e-10). The share target is
 // never harder than the network target: the difficulty is clamped to the
 // network's, so a share that meets the network target is always a share.
+// The exception is a network target easier than MinDifficulty's, as
+// regtest's is: it is met by every other hash, and a miner working at it
+// submits a share per hash or two (cpuminer: thousands a second), which
+// no rate limit turns into anything but a backlog of stale shares. There
+// a connection starts at MinDifficulty and vardiff raises it with no
+// network ceiling; the share target is then harder than the network's,
+// so every share is still a block (about one per ShareInterval and
+// connection once vardiff settled).
 //
 // Each connection starts at InitialDifficulty (or what
 // mining.suggest_difficulty asked) and is retargeted toward one share per
