@@ -234,43 +234,11 @@ func TestCpuminerMinesRegtest(t *testing.T) {
 	payTo := keyAddr(21)
 	user := payTo.Encode(p) + ".rig1"
 
-	nc, err := net.Dial("tcp", e.addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = nc.Close() })
-	s := &cpuSession{t: t, nc: nc, br: bufio.NewReader(nc)}
-	fmt.Fprint(nc, `{"id": 1, "method": "mining.subscribe", "params": ["cpuminer/2.5.0"]}`+"\n")
-	sub := s.line()
-	var res []json.RawMessage
-	if err := json.Unmarshal(sub["result"], &res); err != nil || len(res) != 3 {
-		t.Fatalf("subscribe result %s", sub["result"])
-	}
-	var ex1 string
-	var ex2Size int
-	_ = json.Unmarshal(res[1], &ex1)
-	_ = json.Unmarshal(res[2], &ex2Size)
-	s.xnonce1 = cpuUnhex(t, ex1)
-	if ex2Size != stratum.Extranonce2Size {
-		t.Fatalf("extranonce2 size %d", ex2Size)
-	}
-	fmt.Fprintf(nc, `{"id": 2, "method": "mining.authorize", "params": ["%s", "x"]}`+"\n", user)
-	for auth := false; !auth || s.job == nil; {
-		if m := s.line(); string(m["id"]) == "2" {
-			if string(m["result"]) != "true" {
-				t.Fatalf("authorize: %s %s", m["result"], m["error"])
-			}
-			auth = true
-		}
-	}
-	if s.diff < stratum.DefaultMinDifficulty {
-		t.Fatalf("regtest share difficulty %g: cpuminer would submit a share every %.1f hashes; want at least MinDifficulty %g",
-			s.diff, s.diff*(1<<32), stratum.DefaultMinDifficulty)
-	}
+	s := cpuHandshake(t, e, user)
 	netTarget := cpuDiffToTarget(stratum.DifficultyForTarget(mustTarget(t, p.PowLimitBits)))
 
 	const blocks = 3
-	xnonce2 := make([]byte, ex2Size)
+	xnonce2 := make([]byte, stratum.Extranonce2Size)
 	for b := 0; b < blocks; b++ {
 		job := *s.job
 		target := cpuDiffToTarget(s.diff)
@@ -290,7 +258,7 @@ func TestCpuminerMinesRegtest(t *testing.T) {
 			t.Fatalf("no share in 2^26 nonces at difficulty %g", s.diff)
 		}
 		before := e.c.Height()
-		fmt.Fprintln(nc, cpuSubmitLine(user, job.jobID, xnonce2, data))
+		fmt.Fprintln(s.nc, cpuSubmitLine(user, job.jobID, xnonce2, data))
 		for {
 			m := s.line()
 			if string(m["id"]) == "4" {
@@ -324,6 +292,46 @@ func TestCpuminerMinesRegtest(t *testing.T) {
 	}
 }
 
+// cpuHandshake connects, subscribes and authorizes as minerd does and
+// returns once the first job arrived.
+func cpuHandshake(t *testing.T, e *env, user string) *cpuSession {
+	t.Helper()
+	nc, err := net.Dial("tcp", e.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nc.Close() })
+	s := &cpuSession{t: t, nc: nc, br: bufio.NewReader(nc)}
+	fmt.Fprint(nc, `{"id": 1, "method": "mining.subscribe", "params": ["cpuminer/2.5.0"]}`+"\n")
+	sub := s.line()
+	var res []json.RawMessage
+	if err := json.Unmarshal(sub["result"], &res); err != nil || len(res) != 3 {
+		t.Fatalf("subscribe result %s", sub["result"])
+	}
+	var ex1 string
+	var ex2Size int
+	_ = json.Unmarshal(res[1], &ex1)
+	_ = json.Unmarshal(res[2], &ex2Size)
+	s.xnonce1 = cpuUnhex(t, ex1)
+	if ex2Size != stratum.Extranonce2Size {
+		t.Fatalf("extranonce2 size %d", ex2Size)
+	}
+	fmt.Fprintf(nc, `{"id": 2, "method": "mining.authorize", "params": ["%s", "x"]}`+"\n", user)
+	for auth := false; !auth || s.job == nil; {
+		if m := s.line(); string(m["id"]) == "2" {
+			if string(m["result"]) != "true" {
+				t.Fatalf("authorize: %s %s", m["result"], m["error"])
+			}
+			auth = true
+		}
+	}
+	if s.diff < stratum.DefaultMinDifficulty {
+		t.Fatalf("regtest share difficulty %g: cpuminer would submit a share every %.1f hashes; want at least MinDifficulty %g",
+			s.diff, s.diff*(1<<32), stratum.DefaultMinDifficulty)
+	}
+	return s
+}
+
 func mustTarget(t testing.TB, bits uint32) *big.Int {
 	t.Helper()
 	tg, err := chain.CompactToBig(bits)
@@ -331,4 +339,55 @@ func mustTarget(t testing.TB, bits uint32) *big.Int {
 		t.Fatal(err)
 	}
 	return tg
+}
+
+// cpuFindShare scans nonces from start like scanhash_sha256d and returns
+// the first that meets the share target.
+func cpuFindShare(t *testing.T, data [20]uint32, diff float64, start uint32) [20]uint32 {
+	t.Helper()
+	target := cpuDiffToTarget(diff)
+	for n := start; n < start+1<<26; n++ {
+		data[19] = n
+		if cpuFulltest(cpuHash(data), target) {
+			return data
+		}
+	}
+	t.Fatalf("no share in 2^26 nonces at difficulty %g", diff)
+	return data
+}
+
+// TestCpuminerShareAfterBlockIsStale: minerd keeps scanning its job and
+// submitting until the new job arrives, so on regtest (every share a
+// block) a second share of the job that just made a block follows at
+// once. It builds on the replaced tip: it must be refused as stale, not
+// accepted as a competing block (which the chain keeps on a side branch
+// and the server counted as found; seen as 38 "found" for 37 blocks).
+func TestCpuminerShareAfterBlockIsStale(t *testing.T) {
+	p := chain.RegtestParams()
+	e := newEnv(t, p, nil)
+	user := keyAddr(22).Encode(p) + ".rig1"
+	s := cpuHandshake(t, e, user)
+	xnonce2 := make([]byte, stratum.Extranonce2Size)
+	data := cpuGenWork(t, *s.job, s.xnonce1, xnonce2)
+	first := cpuFindShare(t, data, s.diff, 0)
+	second := cpuFindShare(t, data, s.diff, first[19]+1)
+	// Both in one write, as minerd's workio thread sends them.
+	fmt.Fprint(s.nc, cpuSubmitLine(user, s.job.jobID, xnonce2, first)+"\n"+cpuSubmitLine(user, s.job.jobID, xnonce2, second)+"\n")
+	var answers []map[string]json.RawMessage
+	for len(answers) < 2 {
+		if m := s.line(); string(m["id"]) == "4" {
+			answers = append(answers, m)
+		}
+	}
+	if string(answers[0]["result"]) != "true" {
+		t.Fatalf("first share: %s %s", answers[0]["result"], answers[0]["error"])
+	}
+	var perr []any
+	if err := json.Unmarshal(answers[1]["error"], &perr); err != nil || len(perr) < 1 || perr[0] != float64(stratum.CodeJobNotFound) {
+		t.Fatalf("share on the replaced tip: result %s error %s, want code %d", answers[1]["result"], answers[1]["error"], stratum.CodeJobNotFound)
+	}
+	info := e.srv.Info()
+	if info.BlocksFound != 1 || info.SharesAccepted != 1 || info.SharesStale != 1 || e.c.Height() != 1 {
+		t.Fatalf("counts %+v, height %d", info, e.c.Height())
+	}
 }

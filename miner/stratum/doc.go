@@ -113,6 +113,8 @@
 //	             limit, nonce not 8 hex digits, version bits outside the
 //	             negotiated mask, unknown method, malformed JSON (id null)
 //	21 job not found (stale): unknown job id, or a job whose tip was replaced
+//	             (checked against the chain's tip, so a share submitted after a
+//	             block, before the next job was sent, is stale, never a competing block)
 //	22 duplicate share: the same header hash was accepted on this connection since its last clean job
 //	             (the last 8192 accepted shares are remembered)
 //	23 low difficulty share: the hash is above the job's share target
