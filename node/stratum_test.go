@@ -125,11 +125,13 @@ func TestNodeStratumMinesBlock(t *testing.T) {
 	copy(hdr[36:], root)
 	binary.LittleEndian.PutUint32(hdr[68:], binary.BigEndian.Uint32(unhex(str(7))))
 	binary.LittleEndian.PutUint32(hdr[72:], binary.BigEndian.Uint32(unhex(str(6))))
-	// Regtest: the top bit of the hash must be clear (target 0x7fffff..).
+	// Regtest shares are at MinDifficulty 2^-16 (target 0x0000ffff << 224):
+	// the top 16 bits of the hash clear and the next 8 not all set is
+	// enough (about 65,536 tries).
 	var nonce uint32
 	for ; ; nonce++ {
 		binary.LittleEndian.PutUint32(hdr[76:], nonce)
-		if h := sha256d(hdr[:]); h[31] < 0x7f {
+		if h := sha256d(hdr[:]); h[31] == 0 && h[30] == 0 && h[29] != 0xff {
 			break
 		}
 	}

@@ -173,9 +173,21 @@ func TestDifficultyTargets(t *testing.T) {
 	}
 	// Never harder than the network.
 	reg, _ := chain.CompactToBig(0x207fffff)
-	st := newShareTarget(1, reg)
+	st := newShareTarget(1, reg, 1e-12)
 	if st.le != chain.TargetBytesLE(reg) || st.diff >= 1e-9 {
 		t.Fatalf("share target above regtest target: diff %v", st.diff)
+	}
+	// ... unless the network is easier than the lowest share difficulty:
+	// then the share difficulty is at least that and has no ceiling.
+	if st := newShareTarget(1e-12, reg, 1.0/65536); st.diff != 1.0/65536 || st.le != chain.TargetBytesLE(dev) {
+		t.Fatalf("regtest share difficulty below the floor: %v", st.diff)
+	}
+	if st := newShareTarget(2, reg, 1.0/65536); st.diff != 2 || st.le != chain.TargetBytesLE(TargetForDifficulty(2)) {
+		t.Fatalf("regtest share difficulty 2 clamped: %v", st.diff)
+	}
+	// A network at the floor (the dev PoW limit) still clamps.
+	if st := newShareTarget(1, dev, 1.0/65536); st.diff != 1.0/65536 {
+		t.Fatalf("dev share difficulty %v, want the network's", st.diff)
 	}
 	if DifficultyJSON(1.0/65536) != "1.52587890625e-05" || DifficultyJSON(32) != "32" {
 		t.Fatalf("difficulty JSON %s %s", DifficultyJSON(1.0/65536), DifficultyJSON(32))

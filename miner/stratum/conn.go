@@ -22,7 +22,7 @@ import (
 
 // Per-connection bounds.
 const (
-	outQueue          = 64   // queued responses before a non-reading client is dropped
+	outQueue          = 64   // queued responses before the reader waits for the writer
 	maxJobsPerConn    = 16   // jobs remembered per connection (older ones are stale)
 	maxSeenPerConn    = 8192 // accepted shares remembered per tip (duplicates)
 	maxWorkersPerConn = 16
@@ -60,6 +60,7 @@ type conn struct {
 	order       []string // worker names in authorization order
 	versionMask uint32
 	want        float64     // difficulty vardiff / suggest_difficulty ask for
+	suggested   bool        // want came from mining.suggest_difficulty
 	target      shareTarget // in force (want clamped to the network)
 	targetFor   struct {    // the inputs target was computed from
 		want float64
@@ -113,14 +114,16 @@ func (c *conn) wakeUp() {
 	}
 }
 
-// send queues a line; a client that lets outQueue responses pile up is
-// not reading and is dropped.
+// send queues a line for the writer. When outQueue answers are waiting
+// the reader waits too: a client that pipelines requests faster than its
+// answers are written (cpuminer writes submits while its reading thread
+// is busy) is throttled, like a fast submitter, instead of dropped. A
+// client that stops reading is closed by the writer when a write exceeds
+// WriteTimeout, which ends the wait here.
 func (c *conn) send(b []byte) {
 	select {
 	case c.out <- b:
 	case <-c.done:
-	default:
-		c.close(dropSlow)
 	}
 }
 
@@ -258,6 +261,7 @@ func (c *conn) handle(ctx context.Context, req *Request) (resp []byte, wake bool
 		}
 		c.mu.Lock()
 		c.want = max(d, c.s.cfg.MinDifficulty)
+		c.suggested = true
 		c.mu.Unlock()
 		return responseLine(req.ID, "true", nil), true, ""
 	}
@@ -434,8 +438,15 @@ func (c *conn) work(b []byte) ([]byte, time.Time) {
 			c.want = d
 		}
 	}
+	if c.sentEpoch == nil && !c.suggested && easierThan(ep.tmpl.Target, s.cfg.MinDifficulty) {
+		// On a network easier than MinDifficulty (regtest) InitialDifficulty
+		// would have been clamped to the network's elsewhere; start at the
+		// floor instead, and vardiff raises it toward one share (and
+		// block) per ShareInterval.
+		c.want = s.cfg.MinDifficulty
+	}
 	if c.want != c.targetFor.want || ep.tmpl.Bits != c.targetFor.bits {
-		c.target = newShareTarget(c.want, ep.tmpl.Target)
+		c.target = newShareTarget(c.want, ep.tmpl.Target, s.cfg.MinDifficulty)
 		c.targetFor.want, c.targetFor.bits = c.want, ep.tmpl.Bits
 	}
 	newDiff := c.target.diff != c.sentDiff

@@ -60,14 +60,29 @@ type shareTarget struct {
 
 // newShareTarget returns the target for difficulty d, never harder than
 // the network target net (a share that meets the network target is always
-// a share).
-func newShareTarget(d float64, net *big.Int) shareTarget {
+// a share), unless net is easier than the target of difficulty lo (the
+// lowest share difficulty), as regtest's is: it is met by every other
+// hash, and a share per hash or two is a flood that no miner or server
+// carries (cpuminer submits thousands a second). There the share
+// difficulty is at least lo and has no network ceiling; the share target
+// is then harder than the network's, so every share is still a block.
+func newShareTarget(d float64, net *big.Int, lo float64) shareTarget {
+	if easierThan(net, lo) {
+		d = max(d, lo)
+		return shareTarget{diff: d, le: chain.TargetBytesLE(TargetForDifficulty(d))}
+	}
 	t := TargetForDifficulty(d)
 	if t.Cmp(net) < 0 {
 		t = net
 		d = DifficultyForTarget(net)
 	}
 	return shareTarget{diff: d, le: chain.TargetBytesLE(t)}
+}
+
+// easierThan reports whether the network target net is easier (larger)
+// than the target of share difficulty lo.
+func easierThan(net *big.Int, lo float64) bool {
+	return lo > 0 && net.Cmp(TargetForDifficulty(lo)) > 0
 }
 
 // meetsLE reports whether hash <= target, both little-endian 256-bit

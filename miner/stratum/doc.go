@@ -85,6 +85,14 @@
 // the dev PoW limit is 2^-16, regtest's ~4.7e-10). The share target is
 // never harder than the network target: the difficulty is clamped to the
 // network's, so a share that meets the network target is always a share.
+// The exception is a network target easier than MinDifficulty's, as
+// regtest's is: it is met by every other hash, and a miner working at it
+// submits a share per hash or two (cpuminer: thousands a second), which
+// no rate limit turns into anything but a backlog of stale shares. There
+// a connection starts at MinDifficulty and vardiff raises it with no
+// network ceiling; the share target is then harder than the network's,
+// so every share is still a block (about one per ShareInterval and
+// connection once vardiff settled).
 //
 // Each connection starts at InitialDifficulty (or what
 // mining.suggest_difficulty asked) and is retargeted toward one share per
@@ -105,6 +113,8 @@
 //	             limit, nonce not 8 hex digits, version bits outside the
 //	             negotiated mask, unknown method, malformed JSON (id null)
 //	21 job not found (stale): unknown job id, or a job whose tip was replaced
+//	             (checked against the chain's tip, so a share submitted after a
+//	             block, before the next job was sent, is stale, never a competing block)
 //	22 duplicate share: the same header hash was accepted on this connection since its last clean job
 //	             (the last 8192 accepted shares are remembered)
 //	23 low difficulty share: the hash is above the job's share target
@@ -128,8 +138,10 @@
 // Submits are rate-limited per connection (MaxSubmitRate per second, burst
 // twice that): a flooding connection's reader waits for tokens, so it is
 // throttled by TCP back-pressure and costs the others nothing. Responses
-// go through a bounded queue (64): a client that does not read its answers
-// is closed; every write has WriteTimeout. A connection must subscribe and
+// go through a bounded queue (64); when it is full the reader waits for
+// the writer, so a client that pipelines requests is throttled, not
+// dropped. Every write has WriteTimeout: a client that does not read its
+// answers is closed when a write exceeds it. A connection must subscribe and
 // authorize within HandshakeTimeout and then send something at least every
 // IdleTimeout (miners submit shares every ShareInterval), so half-open
 // connections are dropped. At most MaxConns connections are open; more are

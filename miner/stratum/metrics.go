@@ -19,7 +19,7 @@ const (
 	dropOversized = "oversized" // a line longer than MaxLineBytes
 	dropMalformed = "malformed" // too many malformed lines
 	dropInvalid   = "invalid"   // too many invalid shares in a row
-	dropSlow      = "slow"      // outbound queue full or a write timed out
+	dropSlow      = "slow"      // a write failed or timed out (the client does not read)
 	dropShutdown  = "shutdown"  // the server stopped
 	dropFull      = "full"      // MaxConns reached (refused at accept)
 )

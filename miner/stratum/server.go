@@ -78,7 +78,9 @@ type Config struct {
 	// InitialDifficulty is a new connection's share difficulty (until
 	// vardiff or mining.suggest_difficulty changes it); MinDifficulty is
 	// the lowest vardiff goes. Share difficulty never exceeds the network
-	// difficulty (a share that is a block is always a share).
+	// difficulty (a share that is a block is always a share), except on a
+	// network easier than MinDifficulty (regtest), where connections start
+	// at MinDifficulty and every share is a block.
 	InitialDifficulty float64
 	MinDifficulty     float64
 

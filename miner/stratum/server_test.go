@@ -193,17 +193,18 @@ func jobParent(j *clientJob) chain.Hash {
 	return h
 }
 
-// TestRegtestEveryShareIsABlock: on regtest the network target is above
-// any share target, so the share difficulty is clamped to the network's
-// (fractional, ~4.7e-10) and every share is a block.
+// TestRegtestEveryShareIsABlock: regtest's network target (difficulty
+// ~4.7e-10, every other hash) is easier than MinDifficulty's, so shares
+// start at MinDifficulty instead of being clamped to the network's, and
+// every share is a block.
 func TestRegtestEveryShareIsABlock(t *testing.T) {
 	p := chain.RegtestParams()
 	e := newEnv(t, p, nil)
 	payTo := keyAddr(2)
 	cl := dial(t, e.addr())
 	cl.handshake(payTo.Encode(p), "")
-	if cl.diff <= 0 || cl.diff > 1e-9 {
-		t.Fatalf("regtest share difficulty %v, want the network's ~4.7e-10", cl.diff)
+	if cl.diff != stratum.DefaultMinDifficulty {
+		t.Fatalf("regtest share difficulty %v, want MinDifficulty %v", cl.diff, stratum.DefaultMinDifficulty)
 	}
 	k := kernel.Best()
 	for i := 0; i < 5; i++ {
@@ -266,8 +267,8 @@ func TestShareErrors(t *testing.T) {
 			t.Fatalf("submit %v: %+v, want code 20", params, r.Error)
 		}
 	}
-	// 23: a hash above the share target (regtest: about half of all
-	// nonces), then 22: the same valid share twice.
+	// 23: a hash above the share target (regtest: all but one in 65,536
+	// nonces at MinDifficulty), then 22: the same valid share twice.
 	var low, good uint32
 	var lowFound, goodFound bool
 	target := shareTargetLE(cl.diff)

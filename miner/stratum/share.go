@@ -33,6 +33,10 @@ func (c *conn) submit(ctx context.Context, params []json.RawMessage) (string, *P
 		}
 	}
 
+	// The chain's tip, not only the published epoch: between a block (from
+	// any connection or peer) and the job loop's next epoch, a share of a
+	// job on the replaced tip would otherwise be a competing block.
+	tip := s.cfg.Chain.Best().Hash
 	c.mu.Lock()
 	if !c.subscribed {
 		c.mu.Unlock()
@@ -47,7 +51,7 @@ func (c *conn) submit(ctx context.Context, params []json.RawMessage) (string, *P
 	}
 	j := c.jobs[f[1]]
 	cur := s.epoch.Load()
-	if j == nil || cur == nil || j.shared.tmpl.PrevHash != cur.tmpl.PrevHash {
+	if j == nil || cur == nil || j.shared.tmpl.PrevHash != cur.tmpl.PrevHash || j.shared.tmpl.PrevHash != tip {
 		ws.stale++
 		c.mu.Unlock()
 		s.stale.Add(1)
