@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/testkit"
 	"github.com/quarrychain/quarry/miner/stratum"
 )
 
@@ -268,7 +269,7 @@ func TestCpuminerMinesRegtest(t *testing.T) {
 				break
 			}
 		}
-		waitFor(t, "block connected", func() bool { return e.c.Height() == before+1 })
+		testkit.WaitFor(t, wait, "block connected", func() bool { return e.c.Height() == before+1 })
 		for s.job.jobID == job.jobID || !s.job.clean {
 			s.line()
 		}
