@@ -38,3 +38,47 @@ func TestDependencyDirection(t *testing.T) {
 		}
 	}
 }
+
+// TestDependencyTree draws the module's import graph (go test -v -run
+// TestDependencyTree .): every non-test package with the module packages
+// it imports directly, in dependency order (a package after everything it
+// imports), which go list can only produce because the graph has no
+// cycles. It fails if a package imports something the order puts after
+// it.
+func TestDependencyTree(t *testing.T) {
+	const mod = "github.com/quarrychain/quarry"
+	out, err := exec.Command("go", "list", "-deps", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, "./...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	seen := map[string]bool{}
+	var lines []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], mod) {
+			continue
+		}
+		pkg := strings.TrimPrefix(strings.TrimPrefix(f[0], mod), "/")
+		if pkg == "" {
+			pkg = "."
+		}
+		var deps []string
+		for _, d := range f[1:] {
+			if !strings.HasPrefix(d, mod+"/") {
+				continue
+			}
+			d = strings.TrimPrefix(d, mod+"/")
+			if !seen[d] {
+				t.Errorf("%s imports %s, which go list -deps did not order before it", pkg, d)
+			}
+			deps = append(deps, d)
+		}
+		seen[pkg] = true
+		if len(deps) == 0 {
+			lines = append(lines, pkg)
+		} else {
+			lines = append(lines, pkg+" -> "+strings.Join(deps, ", "))
+		}
+	}
+	t.Logf("module packages in dependency order (%d):\n  %s", len(lines), strings.Join(lines, "\n  "))
+}

@@ -52,6 +52,7 @@ func TestBusyPortFailsCleanly(t *testing.T) {
 		{"metrics", func(c *Config, a string) { c.MetricsListen = a }, testkit.HoldTCP, "metrics listener"},
 		{"p2p tcp", func(c *Config, a string) { c.P2PListen = a }, testkit.HoldTCP, "p2p"},
 		{"p2p quic", func(c *Config, a string) { c.P2PListen = a }, testkit.HoldUDP, "p2p"},
+		{"stratum", func(c *Config, a string) { c.StratumListen = a }, testkit.HoldTCP, "stratum"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := goleak.IgnoreCurrent()

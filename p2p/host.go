@@ -286,5 +286,5 @@ func listenOn(h host.Host, a multiaddr.Multiaddr) error {
 		where = net.JoinHostPort(ip.String(), port)
 	}
 	return &Error{Kind: ErrListen, Err: err,
-		Description: fmt.Sprintf("p2p: cannot listen on %s (%s): %v", where, transport, err)}
+		Description: fmt.Sprintf("p2p: cannot listen on %s (%s)", where, transport)}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/atomicfile"
 	"github.com/quarrychain/quarry/rpc/client"
 )
 
@@ -68,11 +69,7 @@ func (l *Lab) Save() error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(l.Dir, stateFile+".tmp")
-	if err := os.WriteFile(tmp, append(raw, '\n'), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(l.Dir, stateFile))
+	return atomicfile.WriteFile(filepath.Join(l.Dir, stateFile), append(raw, '\n'), 0o600)
 }
 
 // Params returns the lab network's parameters.
