@@ -113,7 +113,9 @@ type Penalty struct {
 
 // Ready is what the caller must do next. Connect lists received blocks to
 // hand to the chain, in order; the caller then reports each with
-// BlockProcessed.
+// BlockProcessed (or BlockDeferred). The caller may connect them while it
+// performs the other actions and later Readys: until their verdicts come
+// back they count against the download window.
 type Ready struct {
 	Headers   []HeaderRequest
 	Blocks    []BlockRequest
@@ -170,6 +172,11 @@ type Planner struct {
 	peers    map[peer.ID]*planPeer
 	assigned map[chain.Hash]peer.ID
 	received map[chain.Hash]bool // received, not yet handed to the chain
+	// connecting holds blocks handed over by Connect whose verdict
+	// (BlockProcessed or BlockDeferred) has not come back: the caller may
+	// connect them while downloads go on, and they count against the
+	// window so that received blocks stay bounded.
+	connecting map[chain.Hash]bool
 	raced    map[chain.Hash]bool // also asked from a second peer (race)
 	stall    time.Duration
 	blocked  time.Time // since when the window could not move (zero: it can)
@@ -181,6 +188,7 @@ func NewPlanner(cfg PlannerConfig, tip HeaderMeta) *Planner {
 	p := &Planner{
 		cfg: cfg.withDefaults(), nodes: make(map[chain.Hash]*hnode), peers: make(map[peer.ID]*planPeer),
 		assigned: make(map[chain.Hash]peer.ID), received: make(map[chain.Hash]bool), raced: make(map[chain.Hash]bool),
+		connecting: make(map[chain.Hash]bool),
 	}
 	p.stall = p.cfg.StallMin
 	root := &hnode{hash: tip.Hash, height: tip.Height, work: new(big.Int).Set(tip.Work), have: true}
@@ -361,6 +369,7 @@ func (p *Planner) BlockBad(id peer.ID, h chain.Hash, cause error) {
 // BlockDeferred reports a block handed over by Connect that the chain
 // could not judge now (not the sender's fault): it is fetched again later.
 func (p *Planner) BlockDeferred(h chain.Hash) {
+	delete(p.connecting, h)
 	if n := p.nodes[h]; n != nil {
 		n.have = false
 		p.dirty = true
@@ -382,6 +391,7 @@ func (p *Planner) BlockNotFound(id peer.ID, h chain.Hash) {
 func (p *Planner) BlockProcessed(from peer.ID, h chain.Hash, invalid error) {
 	n := p.nodes[h]
 	delete(p.received, h)
+	delete(p.connecting, h)
 	if n == nil {
 		return
 	}

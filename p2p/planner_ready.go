@@ -26,6 +26,7 @@ func (p *Planner) Ready(now time.Time) Ready {
 		r.Connect = append(r.Connect, n.hash)
 		n.have = true // until BlockProcessed says otherwise
 		delete(p.received, n.hash)
+		p.connecting[n.hash] = true
 	}
 	p.trimPath()
 
@@ -46,7 +47,7 @@ func (p *Planner) Ready(now time.Time) Ready {
 	p.findLosers(now, peers)
 
 	r.Penalties, p.pen = append(r.Penalties, p.pen...), nil
-	r.Done = r.Empty() && len(p.path) == 0 && !p.headersBusy()
+	r.Done = r.Empty() && len(p.path) == 0 && len(p.connecting) == 0 && !p.headersBusy()
 	return r
 }
 
@@ -57,7 +58,9 @@ func (p *Planner) assignBlocks(now time.Time, peers []*planPeer, r *Ready) {
 		p.blocked = time.Time{}
 		return
 	}
-	limit := p.path[0].height + uint64(p.cfg.Window) // highest height in the window
+	// The window starts at the lowest block not handed to the chain and
+	// shrinks by the blocks handed over and still being connected.
+	limit := p.path[0].height + uint64(max(p.cfg.Window-len(p.connecting), 1)) // first height beyond the window
 	windowFull := false
 	for _, pp := range peers {
 		room := p.cfg.PerPeer - len(pp.inflight)

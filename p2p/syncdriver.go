@@ -36,24 +36,71 @@ type syncInputKind int
 const (
 	inPeerUp syncInputKind = iota + 1
 	inPeerDown
-	inStatus   // claim
-	inAnnounce // a gossiped block did not connect
-	inHeaders  // from, hdrs, err
-	inBlocks   // hashes, blocks, bad, err
+	inStatus    // claim
+	inAnnounce  // a gossiped block did not connect
+	inHeaders   // from, hdrs, err
+	inBlocks    // hashes, blocks, bad, err
+	inConnected // verdicts: the connector's results, in order
 )
 
 // syncInput is one report for the sync loop.
 type syncInput struct {
-	kind   syncInputKind
-	peer   peer.ID
-	claim  *big.Int
-	from   chain.Hash
-	hdrs   []chain.Header
-	hashes []chain.Hash
-	blocks []*chain.Block // nil entry: notfound
-	bad    []error        // per block: the context-free check's verdict
-	err    error
+	kind     syncInputKind
+	peer     peer.ID
+	claim    *big.Int
+	from     chain.Hash
+	hdrs     []chain.Header
+	hashes   []chain.Hash
+	blocks   []*chain.Block // nil entry: notfound
+	bad      []error        // per block: the context-free check's verdict
+	err      error
+	verdicts []connectVerdict
 }
+
+// connectJob is a received block handed to the connector.
+type connectJob struct {
+	hash  chain.Hash
+	block *chain.Block // nil: the block went missing; deferred at once
+	from  peer.ID
+}
+
+// connectVerdict is the chain's answer to one connectJob.
+type connectVerdict struct {
+	hash chain.Hash
+	from peer.ID
+	err  error
+	lost bool // no block was handed over
+}
+
+// connectQueue carries blocks from the sync loop to the connector in the
+// order the planner named them. Safe for concurrent use.
+type connectQueue struct {
+	mu   sync.Mutex
+	jobs []connectJob
+	wake chan struct{}
+}
+
+func (q *connectQueue) push(jobs ...connectJob) {
+	q.mu.Lock()
+	q.jobs = append(q.jobs, jobs...)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *connectQueue) take() []connectJob {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	jobs := q.jobs
+	q.jobs = nil
+	return jobs
+}
+
+// connectReport is how many verdicts the connector collects before it
+// reports them to the sync loop (each report frees window space).
+const connectReport = 32
 
 // syncQueue collects inputs from callbacks and request goroutines without
 // blocking them. Safe for concurrent use.
@@ -96,6 +143,7 @@ type syncDriver struct {
 	busy    map[peer.ID]int // requests in flight per peer
 	lastTip chain.Hash
 	wasDone bool
+	cq      *connectQueue
 }
 
 // syncLoop runs headers-first sync until ctx ends; it returns after every
@@ -110,9 +158,15 @@ func (n *Node) syncLoop(ctx context.Context) error {
 		busy:    make(map[peer.ID]int),
 		lastTip: best.Hash,
 		wasDone: true,
+		cq:      &connectQueue{wake: make(chan struct{}, 1)},
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n.connector(ctx, d.cq)
+	}()
 	t := time.NewTicker(syncTick)
 	defer t.Stop()
 	for {
@@ -203,8 +257,14 @@ func (d *syncDriver) act(ctx context.Context, wg *sync.WaitGroup, r Ready) {
 			n.pushSync(syncInput{kind: inBlocks, peer: br.Peer, hashes: br.Hashes, blocks: blocks, bad: bad, err: err})
 		}()
 	}
-	for _, h := range r.Connect {
-		d.connect(h)
+	if len(r.Connect) > 0 {
+		jobs := make([]connectJob, len(r.Connect))
+		for i, h := range r.Connect {
+			jobs[i] = connectJob{hash: h, block: d.blocks[h], from: d.from[h]}
+			delete(d.blocks, h)
+			delete(d.from, h)
+		}
+		d.cq.push(jobs...)
 	}
 	if len(d.blocks) > 2*syncPlan().withDefaults().Window {
 		// Blocks of a branch given up (invalid, or overtaken) are never
@@ -218,27 +278,58 @@ func (d *syncDriver) act(ctx context.Context, wg *sync.WaitGroup, r Ready) {
 	}
 }
 
-// connect hands one received block to the chain and reports the verdict.
-func (d *syncDriver) connect(h chain.Hash) {
+// connector hands blocks to the chain in the order the sync loop queued
+// them, in its own goroutine so that the loop keeps requests flowing while
+// blocks connect, and reports the verdicts back to the loop in groups of
+// connectReport. It returns when ctx ends.
+func (n *Node) connector(ctx context.Context, q *connectQueue) {
+	var out []connectVerdict
+	flush := func() {
+		if len(out) > 0 {
+			n.pushSync(syncInput{kind: inConnected, verdicts: out})
+			out = nil
+		}
+	}
+	for {
+		for _, j := range q.take() {
+			if ctx.Err() != nil {
+				return
+			}
+			v := connectVerdict{hash: j.hash, from: j.from, lost: j.block == nil}
+			if j.block != nil {
+				_, v.err = n.cfg.Chain.ProcessBlock(j.block)
+			}
+			out = append(out, v)
+			if len(out) >= connectReport {
+				flush()
+			}
+		}
+		flush()
+		select {
+		case <-ctx.Done():
+			return
+		case <-q.wake:
+		}
+	}
+}
+
+// connected reports the chain's verdict on one block to the planner.
+func (d *syncDriver) connected(v connectVerdict) {
 	n := d.n
-	b, from := d.blocks[h], d.from[h]
-	delete(d.blocks, h)
-	delete(d.from, h)
-	if b == nil {
-		d.pl.BlockDeferred(h)
+	if v.lost {
+		d.pl.BlockDeferred(v.hash)
 		return
 	}
-	_, err := n.cfg.Chain.ProcessBlock(b)
-	switch classifyBlockErr(err) {
+	switch classifyBlockErr(v.err) {
 	case blockOK, blockDuplicate:
-		d.pl.BlockProcessed(from, h, nil)
+		d.pl.BlockProcessed(v.from, v.hash, nil)
 		n.m.blocksFetched.Inc()
 	case blockInvalid:
-		n.log.Info("peer sent an invalid block", "peer", from, "hash", h, "err", err)
-		d.pl.BlockProcessed(from, h, wrapErr(ErrInvalidBlock, err, "block %s", h))
+		n.log.Info("peer sent an invalid block", "peer", v.from, "hash", v.hash, "err", v.err)
+		d.pl.BlockProcessed(v.from, v.hash, wrapErr(ErrInvalidBlock, v.err, "block %s", v.hash))
 	default:
-		n.log.Info("sync deferred a block that cannot be judged now", "peer", from, "hash", h, "err", err)
-		d.pl.BlockDeferred(h)
+		n.log.Info("sync deferred a block that cannot be judged now", "peer", v.from, "hash", v.hash, "err", v.err)
+		d.pl.BlockDeferred(v.hash)
 	}
 }
 
@@ -260,6 +351,10 @@ func (d *syncDriver) apply(in syncInput) {
 	case inBlocks:
 		d.setBusy(in.peer, -1)
 		d.applyBlocks(in)
+	case inConnected:
+		for _, v := range in.verdicts {
+			d.connected(v)
+		}
 	}
 }
 
