@@ -30,7 +30,11 @@ import (
 //     that sends headers the chain rejects is penalised and disconnected.
 //   - Blocks of the best header chain are fetched in a window of
 //     Window blocks above the last block we have, at most PerPeer in flight
-//     per peer, each from a peer whose validated headers include it.
+//     per peer, each from a peer whose validated headers include it. A peer
+//     that has not delivered a block yet gets one request (PerRequest
+//     blocks) until it does, so that a peer that never delivers holds up
+//     only that many; a peer that another peer beat to a raced block gets
+//     nothing new until it delivers again.
 //   - When the window cannot move (no peer can be given a block) and its
 //     first block is in flight with one peer for longer than the stall
 //     timeout, that peer is disconnected and its blocks go to others. The
@@ -145,16 +149,22 @@ type hnode struct {
 
 // planPeer is the planner's state of one peer.
 type planPeer struct {
-	id          peer.ID
-	claimed     *big.Int
-	best        *hnode // best validated header the peer sent (or proved it has)
-	hdrBusy     bool
-	hdrDone     bool   // its last headers reply was short: nothing more until a new claim
-	next        *hnode // continue after this header (its last full reply); nil: after the best header
-	force       bool   // ask for headers once even without a claim of more work (it announced a block)
-	inflight    map[chain.Hash]time.Time
-	notFound    map[chain.Hash]bool
-	gone        bool
+	id         peer.ID
+	claimed    *big.Int
+	askedClaim *big.Int // claimed when its headers request went out
+	best       *hnode   // best validated header the peer sent (or proved it has)
+	hdrBusy    bool
+	hdrDone    bool   // its last headers reply was short: nothing more until a new claim
+	next       *hnode // continue after this header (its last full reply); nil: after the best header
+	force      bool   // ask for headers once even without a claim of more work (it announced a block)
+	inflight   map[chain.Hash]time.Time
+	notFound   map[chain.Hash]bool
+	gone       bool
+	delivered  bool // it has delivered a block asked of it
+	// lagging: another peer delivered a block this one still has in
+	// flight (the block was raced); it gets no new blocks until it
+	// delivers again.
+	lagging     bool
 	commonEpoch uint64
 	common      uint64 // height up to which best coincides with the best chain
 }
@@ -177,10 +187,10 @@ type Planner struct {
 	// connect them while downloads go on, and they count against the
 	// window so that received blocks stay bounded.
 	connecting map[chain.Hash]bool
-	raced    map[chain.Hash]bool // also asked from a second peer (race)
-	stall    time.Duration
-	blocked  time.Time // since when the window could not move (zero: it can)
-	pen      []Penalty
+	raced      map[chain.Hash]bool // also asked from a second peer (race)
+	stall      time.Duration
+	blocked    time.Time // since when the window could not move (zero: it can)
+	pen        []Penalty
 }
 
 // NewPlanner returns a planner whose tree starts at the stored tip.
@@ -273,14 +283,21 @@ func (p *Planner) Headers(id peer.ID, from chain.Hash, hdrs []HeaderMeta, full b
 		pp.next = last
 		return
 	}
-	pp.hdrDone = true
 	proven := new(big.Int)
 	if pp.best != nil {
 		proven = pp.best.work
 	}
-	if proven.Cmp(pp.claimed) < 0 {
+	// The reply is held to the claim made before it was asked for: a
+	// claim that rose meanwhile (the peer's chain grew) is checked by the
+	// next request, which goes out at once.
+	claimed := pp.claimed
+	if pp.askedClaim != nil {
+		claimed = pp.askedClaim
+	}
+	pp.hdrDone = proven.Cmp(pp.claimed) >= 0
+	if proven.Cmp(claimed) < 0 {
 		p.penalise(pp, reasonProtocol, penaltyMalformed,
-			newErr(ErrProtocol, "headers prove chain work %s, less than the %s the peer advertised", proven, pp.claimed))
+			newErr(ErrProtocol, "headers prove chain work %s, less than the %s the peer advertised", proven, claimed))
 	}
 }
 
@@ -343,11 +360,19 @@ func (p *Planner) BlockReceived(id peer.ID, h chain.Hash) {
 	if pp := p.peers[id]; pp != nil {
 		if _, ok := pp.inflight[h]; ok {
 			p.stall = max(p.cfg.StallMin, p.stall*85/100) // downloads flow again
+			pp.delivered, pp.lagging = true, false
 		}
 		p.release(pp, h)
 	}
 	if n := p.nodes[h]; n != nil && !n.have {
 		p.received[h] = true
+	}
+	if p.raced[h] {
+		for _, o := range p.peers {
+			if _, ok := o.inflight[h]; ok && o.id != id {
+				o.lagging = true
+			}
+		}
 	}
 	delete(p.raced, h)
 }

@@ -39,7 +39,7 @@ func (p *Planner) Ready(now time.Time) Ready {
 		if pp.next != nil {
 			from = pp.next.hash
 		}
-		pp.hdrBusy = true
+		pp.hdrBusy, pp.askedClaim = true, pp.claimed
 		r.Headers = append(r.Headers, HeaderRequest{Peer: pp.id, From: from})
 	}
 
@@ -63,8 +63,8 @@ func (p *Planner) assignBlocks(now time.Time, peers []*planPeer, r *Ready) {
 	limit := p.path[0].height + uint64(max(p.cfg.Window-len(p.connecting), 1)) // first height beyond the window
 	windowFull := false
 	for _, pp := range peers {
-		room := p.cfg.PerPeer - len(pp.inflight)
-		if pp.gone || room <= 0 {
+		room := p.room(pp)
+		if pp.gone || pp.lagging || room <= 0 {
 			continue
 		}
 		common := p.commonHeight(pp)
@@ -140,8 +140,8 @@ func (p *Planner) race(now time.Time, peers []*planPeer, holder *planPeer, r *Re
 		}
 	}
 	for _, pp := range peers {
-		room := p.cfg.PerPeer - len(pp.inflight)
-		if pp == holder || pp.gone || room <= 0 || len(held) == 0 {
+		room := p.room(pp)
+		if pp == holder || pp.gone || pp.lagging || room <= 0 || len(held) == 0 {
 			continue
 		}
 		common := p.commonHeight(pp)
@@ -179,6 +179,15 @@ func (p *Planner) findLosers(now time.Time, peers []*planPeer) {
 			break
 		}
 	}
+}
+
+// room returns how many more blocks pp may have in flight: PerPeer, or
+// PerRequest until it has delivered a block.
+func (p *Planner) room(pp *planPeer) int {
+	if !pp.delivered {
+		return p.cfg.PerRequest - len(pp.inflight)
+	}
+	return p.cfg.PerPeer - len(pp.inflight)
 }
 
 // request adds requests for hs to id, PerRequest hashes each.

@@ -429,3 +429,27 @@ func TestPlannerClaimsNeverOutrankHeaders(t *testing.T) {
 		t.Fatalf("penalties %+v, want the liar disconnected", r.Penalties)
 	}
 }
+
+// TestPlannerClaimRisesDuringHeaders: a peer whose chain grows while its
+// headers request is in flight (a new status claims more) is held to the
+// claim it made before the request, not penalised for the newer one; the
+// newer claim is checked by the next request.
+func TestPlannerClaimRisesDuringHeaders(t *testing.T) {
+	main := newBranch(1, nil, 0, 20, 10)
+	p := NewPlanner(PlannerConfig{}, main.metas[0])
+	p.AddPeer("grower")
+	p.Status("grower", main.metas[10].Work)
+	now := time.Unix(0, 0)
+	if r := p.Ready(now); len(r.Headers) != 1 {
+		t.Fatalf("ready %+v, want a headers request", r)
+	}
+	p.Status("grower", main.metas[20].Work) // its chain grew meanwhile
+	p.Headers("grower", main.metas[0].Hash, main.metas[1:11], false)
+	r := p.Ready(now)
+	if len(r.Penalties) != 0 {
+		t.Fatalf("penalties %+v for a claim that rose during the request", r.Penalties)
+	}
+	if len(r.Headers) != 1 {
+		t.Fatalf("ready %+v, want headers asked again for the new claim", r)
+	}
+}
