@@ -59,8 +59,12 @@ type PlannerConfig struct {
 	StallMax   time.Duration // stall timeout cap (64 s)
 	// RaceAfter is how long the window's first block may be in flight
 	// before its holder's undelivered blocks are also asked from other
-	// peers with room (100 ms).
-	RaceAfter time.Duration
+	// peers with room (100 ms). Once deliveries have been timed (see
+	// Planner.Now), the wait is RaceFactor times the smoothed time from
+	// request to delivery, between RaceMin and RaceAfter.
+	RaceAfter  time.Duration
+	RaceMin    time.Duration // (10 ms)
+	RaceFactor int           // (4)
 }
 
 func (c PlannerConfig) withDefaults() PlannerConfig {
@@ -81,6 +85,12 @@ func (c PlannerConfig) withDefaults() PlannerConfig {
 	}
 	if c.RaceAfter <= 0 {
 		c.RaceAfter = min(100*time.Millisecond, c.StallMin)
+	}
+	if c.RaceMin <= 0 {
+		c.RaceMin = min(10*time.Millisecond, c.RaceAfter)
+	}
+	if c.RaceFactor <= 0 {
+		c.RaceFactor = 4
 	}
 	return c
 }
@@ -189,7 +199,9 @@ type Planner struct {
 	connecting map[chain.Hash]bool
 	raced      map[chain.Hash]bool // also asked from a second peer (race)
 	stall      time.Duration
-	blocked    time.Time // since when the window could not move (zero: it can)
+	blocked    time.Time     // since when the window could not move (zero: it can)
+	clock      time.Time     // the time last reported (Now or Ready)
+	latency    time.Duration // smoothed time from a block request to its delivery; 0: not measured
 	pen        []Penalty
 }
 
@@ -355,10 +367,34 @@ func (p *Planner) RequestFailed(id peer.ID, hashes []chain.Hash, timeout bool, c
 	}
 }
 
+// Now reports the time, before the inputs that arrived at it (deliveries
+// are timed from it); Ready reports it too.
+func (p *Planner) Now(now time.Time) {
+	if now.After(p.clock) {
+		p.clock = now
+	}
+}
+
+// raceAfter returns how long the window's first block may be in flight
+// before it is raced.
+func (p *Planner) raceAfter() time.Duration {
+	if p.latency == 0 {
+		return p.cfg.RaceAfter
+	}
+	return min(max(time.Duration(p.cfg.RaceFactor)*p.latency, p.cfg.RaceMin), p.cfg.RaceAfter)
+}
+
 // BlockReceived reports a block delivered by id (decoded, hash checked).
 func (p *Planner) BlockReceived(id peer.ID, h chain.Hash) {
 	if pp := p.peers[id]; pp != nil {
-		if _, ok := pp.inflight[h]; ok {
+		if sent, ok := pp.inflight[h]; ok {
+			if d := p.clock.Sub(sent); !p.raced[h] && d >= 0 {
+				if p.latency == 0 {
+					p.latency = d
+				} else {
+					p.latency += (d - p.latency) / 8
+				}
+			}
 			p.stall = max(p.cfg.StallMin, p.stall*85/100) // downloads flow again
 			pp.delivered, pp.lagging = true, false
 		}

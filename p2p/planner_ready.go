@@ -15,6 +15,7 @@ import (
 // without new input returns only what time alone changed (stalls).
 func (p *Planner) Ready(now time.Time) Ready {
 	var r Ready
+	p.Now(now)
 	p.refreshPath()
 	for _, n := range p.path {
 		if n.have {
@@ -101,7 +102,7 @@ func (p *Planner) assignBlocks(now time.Time, peers []*planPeer, r *Ready) {
 	// RaceAfter, what its holder has not delivered is also asked from
 	// peers with room (a hedged request).
 	hp := p.peers[holder]
-	if now.Sub(hp.inflight[first.hash]) >= p.cfg.RaceAfter {
+	if now.Sub(hp.inflight[first.hash]) >= p.raceAfter() {
 		p.race(now, peers, hp, r)
 	}
 	// The window is stuck if a peer with room could only be given blocks

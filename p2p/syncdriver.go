@@ -179,6 +179,7 @@ func (n *Node) syncLoop(ctx context.Context) error {
 	t := time.NewTicker(syncTick)
 	defer t.Stop()
 	for {
+		d.pl.Now(n.cfg.Now())
 		for _, in := range n.syncQ.take() {
 			d.apply(in)
 		}
