@@ -82,7 +82,8 @@
 // in the style of etcd-io/raft's Ready: it does no I/O, starts no
 // goroutines and reads no clock. The sync loop (syncdriver.go) owns it,
 // feeds it peer arrivals and departures, claims, the headers the chain
-// validated, block deliveries, failures and the time (a 250 ms tick), and
+// validated, block deliveries, failures and the time (before each batch of
+// inputs, and on a 250 ms tick), and
 // performs its Ready actions; requests run in their own goroutines and post
 // their results back. Blocks named by Ready's Connect go, in that order, to
 // a connector goroutine that calls ProcessBlock and reports the verdicts
