@@ -109,8 +109,8 @@
 //     slot the server has not yet released), from every peer whose
 //     validated headers include them, checked with chain.CheckBlockSanity
 //     as they arrive and handed to ProcessBlock in height order. A peer
-//     gets one request of 64 until it has delivered a block, so a peer
-//     that never delivers holds up at most 64. When the window's first
+//     gets two requests of 64 until it has delivered a block, so a peer
+//     that never delivers holds up at most 128. When the window's first
 //     block has been in flight for four times the smoothed time from a
 //     request to its delivery (at least 10 ms, at most 100 ms), its
 //     holder's undelivered blocks are also asked from other peers with

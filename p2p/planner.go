@@ -31,7 +31,7 @@ import (
 //   - Blocks of the best header chain are fetched in a window of
 //     Window blocks above the last block we have, at most PerPeer in flight
 //     per peer, each from a peer whose validated headers include it. A peer
-//     that has not delivered a block yet gets one request (PerRequest
+//     that has not delivered a block yet gets two requests (2×PerRequest
 //     blocks) until it does, so that a peer that never delivers holds up
 //     only that many; a peer that another peer beat to a raced block gets
 //     nothing new until it delivers again.

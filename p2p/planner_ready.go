@@ -183,10 +183,11 @@ func (p *Planner) findLosers(now time.Time, peers []*planPeer) {
 }
 
 // room returns how many more blocks pp may have in flight: PerPeer, or
-// PerRequest until it has delivered a block.
+// two requests' worth until it has delivered a block (two, not one, so
+// that the second reply arrives while the first connects).
 func (p *Planner) room(pp *planPeer) int {
 	if !pp.delivered {
-		return p.cfg.PerRequest - len(pp.inflight)
+		return min(2*p.cfg.PerRequest, p.cfg.PerPeer) - len(pp.inflight)
 	}
 	return p.cfg.PerPeer - len(pp.inflight)
 }
