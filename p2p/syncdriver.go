@@ -14,8 +14,9 @@ import (
 
 // The sync loop drives the Planner: it owns it (one goroutine), feeds it
 // what the network and the chain report, and performs its Ready actions.
-// Requests run in their own goroutines and post their results back, so
-// downloads continue while the loop hands blocks to the chain.
+// Requests run in their own goroutines and post their results back; blocks
+// to connect go to the connector goroutine, in order, which posts the
+// chain's verdicts back, so requests keep going out while blocks connect.
 
 // syncTick is how often the loop lets the planner look at the time alone
 // (stall detection).
