@@ -57,27 +57,34 @@ func (s *corruptSet) remove(h Hash) {
 // once per block at ERROR, and reported with an ErrCorruptData error, never
 // as "not found" and never as a wrong block. Missing data is ErrNotFound.
 func (c *Chain) readBlock(h Hash) (*Block, []Hash, error) {
+	_, b, ids, err := c.readBlockRaw(h)
+	return b, ids, err
+}
+
+// readBlockRaw is readBlock that also returns the stored encoding (which
+// the checks prove canonical: it decoded with no bytes left over).
+func (c *Chain) readBlockRaw(h Hash) ([]byte, *Block, []Hash, error) {
 	raw, err := c.store.Get(hashKey(prefixBlock, h))
 	switch {
 	case errors.Is(err, kv.ErrNotFound):
-		return nil, nil, ruleErr(ErrNotFound, "block %s data not found", h)
+		return nil, nil, nil, ruleErr(ErrNotFound, "block %s data not found", h)
 	case errors.Is(err, kv.ErrCorrupt):
-		return nil, nil, c.corruptBlock(h, err)
+		return nil, nil, nil, c.corruptBlock(h, err)
 	case err != nil:
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	b, err := DecodeBlock(raw)
 	if err != nil {
-		return nil, nil, c.corruptBlock(h, fmt.Errorf("stored bytes do not decode: %w", err))
+		return nil, nil, nil, c.corruptBlock(h, fmt.Errorf("stored bytes do not decode: %w", err))
 	}
 	if got := b.Hash(); got != h {
-		return nil, nil, c.corruptBlock(h, fmt.Errorf("stored header hashes to %s", got))
+		return nil, nil, nil, c.corruptBlock(h, fmt.Errorf("stored header hashes to %s", got))
 	}
 	ids := b.TxIDs()
 	if root, _ := MerkleRoot(ids); root != b.Header.MerkleRoot {
-		return nil, nil, c.corruptBlock(h, fmt.Errorf("stored transactions have merkle root %s, header commits to %s", root, b.Header.MerkleRoot))
+		return nil, nil, nil, c.corruptBlock(h, fmt.Errorf("stored transactions have merkle root %s, header commits to %s", root, b.Header.MerkleRoot))
 	}
-	return b, ids, nil
+	return raw, b, ids, nil
 }
 
 // corruptBlock records a corrupt read of h and returns its error.

@@ -366,3 +366,25 @@ func TestCorruptBlockAtRestart(t *testing.T) {
 	}
 	g.AssertTip(t, c2, "b4")
 }
+
+// TestBlockBytes: BlockBytes serves the stored encoding of a sound block
+// (what Block would return, encoded) and applies Block's integrity checks.
+func TestBlockBytes(t *testing.T) {
+	g := chaintest.NewGenerator(t, chain.RegtestParams())
+	g.Next("a1", gen)
+	g.Transfer("a1", 0, 1, chain.Coin, 10)
+	g.Next("a2", "a1")
+	c, fs, _ := faultChain(t, g)
+	g.AcceptAll(t, c, "a1", "a2")
+	raw, err := c.BlockBytes(g.Hash("a2"))
+	if err != nil || !bytes.Equal(raw, g.Block("a2").Bytes()) {
+		t.Fatalf("BlockBytes = %x, %v; want the block's encoding", raw, err)
+	}
+	if _, err := c.BlockBytes(chain.Hash{1}); !errors.Is(err, chain.ErrNotFound) {
+		t.Fatalf("unknown block: %v, want ErrNotFound", err)
+	}
+	fs.FlipBit(blockKey(g.Hash("a2")), 1<<20)
+	if _, err := c.BlockBytes(g.Hash("a2")); !errors.Is(err, chain.ErrCorruptData) {
+		t.Fatalf("damaged block: %v, want ErrCorruptData", err)
+	}
+}

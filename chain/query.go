@@ -28,6 +28,15 @@ func (c *Chain) Block(h Hash) (*Block, error) {
 	return b, err
 }
 
+// BlockBytes returns the canonical encoding of the stored block with hash
+// h, after the same integrity checks as Block (so that peers are served
+// what Block would return without encoding it again). The caller must not
+// modify the slice. Errors are those of Block. Safe for concurrent use.
+func (c *Chain) BlockBytes(h Hash) ([]byte, error) {
+	raw, _, _, err := c.readBlockRaw(h)
+	return raw, err
+}
+
 // HaveBlock reports whether the block is stored (valid or not) or waiting as
 // an orphan.
 func (c *Chain) HaveBlock(h Hash) bool {

@@ -28,7 +28,9 @@ type Chain interface {
 	// BlockInfo describes an indexed block (its cumulative work decides
 	// whether a peer's headers prove more work than our tip).
 	BlockInfo(chain.Hash) (chain.BlockInfo, bool)
-	Block(chain.Hash) (*chain.Block, error)
+	// BlockBytes returns a stored block's canonical encoding after the
+	// chain's integrity checks (blocks are served without re-encoding).
+	BlockBytes(chain.Hash) ([]byte, error)
 	Locator() []chain.Hash
 	HeadersAfter(locator []chain.Hash, stop chain.Hash, max int) []chain.Header
 }

@@ -82,10 +82,14 @@
 // in the style of etcd-io/raft's Ready: it does no I/O, starts no
 // goroutines and reads no clock. The sync loop (syncdriver.go) owns it,
 // feeds it peer arrivals and departures, claims, the headers the chain
-// validated, block deliveries, failures and the time (a 250 ms tick), and
+// validated, block deliveries, failures and the time (before each batch of
+// inputs, and on a 250 ms tick), and
 // performs its Ready actions; requests run in their own goroutines and post
-// their results back, so downloads continue while the loop hands blocks to
-// the chain.
+// their results back. Blocks named by Ready's Connect go, in that order, to
+// a connector goroutine that calls ProcessBlock and reports the verdicts
+// back in groups of 32, so new requests go out while blocks connect; the
+// blocks handed over and not yet judged count against the download window,
+// which bounds the blocks held in memory.
 //
 //   - Headers are asked (locator: the point to continue from, then our
 //     main-chain locator) from every peer that claims more work than the
@@ -98,19 +102,26 @@
 //     Claims only choose whom to ask: the best header, and so what is
 //     downloaded, comes from validated headers alone.
 //   - Blocks of the best header chain are fetched in a window of 1,024
-//     blocks above the last one we have, at most 128 in flight per peer
-//     in two requests of 64 (Core keeps 16 per peer, but each of our
-//     requests is a stream counted by the server's rate limit),
-//     from every peer whose validated headers include them, checked with
-//     chain.CheckBlockSanity as they arrive and handed to ProcessBlock in
-//     height order. When the window's first block has been in flight for
-//     100 ms, its holder's undelivered blocks are also asked from other
-//     peers with room, so the window moves on; the holder is
-//     disconnected once a stall timeout passes (2 s, doubling on each such
-//     disconnection up to 64 s, shrinking by 15% per block delivered)
-//     while it holds the window or a block another peer already
-//     delivered. A request left unanswered for RequestTimeout is a stall
-//     too.
+//     blocks above the last one handed to the chain, at most 320 in flight
+//     per peer in five requests of 64 (Core keeps 16 per peer, but each of
+//     our requests is a stream counted by the server's rate limit and its
+//     8 concurrent requests; five leave room for headers, status and a
+//     slot the server has not yet released), from every peer whose
+//     validated headers include them, checked with chain.CheckBlockSanity
+//     as they arrive and handed to ProcessBlock in height order. A peer
+//     gets two requests of 64 until it has delivered a block, so a peer
+//     that never delivers holds up at most 128. When the window's first
+//     block has been in flight for four times the smoothed time from a
+//     request to its delivery (at least 10 ms, at most 100 ms), its
+//     holder's undelivered blocks are also asked from other peers with
+//     room, so the window moves on, and the holder gets no new blocks
+//     until it delivers one; it is disconnected once a stall timeout
+//     passes (2 s, doubling on each such disconnection up to 64 s,
+//     shrinking by 15% per block delivered) while it holds the window or a
+//     block another peer already delivered. A request left unanswered for
+//     RequestTimeout is a stall too.
+//   - A headers reply is held to the claim the peer made before it was
+//     asked; a claim that rose meanwhile is asked for again at once.
 //   - A gossiped block that does not connect makes the relaying peer be
 //     asked for headers once, whatever its last claim.
 //
@@ -126,9 +137,10 @@
 // of 100 requests/s (burst 200) that delays requests rather than refusing
 // them. A request beyond the concurrency, or one that would wait more than
 // a second, is reset and costs the peer 5 points. An honest client (one
-// headers and two blocks requests in flight) is slowed down, never
-// penalised. A block that cannot be read from the store is answered with
-// notfound and logged.
+// headers, one status and five blocks requests in flight) is slowed down,
+// never penalised. Blocks are sent as stored (chain.BlockBytes, after the
+// chain's integrity checks), not decoded and encoded again. A block that
+// cannot be read from the store is answered with notfound and logged.
 //
 // Discovery (dialer.go). Bootnodes and AddPeer targets are static: kept in
 // the peerstore with a permanent TTL, protected in the connection manager,

@@ -30,7 +30,11 @@ import (
 //     that sends headers the chain rejects is penalised and disconnected.
 //   - Blocks of the best header chain are fetched in a window of
 //     Window blocks above the last block we have, at most PerPeer in flight
-//     per peer, each from a peer whose validated headers include it.
+//     per peer, each from a peer whose validated headers include it. A peer
+//     that has not delivered a block yet gets two requests (2×PerRequest
+//     blocks) until it does, so that a peer that never delivers holds up
+//     only that many; a peer that another peer beat to a raced block gets
+//     nothing new until it delivers again.
 //   - When the window cannot move (no peer can be given a block) and its
 //     first block is in flight with one peer for longer than the stall
 //     timeout, that peer is disconnected and its blocks go to others. The
@@ -55,8 +59,12 @@ type PlannerConfig struct {
 	StallMax   time.Duration // stall timeout cap (64 s)
 	// RaceAfter is how long the window's first block may be in flight
 	// before its holder's undelivered blocks are also asked from other
-	// peers with room (100 ms).
-	RaceAfter time.Duration
+	// peers with room (100 ms). Once deliveries have been timed (see
+	// Planner.Now), the wait is RaceFactor times the smoothed time from
+	// request to delivery, between RaceMin and RaceAfter.
+	RaceAfter  time.Duration
+	RaceMin    time.Duration // (10 ms)
+	RaceFactor int           // (4)
 }
 
 func (c PlannerConfig) withDefaults() PlannerConfig {
@@ -77,6 +85,12 @@ func (c PlannerConfig) withDefaults() PlannerConfig {
 	}
 	if c.RaceAfter <= 0 {
 		c.RaceAfter = min(100*time.Millisecond, c.StallMin)
+	}
+	if c.RaceMin <= 0 {
+		c.RaceMin = min(10*time.Millisecond, c.RaceAfter)
+	}
+	if c.RaceFactor <= 0 {
+		c.RaceFactor = 4
 	}
 	return c
 }
@@ -113,7 +127,9 @@ type Penalty struct {
 
 // Ready is what the caller must do next. Connect lists received blocks to
 // hand to the chain, in order; the caller then reports each with
-// BlockProcessed.
+// BlockProcessed (or BlockDeferred). The caller may connect them while it
+// performs the other actions and later Readys: until their verdicts come
+// back they count against the download window.
 type Ready struct {
 	Headers   []HeaderRequest
 	Blocks    []BlockRequest
@@ -143,16 +159,22 @@ type hnode struct {
 
 // planPeer is the planner's state of one peer.
 type planPeer struct {
-	id          peer.ID
-	claimed     *big.Int
-	best        *hnode // best validated header the peer sent (or proved it has)
-	hdrBusy     bool
-	hdrDone     bool   // its last headers reply was short: nothing more until a new claim
-	next        *hnode // continue after this header (its last full reply); nil: after the best header
-	force       bool   // ask for headers once even without a claim of more work (it announced a block)
-	inflight    map[chain.Hash]time.Time
-	notFound    map[chain.Hash]bool
-	gone        bool
+	id         peer.ID
+	claimed    *big.Int
+	askedClaim *big.Int // claimed when its headers request went out
+	best       *hnode   // best validated header the peer sent (or proved it has)
+	hdrBusy    bool
+	hdrDone    bool   // its last headers reply was short: nothing more until a new claim
+	next       *hnode // continue after this header (its last full reply); nil: after the best header
+	force      bool   // ask for headers once even without a claim of more work (it announced a block)
+	inflight   map[chain.Hash]time.Time
+	notFound   map[chain.Hash]bool
+	gone       bool
+	delivered  bool // it has delivered a block asked of it
+	// lagging: another peer delivered a block this one still has in
+	// flight (the block was raced); it gets no new blocks until it
+	// delivers again.
+	lagging     bool
 	commonEpoch uint64
 	common      uint64 // height up to which best coincides with the best chain
 }
@@ -170,10 +192,17 @@ type Planner struct {
 	peers    map[peer.ID]*planPeer
 	assigned map[chain.Hash]peer.ID
 	received map[chain.Hash]bool // received, not yet handed to the chain
-	raced    map[chain.Hash]bool // also asked from a second peer (race)
-	stall    time.Duration
-	blocked  time.Time // since when the window could not move (zero: it can)
-	pen      []Penalty
+	// connecting holds blocks handed over by Connect whose verdict
+	// (BlockProcessed or BlockDeferred) has not come back: the caller may
+	// connect them while downloads go on, and they count against the
+	// window so that received blocks stay bounded.
+	connecting map[chain.Hash]bool
+	raced      map[chain.Hash]bool // also asked from a second peer (race)
+	stall      time.Duration
+	blocked    time.Time     // since when the window could not move (zero: it can)
+	clock      time.Time     // the time last reported (Now or Ready)
+	latency    time.Duration // smoothed time from a block request to its delivery; 0: not measured
+	pen        []Penalty
 }
 
 // NewPlanner returns a planner whose tree starts at the stored tip.
@@ -181,6 +210,7 @@ func NewPlanner(cfg PlannerConfig, tip HeaderMeta) *Planner {
 	p := &Planner{
 		cfg: cfg.withDefaults(), nodes: make(map[chain.Hash]*hnode), peers: make(map[peer.ID]*planPeer),
 		assigned: make(map[chain.Hash]peer.ID), received: make(map[chain.Hash]bool), raced: make(map[chain.Hash]bool),
+		connecting: make(map[chain.Hash]bool),
 	}
 	p.stall = p.cfg.StallMin
 	root := &hnode{hash: tip.Hash, height: tip.Height, work: new(big.Int).Set(tip.Work), have: true}
@@ -265,14 +295,21 @@ func (p *Planner) Headers(id peer.ID, from chain.Hash, hdrs []HeaderMeta, full b
 		pp.next = last
 		return
 	}
-	pp.hdrDone = true
 	proven := new(big.Int)
 	if pp.best != nil {
 		proven = pp.best.work
 	}
-	if proven.Cmp(pp.claimed) < 0 {
+	// The reply is held to the claim made before it was asked for: a
+	// claim that rose meanwhile (the peer's chain grew) is checked by the
+	// next request, which goes out at once.
+	claimed := pp.claimed
+	if pp.askedClaim != nil {
+		claimed = pp.askedClaim
+	}
+	pp.hdrDone = proven.Cmp(pp.claimed) >= 0
+	if proven.Cmp(claimed) < 0 {
 		p.penalise(pp, reasonProtocol, penaltyMalformed,
-			newErr(ErrProtocol, "headers prove chain work %s, less than the %s the peer advertised", proven, pp.claimed))
+			newErr(ErrProtocol, "headers prove chain work %s, less than the %s the peer advertised", proven, claimed))
 	}
 }
 
@@ -330,16 +367,48 @@ func (p *Planner) RequestFailed(id peer.ID, hashes []chain.Hash, timeout bool, c
 	}
 }
 
+// Now reports the time, before the inputs that arrived at it (deliveries
+// are timed from it); Ready reports it too.
+func (p *Planner) Now(now time.Time) {
+	if now.After(p.clock) {
+		p.clock = now
+	}
+}
+
+// raceAfter returns how long the window's first block may be in flight
+// before it is raced.
+func (p *Planner) raceAfter() time.Duration {
+	if p.latency == 0 {
+		return p.cfg.RaceAfter
+	}
+	return min(max(time.Duration(p.cfg.RaceFactor)*p.latency, p.cfg.RaceMin), p.cfg.RaceAfter)
+}
+
 // BlockReceived reports a block delivered by id (decoded, hash checked).
 func (p *Planner) BlockReceived(id peer.ID, h chain.Hash) {
 	if pp := p.peers[id]; pp != nil {
-		if _, ok := pp.inflight[h]; ok {
+		if sent, ok := pp.inflight[h]; ok {
+			if d := p.clock.Sub(sent); !p.raced[h] && d >= 0 {
+				if p.latency == 0 {
+					p.latency = d
+				} else {
+					p.latency += (d - p.latency) / 8
+				}
+			}
 			p.stall = max(p.cfg.StallMin, p.stall*85/100) // downloads flow again
+			pp.delivered, pp.lagging = true, false
 		}
 		p.release(pp, h)
 	}
 	if n := p.nodes[h]; n != nil && !n.have {
 		p.received[h] = true
+	}
+	if p.raced[h] {
+		for _, o := range p.peers {
+			if _, ok := o.inflight[h]; ok && o.id != id {
+				o.lagging = true
+			}
+		}
 	}
 	delete(p.raced, h)
 }
@@ -361,6 +430,7 @@ func (p *Planner) BlockBad(id peer.ID, h chain.Hash, cause error) {
 // BlockDeferred reports a block handed over by Connect that the chain
 // could not judge now (not the sender's fault): it is fetched again later.
 func (p *Planner) BlockDeferred(h chain.Hash) {
+	delete(p.connecting, h)
 	if n := p.nodes[h]; n != nil {
 		n.have = false
 		p.dirty = true
@@ -382,6 +452,7 @@ func (p *Planner) BlockNotFound(id peer.ID, h chain.Hash) {
 func (p *Planner) BlockProcessed(from peer.ID, h chain.Hash, invalid error) {
 	n := p.nodes[h]
 	delete(p.received, h)
+	delete(p.connecting, h)
 	if n == nil {
 		return
 	}

@@ -15,6 +15,7 @@ import (
 // without new input returns only what time alone changed (stalls).
 func (p *Planner) Ready(now time.Time) Ready {
 	var r Ready
+	p.Now(now)
 	p.refreshPath()
 	for _, n := range p.path {
 		if n.have {
@@ -26,6 +27,7 @@ func (p *Planner) Ready(now time.Time) Ready {
 		r.Connect = append(r.Connect, n.hash)
 		n.have = true // until BlockProcessed says otherwise
 		delete(p.received, n.hash)
+		p.connecting[n.hash] = true
 	}
 	p.trimPath()
 
@@ -38,7 +40,7 @@ func (p *Planner) Ready(now time.Time) Ready {
 		if pp.next != nil {
 			from = pp.next.hash
 		}
-		pp.hdrBusy = true
+		pp.hdrBusy, pp.askedClaim = true, pp.claimed
 		r.Headers = append(r.Headers, HeaderRequest{Peer: pp.id, From: from})
 	}
 
@@ -46,7 +48,7 @@ func (p *Planner) Ready(now time.Time) Ready {
 	p.findLosers(now, peers)
 
 	r.Penalties, p.pen = append(r.Penalties, p.pen...), nil
-	r.Done = r.Empty() && len(p.path) == 0 && !p.headersBusy()
+	r.Done = r.Empty() && len(p.path) == 0 && len(p.connecting) == 0 && !p.headersBusy()
 	return r
 }
 
@@ -57,11 +59,13 @@ func (p *Planner) assignBlocks(now time.Time, peers []*planPeer, r *Ready) {
 		p.blocked = time.Time{}
 		return
 	}
-	limit := p.path[0].height + uint64(p.cfg.Window) // highest height in the window
+	// The window starts at the lowest block not handed to the chain and
+	// shrinks by the blocks handed over and still being connected.
+	limit := p.path[0].height + uint64(max(p.cfg.Window-len(p.connecting), 1)) // first height beyond the window
 	windowFull := false
 	for _, pp := range peers {
-		room := p.cfg.PerPeer - len(pp.inflight)
-		if pp.gone || room <= 0 {
+		room := p.room(pp)
+		if pp.gone || pp.lagging || room <= 0 {
 			continue
 		}
 		common := p.commonHeight(pp)
@@ -98,7 +102,7 @@ func (p *Planner) assignBlocks(now time.Time, peers []*planPeer, r *Ready) {
 	// RaceAfter, what its holder has not delivered is also asked from
 	// peers with room (a hedged request).
 	hp := p.peers[holder]
-	if now.Sub(hp.inflight[first.hash]) >= p.cfg.RaceAfter {
+	if now.Sub(hp.inflight[first.hash]) >= p.raceAfter() {
 		p.race(now, peers, hp, r)
 	}
 	// The window is stuck if a peer with room could only be given blocks
@@ -137,8 +141,8 @@ func (p *Planner) race(now time.Time, peers []*planPeer, holder *planPeer, r *Re
 		}
 	}
 	for _, pp := range peers {
-		room := p.cfg.PerPeer - len(pp.inflight)
-		if pp == holder || pp.gone || room <= 0 || len(held) == 0 {
+		room := p.room(pp)
+		if pp == holder || pp.gone || pp.lagging || room <= 0 || len(held) == 0 {
 			continue
 		}
 		common := p.commonHeight(pp)
@@ -176,6 +180,16 @@ func (p *Planner) findLosers(now time.Time, peers []*planPeer) {
 			break
 		}
 	}
+}
+
+// room returns how many more blocks pp may have in flight: PerPeer, or
+// two requests' worth until it has delivered a block (two, not one, so
+// that the second reply arrives while the first connects).
+func (p *Planner) room(pp *planPeer) int {
+	if !pp.delivered {
+		return min(2*p.cfg.PerRequest, p.cfg.PerPeer) - len(pp.inflight)
+	}
+	return p.cfg.PerPeer - len(pp.inflight)
 }
 
 // request adds requests for hs to id, PerRequest hashes each.

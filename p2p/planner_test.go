@@ -429,3 +429,77 @@ func TestPlannerClaimsNeverOutrankHeaders(t *testing.T) {
 		t.Fatalf("penalties %+v, want the liar disconnected", r.Penalties)
 	}
 }
+
+// TestPlannerClaimRisesDuringHeaders: a peer whose chain grows while its
+// headers request is in flight (a new status claims more) is held to the
+// claim it made before the request, not penalised for the newer one; the
+// newer claim is checked by the next request.
+func TestPlannerClaimRisesDuringHeaders(t *testing.T) {
+	main := newBranch(1, nil, 0, 20, 10)
+	p := NewPlanner(PlannerConfig{}, main.metas[0])
+	p.AddPeer("grower")
+	p.Status("grower", main.metas[10].Work)
+	now := time.Unix(0, 0)
+	if r := p.Ready(now); len(r.Headers) != 1 {
+		t.Fatalf("ready %+v, want a headers request", r)
+	}
+	p.Status("grower", main.metas[20].Work) // its chain grew meanwhile
+	p.Headers("grower", main.metas[0].Hash, main.metas[1:11], false)
+	r := p.Ready(now)
+	if len(r.Penalties) != 0 {
+		t.Fatalf("penalties %+v for a claim that rose during the request", r.Penalties)
+	}
+	if len(r.Headers) != 1 {
+		t.Fatalf("ready %+v, want headers asked again for the new claim", r)
+	}
+}
+
+// TestPlannerSlowStartAndAdaptiveRace: a peer that has not delivered yet
+// gets two requests, and once deliveries take about 5 ms the window's
+// first block is raced after 20 ms (four times that), not after
+// RaceAfter.
+func TestPlannerSlowStartAndAdaptiveRace(t *testing.T) {
+	main := newBranch(1, nil, 0, 40, 10)
+	cfg := PlannerConfig{Window: 16, PerPeer: 16, PerRequest: 4, RaceAfter: 100 * time.Millisecond, RaceMin: 10 * time.Millisecond}
+	p := NewPlanner(cfg, main.metas[0])
+	t0 := time.Unix(0, 0)
+	for _, id := range []peer.ID{"a", "b"} {
+		p.AddPeer(id)
+		p.Headers(id, main.metas[0].Hash, main.metas[1:], false)
+	}
+	r := p.Ready(t0)
+	asked := map[peer.ID][]chain.Hash{}
+	for _, br := range r.Blocks {
+		asked[br.Peer] = append(asked[br.Peer], br.Hashes...)
+	}
+	if len(asked["a"]) != 8 || len(asked["b"]) != 8 {
+		t.Fatalf("asked a %d, b %d blocks before any delivery; want 8 each (two requests)", len(asked["a"]), len(asked["b"]))
+	}
+	// a delivers after 5 ms; b never does.
+	p.Now(t0.Add(5 * time.Millisecond))
+	for _, h := range asked["a"] {
+		p.BlockReceived("a", h)
+	}
+	r = p.Ready(t0.Add(5 * time.Millisecond))
+	for _, h := range r.Connect {
+		p.BlockProcessed("a", h, nil)
+	}
+	if len(r.Connect) != 8 {
+		t.Fatalf("connect %d blocks, want 8", len(r.Connect))
+	}
+	racedAt := func(ms int) bool {
+		r := p.Ready(t0.Add(time.Duration(ms) * time.Millisecond))
+		for _, br := range r.Blocks {
+			if br.Peer == "a" && br.Hashes[0] == main.metas[9].Hash {
+				return true
+			}
+		}
+		return false
+	}
+	if racedAt(15) {
+		t.Fatal("the window's first block, held by b, raced at 15 ms")
+	}
+	if !racedAt(25) {
+		t.Fatal("the window's first block, held by b, not raced to a at 25 ms")
+	}
+}

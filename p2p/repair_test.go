@@ -35,6 +35,16 @@ func (c *corruptChain) Block(h chain.Hash) (*chain.Block, error) {
 	return c.Chain.Block(h)
 }
 
+func (c *corruptChain) BlockBytes(h chain.Hash) ([]byte, error) {
+	c.mu.Lock()
+	bad := c.corrupt[h]
+	c.mu.Unlock()
+	if bad {
+		return nil, errChecksum
+	}
+	return c.Chain.BlockBytes(h)
+}
+
 func (c *corruptChain) CorruptBlocks() []chain.Hash {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -92,8 +92,8 @@ func (n *Node) serve(p peer.ID, typ byte, payload []byte, w io.Writer) (string, 
 		}
 		budget := maxServeBytes
 		for _, h := range hashes {
-			b, err := c.Block(h)
-			if err != nil || b == nil {
+			raw, err := c.BlockBytes(h)
+			if err != nil || raw == nil {
 				if err != nil && !errors.Is(err, chain.ErrNotFound) {
 					// Stored data that cannot be read (corruption, disk
 					// fault): the peer gets notfound and asks elsewhere.
@@ -101,7 +101,6 @@ func (n *Node) serve(p peer.ID, typ byte, payload []byte, w io.Writer) (string, 
 				}
 				return kindBlocks, writeFrame(w, msgNotFound, h[:])
 			}
-			raw := b.Bytes()
 			if budget < len(raw) && budget != maxServeBytes {
 				return kindBlocks, nil // the client asks again for the rest
 			}

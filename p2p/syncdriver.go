@@ -14,8 +14,9 @@ import (
 
 // The sync loop drives the Planner: it owns it (one goroutine), feeds it
 // what the network and the chain report, and performs its Ready actions.
-// Requests run in their own goroutines and post their results back, so
-// downloads continue while the loop hands blocks to the chain.
+// Requests run in their own goroutines and post their results back; blocks
+// to connect go to the connector goroutine, in order, which posts the
+// chain's verdicts back, so requests keep going out while blocks connect.
 
 // syncTick is how often the loop lets the planner look at the time alone
 // (stall detection).
@@ -24,36 +25,92 @@ const syncTick = 250 * time.Millisecond
 // syncPlan is the node's planner configuration. Bitcoin Core keeps 16
 // blocks in flight per peer, each its own getdata item; here every request
 // is a stream that costs against the serving peer's rate limit (100
-// requests/s), so blocks go in requests of MaxBlocksPerRequest, two in
-// flight per peer: with 16 per peer a 2,000-block sync from one peer ran
-// at about 3,500 blocks/s, with two requests of 64 at about 20,000.
+// requests/s) and its limit of serveInflight (8) concurrent requests, so
+// blocks go in requests of MaxBlocksPerRequest, syncDepth in flight per
+// peer: with 16 single blocks per peer a 2,000-block sync from one peer ran
+// at about 3,500 blocks/s, with two requests of 64 at about 30,000 and
+// with five at about 45,000 blocks/s.
 func syncPlan() PlannerConfig {
-	return PlannerConfig{PerPeer: 2 * MaxBlocksPerRequest, PerRequest: MaxBlocksPerRequest}
+	return PlannerConfig{PerPeer: syncDepth * MaxBlocksPerRequest, PerRequest: MaxBlocksPerRequest}
 }
+
+// syncDepth is how many block requests the sync keeps in flight per peer:
+// the serving peer admits serveInflight, and leaves room for a headers
+// request, a status exchange and a request whose reply we have read but
+// whose slot the server has not released yet (a request over the limit is
+// refused and penalised).
+const syncDepth = serveInflight - 3
 
 type syncInputKind int
 
 const (
 	inPeerUp syncInputKind = iota + 1
 	inPeerDown
-	inStatus   // claim
-	inAnnounce // a gossiped block did not connect
-	inHeaders  // from, hdrs, err
-	inBlocks   // hashes, blocks, bad, err
+	inStatus    // claim
+	inAnnounce  // a gossiped block did not connect
+	inHeaders   // from, hdrs, err
+	inBlocks    // hashes, blocks, bad, err
+	inConnected // verdicts: the connector's results, in order
 )
 
 // syncInput is one report for the sync loop.
 type syncInput struct {
-	kind   syncInputKind
-	peer   peer.ID
-	claim  *big.Int
-	from   chain.Hash
-	hdrs   []chain.Header
-	hashes []chain.Hash
-	blocks []*chain.Block // nil entry: notfound
-	bad    []error        // per block: the context-free check's verdict
-	err    error
+	kind     syncInputKind
+	peer     peer.ID
+	claim    *big.Int
+	from     chain.Hash
+	hdrs     []chain.Header
+	hashes   []chain.Hash
+	blocks   []*chain.Block // nil entry: notfound
+	bad      []error        // per block: the context-free check's verdict
+	err      error
+	verdicts []connectVerdict
 }
+
+// connectJob is a received block handed to the connector.
+type connectJob struct {
+	hash  chain.Hash
+	block *chain.Block // nil: the block went missing; deferred at once
+	from  peer.ID
+}
+
+// connectVerdict is the chain's answer to one connectJob.
+type connectVerdict struct {
+	hash chain.Hash
+	from peer.ID
+	err  error
+	lost bool // no block was handed over
+}
+
+// connectQueue carries blocks from the sync loop to the connector in the
+// order the planner named them. Safe for concurrent use.
+type connectQueue struct {
+	mu   sync.Mutex
+	jobs []connectJob
+	wake chan struct{}
+}
+
+func (q *connectQueue) push(jobs ...connectJob) {
+	q.mu.Lock()
+	q.jobs = append(q.jobs, jobs...)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *connectQueue) take() []connectJob {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	jobs := q.jobs
+	q.jobs = nil
+	return jobs
+}
+
+// connectReport is how many verdicts the connector collects before it
+// reports them to the sync loop (each report frees window space).
+const connectReport = 32
 
 // syncQueue collects inputs from callbacks and request goroutines without
 // blocking them. Safe for concurrent use.
@@ -96,6 +153,7 @@ type syncDriver struct {
 	busy    map[peer.ID]int // requests in flight per peer
 	lastTip chain.Hash
 	wasDone bool
+	cq      *connectQueue
 }
 
 // syncLoop runs headers-first sync until ctx ends; it returns after every
@@ -110,12 +168,19 @@ func (n *Node) syncLoop(ctx context.Context) error {
 		busy:    make(map[peer.ID]int),
 		lastTip: best.Hash,
 		wasDone: true,
+		cq:      &connectQueue{wake: make(chan struct{}, 1)},
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n.connector(ctx, d.cq)
+	}()
 	t := time.NewTicker(syncTick)
 	defer t.Stop()
 	for {
+		d.pl.Now(n.cfg.Now())
 		for _, in := range n.syncQ.take() {
 			d.apply(in)
 		}
@@ -203,8 +268,14 @@ func (d *syncDriver) act(ctx context.Context, wg *sync.WaitGroup, r Ready) {
 			n.pushSync(syncInput{kind: inBlocks, peer: br.Peer, hashes: br.Hashes, blocks: blocks, bad: bad, err: err})
 		}()
 	}
-	for _, h := range r.Connect {
-		d.connect(h)
+	if len(r.Connect) > 0 {
+		jobs := make([]connectJob, len(r.Connect))
+		for i, h := range r.Connect {
+			jobs[i] = connectJob{hash: h, block: d.blocks[h], from: d.from[h]}
+			delete(d.blocks, h)
+			delete(d.from, h)
+		}
+		d.cq.push(jobs...)
 	}
 	if len(d.blocks) > 2*syncPlan().withDefaults().Window {
 		// Blocks of a branch given up (invalid, or overtaken) are never
@@ -218,27 +289,58 @@ func (d *syncDriver) act(ctx context.Context, wg *sync.WaitGroup, r Ready) {
 	}
 }
 
-// connect hands one received block to the chain and reports the verdict.
-func (d *syncDriver) connect(h chain.Hash) {
+// connector hands blocks to the chain in the order the sync loop queued
+// them, in its own goroutine so that the loop keeps requests flowing while
+// blocks connect, and reports the verdicts back to the loop in groups of
+// connectReport. It returns when ctx ends.
+func (n *Node) connector(ctx context.Context, q *connectQueue) {
+	var out []connectVerdict
+	flush := func() {
+		if len(out) > 0 {
+			n.pushSync(syncInput{kind: inConnected, verdicts: out})
+			out = nil
+		}
+	}
+	for {
+		for _, j := range q.take() {
+			if ctx.Err() != nil {
+				return
+			}
+			v := connectVerdict{hash: j.hash, from: j.from, lost: j.block == nil}
+			if j.block != nil {
+				_, v.err = n.cfg.Chain.ProcessBlock(j.block)
+			}
+			out = append(out, v)
+			if len(out) >= connectReport {
+				flush()
+			}
+		}
+		flush()
+		select {
+		case <-ctx.Done():
+			return
+		case <-q.wake:
+		}
+	}
+}
+
+// connected reports the chain's verdict on one block to the planner.
+func (d *syncDriver) connected(v connectVerdict) {
 	n := d.n
-	b, from := d.blocks[h], d.from[h]
-	delete(d.blocks, h)
-	delete(d.from, h)
-	if b == nil {
-		d.pl.BlockDeferred(h)
+	if v.lost {
+		d.pl.BlockDeferred(v.hash)
 		return
 	}
-	_, err := n.cfg.Chain.ProcessBlock(b)
-	switch classifyBlockErr(err) {
+	switch classifyBlockErr(v.err) {
 	case blockOK, blockDuplicate:
-		d.pl.BlockProcessed(from, h, nil)
+		d.pl.BlockProcessed(v.from, v.hash, nil)
 		n.m.blocksFetched.Inc()
 	case blockInvalid:
-		n.log.Info("peer sent an invalid block", "peer", from, "hash", h, "err", err)
-		d.pl.BlockProcessed(from, h, wrapErr(ErrInvalidBlock, err, "block %s", h))
+		n.log.Info("peer sent an invalid block", "peer", v.from, "hash", v.hash, "err", v.err)
+		d.pl.BlockProcessed(v.from, v.hash, wrapErr(ErrInvalidBlock, v.err, "block %s", v.hash))
 	default:
-		n.log.Info("sync deferred a block that cannot be judged now", "peer", from, "hash", h, "err", err)
-		d.pl.BlockDeferred(h)
+		n.log.Info("sync deferred a block that cannot be judged now", "peer", v.from, "hash", v.hash, "err", v.err)
+		d.pl.BlockDeferred(v.hash)
 	}
 }
 
@@ -260,6 +362,10 @@ func (d *syncDriver) apply(in syncInput) {
 	case inBlocks:
 		d.setBusy(in.peer, -1)
 		d.applyBlocks(in)
+	case inConnected:
+		for _, v := range in.verdicts {
+			d.connected(v)
+		}
 	}
 }
 
