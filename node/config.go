@@ -32,6 +32,13 @@ type Config struct {
 	Bootnodes []string `toml:"bootnodes"`
 	// NoMDNS turns LAN discovery off.
 	NoMDNS bool `toml:"no-mdns"`
+	// P2PNoQUIC listens and dials on TCP only (the devnet lab's shaped
+	// links pass every connection through a TCP proxy).
+	P2PNoQUIC bool `toml:"p2p-no-quic"`
+	// P2PAnnounce, when set, are the only addresses the node announces to
+	// peers (multiaddrs); the single value "none" announces none, so
+	// peers reach the node only at the addresses they were given.
+	P2PAnnounce []string `toml:"p2p-announce"`
 	// NoP2P runs without networking at all (tests, offline regtest).
 	NoP2P bool `toml:"no-p2p"`
 
@@ -136,6 +143,9 @@ func (c Config) resolve() (*resolved, error) {
 	if err := p2p.CheckListenAddr(c.P2PListen); err != nil {
 		return nil, fmt.Errorf("--p2p-listen: %w", err)
 	}
+	if err := p2p.CheckAnnounceAddrs(c.p2pAnnounce()); err != nil {
+		return nil, fmt.Errorf("--p2p-announce: %w", err)
+	}
 	for _, b := range c.Bootnodes {
 		if err := p2p.CheckPeerAddr(b); err != nil {
 			return nil, fmt.Errorf("--bootnodes: %w", err)
@@ -176,6 +186,15 @@ func (c Config) resolve() (*resolved, error) {
 	}
 	r.Config = c
 	return r, nil
+}
+
+// p2pAnnounce returns P2PAnnounce as p2p.Config.Announce: nil when
+// unset, empty for "none".
+func (c Config) p2pAnnounce() []string {
+	if len(c.P2PAnnounce) == 1 && c.P2PAnnounce[0] == "none" {
+		return []string{}
+	}
+	return c.P2PAnnounce
 }
 
 func orDefault(s, def string) string {

@@ -207,6 +207,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.syncLoop(gctx) })
 	g.Go(func() error { return n.dialLoop(gctx) })
 	g.Go(func() error { return n.closeLoop(gctx) })
+	g.Go(func() error { return n.pingLoop(gctx) })
 	stopMDNS := func() {}
 	if n.cfg.MDNS {
 		if stop, err := n.startMDNS(h); err != nil {

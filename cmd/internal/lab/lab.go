@@ -30,6 +30,7 @@ type Lab struct {
 	params *chain.Params
 	procs  map[int]*Process   // processes started by this Lab value (attached mode)
 	live   map[int]ReorgEvent // the latest reorg per node seen by Watch
+	proxy  *runningProxy      // the proxies, when this Lab value runs them (attached mode)
 }
 
 // ErrNoLab is returned by OpenLab when the lab directory has no state file.
@@ -131,6 +132,22 @@ type UpOptions struct {
 	// killed if it dies (Linux) and Down reaps them. Otherwise they run
 	// in their own session and outlive the command.
 	Attached bool
+
+	// Topology is mesh (default), ring, line, star, random:K or the path
+	// of an edge-list file (ParseTopology); random graphs are drawn from
+	// Seed.
+	Topology string
+	// Shaped routes every link through a proxy (and runs the nodes on TCP
+	// only, announcing no address of their own). Any link condition below
+	// or in the topology file implies it.
+	Shaped bool
+	// LinkDelay, LinkJitter and LinkBandwidth (bits/s) apply to every link
+	// whose topology file entry does not set its own.
+	LinkDelay, LinkJitter time.Duration
+	LinkBandwidth         int64
+	// Devnet is the devnet program, which runs a detached lab's proxies
+	// (`devnet proxy`); attached labs run them in this program.
+	Devnet string
 }
 
 // CreateLab writes a new lab into dir (identities, keys, ports, state
@@ -163,11 +180,33 @@ func CreateLab(dir, bin string, opts UpOptions) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
+	links, err := ParseTopology(opts.Topology, opts.N, opts.Seed)
+	if err != nil {
+		return nil, err
+	}
+	shaped := opts.Shaped || opts.LinkDelay > 0 || opts.LinkJitter > 0 || opts.LinkBandwidth > 0
+	for i := range links {
+		k := &links[i]
+		if k.Delay == 0 && k.Jitter == 0 {
+			k.Delay, k.Jitter = opts.LinkDelay, opts.LinkJitter
+		}
+		if k.Bandwidth == 0 {
+			k.Bandwidth = opts.LinkBandwidth
+		}
+		shaped = shaped || k.Shaped()
+	}
+	topo := opts.Topology
+	if topo == "" {
+		topo = "mesh"
+	}
 	if l, err := OpenLab(abs, bin, nil); err == nil {
 		st := l.State
-		if st.Network != p.Name || st.Seed != opts.Seed || len(st.Nodes) != opts.N {
-			return nil, fmt.Errorf("%s holds a lab with %d %s nodes and seed %q; run `scripts/devnet clean` first or use --dir",
-				abs, len(st.Nodes), st.Network, st.Seed)
+		if st.Topology == "" {
+			st.Topology = "mesh"
+		}
+		if st.Network != p.Name || st.Seed != opts.Seed || len(st.Nodes) != opts.N || st.Topology != topo || st.Shaped != shaped {
+			return nil, fmt.Errorf("%s holds a lab with %d %s nodes, seed %q and topology %s (shaped: %v); run `scripts/devnet clean` first or use --dir",
+				abs, len(st.Nodes), st.Network, st.Seed, st.Topology, st.Shaped)
 		}
 		return l, nil
 	} else if !errors.Is(err, ErrNoLab) {
@@ -180,7 +219,20 @@ func CreateLab(dir, bin string, opts UpOptions) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := State{Version: stateVersion, Network: p.Name, Seed: opts.Seed, Created: time.Now().UTC(), TotalHashrate: opts.TotalHashrate}
+	st := State{Version: stateVersion, Network: p.Name, Seed: opts.Seed, Created: time.Now().UTC(), TotalHashrate: opts.TotalHashrate,
+		Topology: topo, Links: links, Shaped: shaped}
+	if shaped {
+		// Two proxy ports per link (one per dialling direction) and the
+		// control API's.
+		free, err := allocateFreePorts(2*len(links) + 1)
+		if err != nil {
+			return nil, err
+		}
+		for i := range st.Links {
+			st.Links[i].Ports = [2]int{free[2*i], free[2*i+1]}
+		}
+		st.Proxy = &ProxyState{Control: loopback(free[len(free)-1])}
+	}
 	for i := 0; i < opts.N; i++ {
 		key, id, err := p2pKey(opts.Seed, i)
 		if err != nil {
