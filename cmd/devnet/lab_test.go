@@ -23,6 +23,7 @@ func TestLab(t *testing.T) {
 		t.Run("partition-heal/seed="+seed, func(t *testing.T) { testPartitionHeal(t, bin, seed) })
 	}
 	t.Run("isolated-node-syncs", func(t *testing.T) { testIsolatedNodeSyncs(t, bin) })
+	t.Run("shaped-ring", func(t *testing.T) { testShapedRing(t, bin) })
 }
 
 // testPartitionHeal: 4 dev nodes mining (70% of the hash power on {0,1},

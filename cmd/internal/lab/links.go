@@ -10,8 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/quarrychain/quarry/rpc/rpcjson"
 )
 
 // proxyLog is the proxy daemon's log file in the lab directory.
@@ -286,4 +289,54 @@ func FormatLinks(links []Link) []string {
 		out[i] = fmt.Sprintf("%-7s %s", strconv.Itoa(k.A)+"-"+strconv.Itoa(k.B), k.Conditions())
 	}
 	return out
+}
+
+// PeerInfo returns node i's getpeerinfo.
+func (l *Lab) PeerInfo(ctx context.Context, i int) ([]rpcjson.PeerInfo, error) {
+	return call[[]rpcjson.PeerInfo](ctx, l, i, "getpeerinfo")
+}
+
+// CheckProxied returns an error unless every connection between the
+// lab's nodes passes through a link proxy: no node announces an address
+// of its own (getnetworkinfo localaddresses), no connection's remote
+// address is a node's p2p port (a direct dial), and every outbound
+// connection goes to the proxy of a link the node has in that direction.
+func (l *Lab) CheckProxied(ctx context.Context) error {
+	if !l.State.Shaped {
+		return errors.New("the lab is not shaped")
+	}
+	nodePorts := map[string]int{}
+	for _, n := range l.State.Nodes {
+		nodePorts[strconv.Itoa(n.P2PPort)] = n.Index
+	}
+	for i := 0; i < l.N(); i++ {
+		ni, err := call[rpcjson.NetworkInfo](ctx, l, i, "getnetworkinfo")
+		if err != nil {
+			return err
+		}
+		if len(ni.LocalAddresses) > 0 {
+			return fmt.Errorf("node%d announces %v", i, ni.LocalAddresses)
+		}
+		peers, err := l.PeerInfo(ctx, i)
+		if err != nil {
+			return err
+		}
+		for _, p := range peers {
+			j := l.nodeByPeerID(p.PeerID)
+			if j < 0 {
+				return fmt.Errorf("node%d has a peer outside the lab: %s at %s", i, p.PeerID, p.Addr)
+			}
+			port := p.Addr[strings.LastIndexByte(p.Addr, '/')+1:]
+			if d, direct := nodePorts[port]; direct {
+				return fmt.Errorf("node%d reaches node%d around the proxies: its connection's remote address %s is node%d's p2p port", i, j, p.Addr, d)
+			}
+			if !p.Inbound && port != strconv.Itoa(l.dialPort(i, j)) {
+				return fmt.Errorf("node%d dialled node%d at %s, not through their link's proxy (port %d)", i, j, p.Addr, l.dialPort(i, j))
+			}
+			if _, idx := l.link(i, j); idx < 0 {
+				return fmt.Errorf("node%d is connected to node%d, which is not its neighbour", i, j)
+			}
+		}
+	}
+	return nil
 }
