@@ -22,6 +22,10 @@ import (
 type Config struct {
 	// Network is main, test, dev or regtest (default dev).
 	Network string `toml:"network"`
+	// BlockTime, when set, runs a dev-derived network with this target
+	// block interval (chain.DevParamsWithBlockTime: its own chain id and
+	// genesis). Only with network dev.
+	BlockTime time.Duration `toml:"block-time"`
 	// DataDir holds the chain database, p2p identity, wallet and RPC cookie
 	// (default ~/.quarry/<network>).
 	DataDir string `toml:"datadir"`
@@ -118,8 +122,19 @@ func (c Config) resolve() (*resolved, error) {
 		return nil, err
 	}
 	c.Network = p.Name
+	if c.BlockTime != 0 {
+		if p.Name != "dev" {
+			return nil, fmt.Errorf("--block-time: only the dev network takes a block interval (the %s network's is fixed by consensus)", p.Name)
+		}
+		if p, err = chain.DevParamsWithBlockTime(c.BlockTime); err != nil {
+			return nil, fmt.Errorf("--block-time: %w", err)
+		}
+	}
 	if c.DataDir == "" {
 		c.DataDir = DefaultDataDir(p.Name)
+		if c.BlockTime != 0 {
+			c.DataDir = DefaultDataDir(p.Name + "-" + c.BlockTime.String())
+		}
 	}
 	if c.P2PListen == "" {
 		c.P2PListen = net.JoinHostPort("0.0.0.0", strconv.Itoa(p.DefaultP2PPort))

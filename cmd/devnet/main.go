@@ -35,7 +35,7 @@ identities, partitions, heals, double spends and reports.
 Commands:
   up -n N [--seed S] [--hashrate 70,10,10,10] [--total-hashrate H] [--network dev]
      [--topology mesh|ring|line|star|random:K|FILE] [--shaped]
-     [--link-delay 100ms[±20ms]] [--link-bandwidth 1mbit]
+     [--link-delay 100ms[±20ms]] [--link-bandwidth 1mbit] [--block-time 1s]
                           start N nodes (each mining its share of H H/s) and wait for peers;
                           nodes dial only their topology neighbours; with link conditions
                           (or --shaped) every link runs through a proxy (TCP only)
@@ -295,6 +295,7 @@ func (c *command) up(ctx context.Context, rest []string) error {
 	shaped := c.fs.Bool("shaped", false, "route every link through a proxy even without link conditions (for link and partition --at links)")
 	delay := c.fs.String("link-delay", "", "one-way delay of every link, e.g. 100ms or 100ms±20ms")
 	bandwidth := c.fs.String("link-bandwidth", "", "bandwidth of every link per direction, e.g. 1mbit")
+	blockTime := c.fs.Duration("block-time", 0, "run a dev-derived network with this block interval (own chain id and genesis), e.g. 1s")
 	if _, err := c.args(rest, 0, "no arguments"); err != nil {
 		return err
 	}
@@ -323,7 +324,7 @@ func (c *command) up(ctx context.Context, rest []string) error {
 	}
 	opts := lab.UpOptions{N: *n, Seed: *seed, Network: *network, Shares: sh, TotalHashrate: *total, Mine: *mine,
 		BasePort: *base, LogLevel: *level, ReadyTimeout: *timeout,
-		Topology: *topology, Shaped: *shaped, LinkDelay: d, LinkJitter: j, LinkBandwidth: bw, Devnet: devnet}
+		BlockTime: *blockTime, Topology: *topology, Shaped: *shaped, LinkDelay: d, LinkJitter: j, LinkBandwidth: bw, Devnet: devnet}
 	l, err := lab.CreateLab(c.g.dir, c.g.bin, opts)
 	if err != nil {
 		return err

@@ -95,6 +95,7 @@ var errVersion = errors.New("version requested")
 // parseConfig layers it without further code.
 func bindFlags(fs *flag.FlagSet, c *node.Config) {
 	fs.StringVar(&c.Network, "network", "dev", "network: main, test, dev or regtest")
+	fs.DurationVar(&c.BlockTime, "block-time", 0, "run a dev-derived network with this target block interval (own chain id and genesis; dev only, e.g. 1s for lab experiments)")
 	fs.StringVar(&c.DataDir, "datadir", "", "data directory (default ~/.quarry/<network>)")
 	fs.StringVar(&c.P2PListen, "p2p-listen", "", "p2p host:port, TCP and QUIC (default 0.0.0.0:<network p2p port>)")
 	fs.Var(&listFlag{p: &c.Bootnodes}, "bootnodes", "comma-separated libp2p multiaddrs ending in /p2p/<peer-id> (repeatable)")

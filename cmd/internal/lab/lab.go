@@ -56,7 +56,7 @@ func OpenLab(dir, bin string, out io.Writer) (*Lab, error) {
 	if st.Version != stateVersion {
 		return nil, fmt.Errorf("%s: state version %d, this program reads %d (run: scripts/devnet clean)", abs, st.Version, stateVersion)
 	}
-	p, err := chain.ParamsByName(st.Network)
+	p, err := labParams(st.Network, st.BlockTime)
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +145,9 @@ type UpOptions struct {
 	// whose topology file entry does not set its own.
 	LinkDelay, LinkJitter time.Duration
 	LinkBandwidth         int64
+	// BlockTime runs a dev-derived network with this block interval
+	// (chain.DevParamsWithBlockTime; quarryd --block-time). Dev only.
+	BlockTime time.Duration
 	// Devnet is the devnet program, which runs a detached lab's proxies
 	// (`devnet proxy`); attached labs run them in this program.
 	Devnet string
@@ -159,7 +162,7 @@ func CreateLab(dir, bin string, opts UpOptions) (*Lab, error) {
 	if opts.Network == "" {
 		opts.Network = "dev"
 	}
-	p, err := chain.ParamsByName(opts.Network)
+	p, err := labParams(opts.Network, opts.BlockTime)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +207,7 @@ func CreateLab(dir, bin string, opts UpOptions) (*Lab, error) {
 		if st.Topology == "" {
 			st.Topology = "mesh"
 		}
-		if st.Network != p.Name || st.Seed != opts.Seed || len(st.Nodes) != opts.N || st.Topology != topo || st.Shaped != shaped {
+		if st.Network != p.Name || st.Seed != opts.Seed || len(st.Nodes) != opts.N || st.Topology != topo || st.Shaped != shaped || st.BlockTime != opts.BlockTime {
 			return nil, fmt.Errorf("%s holds a lab with %d %s nodes, seed %q and topology %s (shaped: %v); run `scripts/devnet clean` first or use --dir",
 				abs, len(st.Nodes), st.Network, st.Seed, st.Topology, st.Shaped)
 		}
@@ -220,7 +223,7 @@ func CreateLab(dir, bin string, opts UpOptions) (*Lab, error) {
 		return nil, err
 	}
 	st := State{Version: stateVersion, Network: p.Name, Seed: opts.Seed, Created: time.Now().UTC(), TotalHashrate: opts.TotalHashrate,
-		Topology: topo, Links: links, Shaped: shaped}
+		Topology: topo, Links: links, Shaped: shaped, BlockTime: opts.BlockTime}
 	if shaped {
 		// Two proxy ports per link (one per dialling direction) and the
 		// control API's.
@@ -262,4 +265,17 @@ func CreateLab(dir, bin string, opts UpOptions) (*Lab, error) {
 	}
 	l := &Lab{Dir: abs, State: st, Bin: bin, params: p, procs: map[int]*Process{}}
 	return l, l.Save()
+}
+
+// labParams returns the parameters of a lab network: the named one, or
+// with a block time the dev-derived network of that interval.
+func labParams(network string, blockTime time.Duration) (*chain.Params, error) {
+	p, err := chain.ParamsByName(network)
+	if err != nil || blockTime == 0 {
+		return p, err
+	}
+	if p.Name != "dev" {
+		return nil, fmt.Errorf("--block-time: only a dev lab takes a block interval (the %s network's is fixed)", p.Name)
+	}
+	return chain.DevParamsWithBlockTime(blockTime)
 }

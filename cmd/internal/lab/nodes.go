@@ -34,6 +34,9 @@ func (l *Lab) args(i int, logLevel string) []string {
 	if len(boots) > 0 {
 		a = append(a, "--bootnodes", strings.Join(boots, ","))
 	}
+	if l.State.BlockTime > 0 {
+		a = append(a, "--block-time", l.State.BlockTime.String())
+	}
 	if l.State.Shaped {
 		// Every byte between two nodes passes through their link's proxy:
 		// TCP only, and no address of its own for peers to learn.

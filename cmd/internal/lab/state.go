@@ -18,10 +18,13 @@ const stateVersion = 1
 // identities, ports and processes, and the records of the last partition,
 // heal and double spend (the report is computed from them).
 type State struct {
-	Version int       `json:"version"`
-	Network string    `json:"network"`
-	Seed    string    `json:"seed"`
-	Created time.Time `json:"created"`
+	Version int    `json:"version"`
+	Network string `json:"network"`
+	Seed    string `json:"seed"`
+	// BlockTime is the dev-derived network's block interval (0: the
+	// network's own).
+	BlockTime time.Duration `json:"block_time_ns,omitempty"`
+	Created   time.Time     `json:"created"`
 	// TotalHashrate is the H/s shared among the mining nodes.
 	TotalHashrate float64     `json:"total_hashrate"`
 	Nodes         []NodeState `json:"nodes"`
