@@ -42,6 +42,8 @@ Commands:
   link A B [--delay D] [--jitter J] [--bandwidth B] [--down|--up]
                           change the conditions of the link between nodes A and B
   links                   list the links and their conditions
+  run FILE [--keep]       run a scenario file (TOML or YAML; see scripts/scenarios) in a fresh lab
+                          directory; exits 1 when an assertion fails
   status                  one table row per node, then whether all nodes agree
   watch [--once] [--interval 1s]
                           live table of tips and forks (Ctrl-C ends)
@@ -149,6 +151,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = c.link(ctx, rest)
 	case "links":
 		err = c.links(ctx, rest)
+	case "run":
+		err = c.runScenario(ctx, rest)
 	case "proxy":
 		err = c.proxy(ctx, rest)
 	case "watch":
@@ -490,6 +494,29 @@ func (c *command) links(ctx context.Context, rest []string) error {
 		fmt.Fprintln(c.stdout, line)
 	}
 	return nil
+}
+
+func (c *command) runScenario(ctx context.Context, rest []string) error {
+	keep := c.fs.Bool("keep", false, "keep the scenario's lab directory (default: removed at the end)")
+	pos, err := c.args(rest, 1, "FILE")
+	if err != nil {
+		return err
+	}
+	sc, err := lab.ReadScenario(pos[0])
+	if err != nil {
+		return usagef("%v", err)
+	}
+	dir, err := os.MkdirTemp("", "quarry-scenario-")
+	if err != nil {
+		return err
+	}
+	if *keep {
+		fmt.Fprintf(c.stdout, "lab directory %s (kept)\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	devnet, _ := os.Executable()
+	return lab.RunScenario(ctx, sc, lab.ScenarioOptions{Dir: dir, Bin: c.g.bin, Devnet: devnet, Out: c.stdout})
 }
 
 // proxy runs a shaped lab's link proxies until SIGTERM (started by up,

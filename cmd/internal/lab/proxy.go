@@ -66,6 +66,9 @@ func NewProxyServer(links []Link, p2pPorts []int, listen string, log *slog.Logge
 	}
 	s := &ProxyServer{listen: listen, log: log, ready: make(chan struct{}), links: append([]Link(nil), links...),
 		proxies: map[string]*[2]*toxiproxy.Proxy{}}
+	// toxiproxy's toxics log through zerolog's global logger (trace lines
+	// when a connection closes); the lab logs link changes itself.
+	zerolog.SetGlobalLevel(zerolog.Disabled)
 	s.api = toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
 	for _, k := range s.links {
 		if k.A < 0 || k.B < 0 || k.A >= len(p2pPorts) || k.B >= len(p2pPorts) || k.Ports[0] == 0 || k.Ports[1] == 0 {
