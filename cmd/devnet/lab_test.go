@@ -26,6 +26,7 @@ func TestLab(t *testing.T) {
 	t.Run("shaped-ring", func(t *testing.T) { testShapedRing(t, bin) })
 	t.Run("scenarios", func(t *testing.T) { testScenarios(t, bin) })
 	t.Run("failing-scenario", func(t *testing.T) { testFailingScenario(t, bin) })
+	t.Run("stale-rate-short", func(t *testing.T) { testStaleRateShort(t, bin) })
 }
 
 // testPartitionHeal: 4 dev nodes mining (70% of the hash power on {0,1},

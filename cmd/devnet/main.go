@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -42,6 +43,10 @@ Commands:
   link A B [--delay D] [--jitter J] [--bandwidth B] [--down|--up]
                           change the conditions of the link between nodes A and B
   links                   list the links and their conditions
+  experiment stale-rate [--delays 0,100ms,250ms,500ms] [--block-time 2s] [--blocks 300] [-n 4]
+     [--json] [--plot out.png] [--keep]
+                          measure the fraction of mined blocks that end off the main chain per
+                          link delay (one fresh shaped mesh lab each) beside 1 - e^(-d/T)
   run FILE [--keep]       run a scenario file (TOML or YAML; see scripts/scenarios) in a fresh lab
                           directory; exits 1 when an assertion fails
   status                  one table row per node, then whether all nodes agree
@@ -153,6 +158,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = c.links(ctx, rest)
 	case "run":
 		err = c.runScenario(ctx, rest)
+	case "experiment":
+		err = c.experiment(ctx, rest)
 	case "proxy":
 		err = c.proxy(ctx, rest)
 	case "watch":
@@ -492,6 +499,62 @@ func (c *command) links(ctx context.Context, rest []string) error {
 	fmt.Fprintf(c.stdout, "topology %s, %d links, shaped: %v\n", l.State.Topology, len(links), l.State.Shaped)
 	for _, line := range lab.FormatLinks(links) {
 		fmt.Fprintln(c.stdout, line)
+	}
+	return nil
+}
+
+func (c *command) experiment(ctx context.Context, rest []string) error {
+	delays := c.fs.String("delays", "0,100ms,250ms,500ms", "comma-separated one-way link delays, one lab each")
+	blockTime := c.fs.Duration("block-time", 2*time.Second, "block interval of the lab network")
+	blocks := c.fs.Int("blocks", 300, "main-chain blocks to mine per delay")
+	n := c.fs.Int("n", 4, "mining nodes (full mesh, equal shares)")
+	asJSON := c.fs.Bool("json", false, "print the results as JSON")
+	plotPath := c.fs.String("plot", "", "save a chart of measurement and theory (.png, .svg or .pdf)")
+	keep := c.fs.Bool("keep", false, "keep the labs' directories")
+	pos, err := c.args(rest, 1, "stale-rate")
+	if err != nil {
+		return err
+	}
+	if pos[0] != "stale-rate" {
+		return usagef("unknown experiment %q (want stale-rate)", pos[0])
+	}
+	var ds []time.Duration
+	for _, s := range strings.Split(*delays, ",") {
+		d, _, err := lab.ParseDelay(strings.TrimSpace(s))
+		if err != nil {
+			return usagef("--delays: %v", err)
+		}
+		ds = append(ds, d)
+	}
+	dir, err := os.MkdirTemp("", "quarry-stale-rate-")
+	if err != nil {
+		return err
+	}
+	if *keep {
+		fmt.Fprintf(c.stderr, "labs in %s (kept)\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	devnet, _ := os.Executable()
+	pts, err := lab.StaleRate(ctx, lab.StaleRateOptions{Delays: ds, BlockTime: *blockTime, Blocks: *blocks, N: *n,
+		Dir: dir, Bin: c.g.bin, Devnet: devnet, Keep: *keep, Progress: c.stderr})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(map[string]any{"model": lab.StaleRateModel, "points": pts}); err != nil {
+			return err
+		}
+	} else {
+		lab.PrintStaleRate(c.stdout, pts)
+	}
+	if *plotPath != "" {
+		if err := lab.PlotStaleRate(pts, *plotPath); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stderr, "plot saved to %s\n", *plotPath)
 	}
 	return nil
 }

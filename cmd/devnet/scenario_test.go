@@ -49,3 +49,20 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p[:len(p)-1]))
 	return len(p), nil
 }
+
+// testStaleRateShort is CI's very short stale-rate experiment: one delay,
+// a handful of 500 ms blocks; it checks the bookkeeping, not the rate.
+func testStaleRateShort(t *testing.T, bin string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	pts, err := lab.StaleRate(ctx, lab.StaleRateOptions{Delays: []time.Duration{100 * time.Millisecond}, BlockTime: 500 * time.Millisecond,
+		Blocks: 8, N: 3, Dir: t.TempDir(), Bin: bin, Attached: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pts[0]
+	t.Logf("%+v", p)
+	if p.Main < 8 || p.Mined < p.Main || p.Stale != p.Mined-p.Main || p.Lo > p.Rate || p.Hi < p.Rate || p.MeanInterval <= 0 {
+		t.Fatalf("inconsistent measurement %+v", p)
+	}
+}
