@@ -92,13 +92,24 @@ type nodeLine struct {
 	Err      string     `json:"err,omitempty"`
 }
 
+// linkLine is one link of the topology as the page draws it.
+type linkLine struct {
+	Name       string `json:"name"`
+	Conditions string `json:"conditions"`
+	Down       bool   `json:"down"`
+}
+
 // labLine is the lab-wide part of the page: network, partition, heal
 // report and the double spend.
 type labLine struct {
-	Network     string     `json:"network"`
-	Dir         string     `json:"dir"`
-	Groups      [][]int    `json:"groups,omitempty"` // current partition (nil: whole)
-	Fork        chain.Hash `json:"fork"`             // fork point of the last partition
+	Network string  `json:"network"`
+	Dir     string  `json:"dir"`
+	Groups  [][]int `json:"groups,omitempty"` // current partition (nil: whole)
+	// Topology names the lab's topology; Links are its links with their
+	// conditions when the lab is shaped or not a full mesh.
+	Topology    string     `json:"topology,omitempty"`
+	Links       []linkLine `json:"links,omitempty"`
+	Fork        chain.Hash `json:"fork"` // fork point of the last partition
 	ForkHeight  uint64     `json:"forkheight"`
 	Report      string     `json:"report,omitempty"`
 	DoubleSpend []string   `json:"doublespend,omitempty"`
@@ -301,7 +312,12 @@ func (s *Server) refreshNodes(ctx context.Context) {
 		}
 		nodes[i] = n
 	}
-	ll := labLine{Network: l.State.Network, Dir: l.Dir}
+	ll := labLine{Network: l.State.Network, Dir: l.Dir, Topology: l.State.Topology}
+	if l.State.Shaped || (l.State.Topology != "" && l.State.Topology != "mesh") {
+		for _, k := range l.State.Links {
+			ll.Links = append(ll.Links, linkLine{Name: k.Name(), Conditions: k.Conditions(), Down: k.Down})
+		}
+	}
 	if p := l.State.Partition; p != nil && (l.State.Heal == nil || l.State.Heal.At.Before(p.At)) {
 		ll.Groups = p.Groups
 	}

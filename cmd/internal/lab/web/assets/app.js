@@ -60,11 +60,26 @@ function connect() {
   };
 }
 
+// drawLinks lists the topology's links with their conditions; cut
+// links are marked.
+function drawLinks(lab) {
+  const links = lab.links || [];
+  $("links-line").hidden = links.length === 0;
+  $("topology").textContent = lab.topology || "mesh";
+  $("links").replaceChildren(...links.map((k) => {
+    const span = document.createElement("span");
+    span.className = k.down ? "link link-down" : "link";
+    span.textContent = `${k.name} ${k.conditions}`;
+    return span;
+  }));
+}
+
 function draw(s) {
   $("network").textContent = s.lab.network;
   const running = s.nodes.filter((n) => n.running).length;
   $("summary").textContent = `${s.nodes.length} nodes (${running} running) in ${s.lab.dir}` +
     (s.lab.groups ? ` · partitioned ${s.lab.groups.map((g) => "{" + g.join(",") + "}").join(" | ")}` : "");
+  drawLinks(s.lab);
   drawTree(s.view, s.lab);
   drawNodes(s.nodes);
   drawReorgs(s.reorgs || []);
