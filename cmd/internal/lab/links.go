@@ -114,7 +114,9 @@ func (l *Lab) startProxy(ctx context.Context, attached bool, devnet string) erro
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	err = Poll(wctx, 50*time.Millisecond, func() (bool, error) {
-		if !processRunsWith(pid, "--dir", l.Dir) {
+		// Not processRunsWith: until the child has exec'd, its command
+		// line is this program's.
+		if !pidAlive(pid) {
 			return false, fmt.Errorf("the proxy daemon exited; end of %s:\n%s", filepath.Join(l.Dir, proxyLog), TailFile(filepath.Join(l.Dir, proxyLog), 10))
 		}
 		_, err := c.Links(wctx)

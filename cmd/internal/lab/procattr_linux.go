@@ -49,3 +49,14 @@ func processRunsWith(pid int, flag, value string) bool {
 	}
 	return true
 }
+
+// pidAlive reports whether pid exists and is not a zombie, whatever its
+// command line (a child just forked shows its parent's until it execs).
+func pidAlive(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
+}
