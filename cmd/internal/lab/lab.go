@@ -218,19 +218,19 @@ func CreateLab(dir, bin string, opts UpOptions) (*Lab, error) {
 	if err := os.MkdirAll(filepath.Join(abs, "keys"), 0o700); err != nil {
 		return nil, err
 	}
-	ports, err := allocatePorts(opts.N, opts.BasePort)
+	// A shaped lab's proxies need two ports per link (one per dialling
+	// direction) and the control API's.
+	extra := 0
+	if shaped {
+		extra = 2*len(links) + 1
+	}
+	ports, free, err := allocatePorts(opts.N, opts.BasePort, extra)
 	if err != nil {
 		return nil, err
 	}
 	st := State{Version: stateVersion, Network: p.Name, Seed: opts.Seed, Created: time.Now().UTC(), TotalHashrate: opts.TotalHashrate,
 		Topology: topo, Links: links, Shaped: shaped, BlockTime: opts.BlockTime}
 	if shaped {
-		// Two proxy ports per link (one per dialling direction) and the
-		// control API's.
-		free, err := allocateFreePorts(2*len(links) + 1)
-		if err != nil {
-			return nil, err
-		}
 		for i := range st.Links {
 			st.Links[i].Ports = [2]int{free[2*i], free[2*i+1]}
 		}
