@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -265,13 +267,28 @@ func (s *Server) changed(stale bool) {
 }
 
 // refresher re-reads node statuses and the lab state when asked, at most
-// every refreshEvery.
+// every refreshEvery, and when the lab's state file changes (a command
+// run from the shell: a link change, a partition), which it checks every
+// refreshEvery.
 func (s *Server) refresher(ctx context.Context) error {
+	state := filepath.Join(s.cfg.Dir, "lab.json")
+	var seen time.Time
+	if st, err := os.Stat(state); err == nil {
+		seen = st.ModTime()
+	}
+	poll := time.NewTicker(refreshEvery)
+	defer poll.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-s.stale:
+		case <-poll.C:
+			st, err := os.Stat(state)
+			if err != nil || st.ModTime().Equal(seen) {
+				continue
+			}
+			seen = st.ModTime()
 		}
 		s.refreshNodes(ctx)
 		t := time.NewTimer(refreshEvery)
