@@ -109,8 +109,10 @@ type labLine struct {
 	Groups  [][]int `json:"groups,omitempty"` // current partition (nil: whole)
 	// Topology names the lab's topology; Links are its links with their
 	// conditions when the lab is shaped or not a full mesh.
-	Topology    string     `json:"topology,omitempty"`
-	Links       []linkLine `json:"links,omitempty"`
+	Topology string     `json:"topology,omitempty"`
+	Links    []linkLine `json:"links,omitempty"`
+	// Nodes is the number of nodes (the graph's vertices).
+	Nodes       int        `json:"nodes"`
 	Fork        chain.Hash `json:"fork"` // fork point of the last partition
 	ForkHeight  uint64     `json:"forkheight"`
 	Report      string     `json:"report,omitempty"`
@@ -329,7 +331,7 @@ func (s *Server) refreshNodes(ctx context.Context) {
 		}
 		nodes[i] = n
 	}
-	ll := labLine{Network: l.State.Network, Dir: l.Dir, Topology: l.State.Topology}
+	ll := labLine{Network: l.State.Network, Dir: l.Dir, Topology: l.State.Topology, Nodes: l.N()}
 	if l.State.Shaped || (l.State.Topology != "" && l.State.Topology != "mesh") {
 		for _, k := range l.State.Links {
 			ll.Links = append(ll.Links, linkLine{Name: k.Name(), Conditions: k.Conditions(), Down: k.Down})

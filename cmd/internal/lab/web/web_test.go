@@ -128,8 +128,11 @@ func TestLabPageShowsLinks(t *testing.T) {
 	if _, err := l.SetLink(ctx, 1, 2, lab.LinkChange{Down: &down}); err != nil {
 		t.Fatal(err)
 	}
+	page.WaitJS(wait, "the graph drawn", `document.querySelectorAll("#graph line.graph-link.shaped").length === 2 && document.querySelectorAll("#graph circle.graph-node").length === 3`)
 	page.WaitJS(wait, "the cut link struck out", `(() => {
 		const cut = document.querySelectorAll("#links .link-down");
 		return cut.length === 1 && cut[0].textContent.startsWith("1-2 down");
 	})()`)
+	page.WaitJS(wait, "the cut link dashed in the graph", `document.querySelector('#graph line.graph-link.down[data-link="1-2"]') !== null`)
+	page.SaveScreenshot(os.Getenv("QUARRY_SCREENSHOTS"), "lab-links.png")
 }
