@@ -237,7 +237,7 @@ func (b *backend) Peers() ([]rpc.PeerInfo, error) {
 	for _, p := range nn.Peers() {
 		pi := rpc.PeerInfo{PeerID: p.ID.String(), Inbound: p.Inbound, Manual: p.Static, ConnTime: p.ConnectedSince,
 			BytesSent: uint64(max(p.BytesOut, 0)), BytesRecv: uint64(max(p.BytesIn, 0)), Agent: p.AgentVersion,
-			StartingHeight: p.TipHeight, SyncedHeight: p.TipHeight, Misbehavior: p.BanScore}
+			PingTime: p.PingTime, StartingHeight: p.TipHeight, SyncedHeight: p.TipHeight, Misbehavior: p.BanScore}
 		if len(p.Addrs) > 0 {
 			pi.Addr = p.Addrs[0].String()
 		}

@@ -55,6 +55,7 @@ func (n *Node) build(c *chain.Chain, pool *mempool.Pool, reg prometheus.Register
 		comps.net, err = p2p.New(p2p.Config{
 			Params: cfg.params, Chain: n.tc, Mempool: p2pMempool{n: n, comps: comps},
 			DataDir: cfg.DataDir, ListenAddr: cfg.P2PListen, Bootnodes: cfg.Bootnodes, MDNS: !cfg.NoMDNS,
+			NoQUIC: cfg.P2PNoQUIC, Announce: cfg.p2pAnnounce(),
 			Logger: n.log, Registerer: reg,
 		})
 		if err != nil {

@@ -22,6 +22,10 @@ import (
 type Config struct {
 	// Network is main, test, dev or regtest (default dev).
 	Network string `toml:"network"`
+	// BlockTime, when set, runs a dev-derived network with this target
+	// block interval (chain.DevParamsWithBlockTime: its own chain id and
+	// genesis). Only with network dev.
+	BlockTime time.Duration `toml:"block-time"`
 	// DataDir holds the chain database, p2p identity, wallet and RPC cookie
 	// (default ~/.quarry/<network>).
 	DataDir string `toml:"datadir"`
@@ -32,6 +36,13 @@ type Config struct {
 	Bootnodes []string `toml:"bootnodes"`
 	// NoMDNS turns LAN discovery off.
 	NoMDNS bool `toml:"no-mdns"`
+	// P2PNoQUIC listens and dials on TCP only (the devnet lab's shaped
+	// links pass every connection through a TCP proxy).
+	P2PNoQUIC bool `toml:"p2p-no-quic"`
+	// P2PAnnounce, when set, are the only addresses the node announces to
+	// peers (multiaddrs); the single value "none" announces none, so
+	// peers reach the node only at the addresses they were given.
+	P2PAnnounce []string `toml:"p2p-announce"`
 	// NoP2P runs without networking at all (tests, offline regtest).
 	NoP2P bool `toml:"no-p2p"`
 
@@ -111,8 +122,19 @@ func (c Config) resolve() (*resolved, error) {
 		return nil, err
 	}
 	c.Network = p.Name
+	if c.BlockTime != 0 {
+		if p.Name != "dev" {
+			return nil, fmt.Errorf("--block-time: only the dev network takes a block interval (the %s network's is fixed by consensus)", p.Name)
+		}
+		if p, err = chain.DevParamsWithBlockTime(c.BlockTime); err != nil {
+			return nil, fmt.Errorf("--block-time: %w", err)
+		}
+	}
 	if c.DataDir == "" {
 		c.DataDir = DefaultDataDir(p.Name)
+		if c.BlockTime != 0 {
+			c.DataDir = DefaultDataDir(p.Name + "-" + c.BlockTime.String())
+		}
 	}
 	if c.P2PListen == "" {
 		c.P2PListen = net.JoinHostPort("0.0.0.0", strconv.Itoa(p.DefaultP2PPort))
@@ -135,6 +157,9 @@ func (c Config) resolve() (*resolved, error) {
 	// the database and the wallet exist; check them first.
 	if err := p2p.CheckListenAddr(c.P2PListen); err != nil {
 		return nil, fmt.Errorf("--p2p-listen: %w", err)
+	}
+	if err := p2p.CheckAnnounceAddrs(c.p2pAnnounce()); err != nil {
+		return nil, fmt.Errorf("--p2p-announce: %w", err)
 	}
 	for _, b := range c.Bootnodes {
 		if err := p2p.CheckPeerAddr(b); err != nil {
@@ -176,6 +201,15 @@ func (c Config) resolve() (*resolved, error) {
 	}
 	r.Config = c
 	return r, nil
+}
+
+// p2pAnnounce returns P2PAnnounce as p2p.Config.Announce: nil when
+// unset, empty for "none".
+func (c Config) p2pAnnounce() []string {
+	if len(c.P2PAnnounce) == 1 && c.P2PAnnounce[0] == "none" {
+		return []string{}
+	}
+	return c.P2PAnnounce
 }
 
 func orDefault(s, def string) string {

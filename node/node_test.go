@@ -120,21 +120,29 @@ func TestSecondInstanceIsRefused(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	for name, c := range map[string]Config{
-		"network":      {Network: "moon"},
-		"rpc remote":   {RPCListen: "0.0.0.0:1234"},
-		"rpc user":     {RPCUser: "alice"},
-		"threads":      {MinerThreads: -1},
-		"address":      {MinerAddress: "qm1notanaddress"},
-		"other net":    {Network: "regtest", MinerAddress: chain.Address{1}.Encode(chain.DevParams())},
-		"listen":       {P2PListen: "nope"},
-		"listen host":  {P2PListen: "localhost:4001"},
-		"bootnode":     {Bootnodes: []string{"/ip4/127.0.0.1/tcp/1"}},
-		"log level":    {LogLevel: "loud"},
-		"metrics port": {MetricsListen: "127.0.0.1:99999"},
+		"network":            {Network: "moon"},
+		"rpc remote":         {RPCListen: "0.0.0.0:1234"},
+		"rpc user":           {RPCUser: "alice"},
+		"threads":            {MinerThreads: -1},
+		"address":            {MinerAddress: "qm1notanaddress"},
+		"other net":          {Network: "regtest", MinerAddress: chain.Address{1}.Encode(chain.DevParams())},
+		"listen":             {P2PListen: "nope"},
+		"listen host":        {P2PListen: "localhost:4001"},
+		"bootnode":           {Bootnodes: []string{"/ip4/127.0.0.1/tcp/1"}},
+		"log level":          {LogLevel: "loud"},
+		"metrics port":       {MetricsListen: "127.0.0.1:99999"},
+		"announce":           {P2PAnnounce: []string{"127.0.0.1:4001"}},
+		"block time main":    {Network: "main", BlockTime: time.Second},
+		"block time test":    {Network: "test", BlockTime: time.Second},
+		"block time regtest": {Network: "regtest", BlockTime: time.Second},
+		"block time tiny":    {Network: "dev", BlockTime: time.Millisecond},
 	} {
 		if _, err := New(c); err == nil {
 			t.Errorf("%s: accepted %+v", name, c)
 		}
+	}
+	if _, err := New(Config{Network: "main", BlockTime: time.Second}); err == nil || !strings.Contains(err.Error(), "--block-time: only the dev network") {
+		t.Errorf("block time on main: %v", err)
 	}
 }
 

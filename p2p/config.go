@@ -76,6 +76,16 @@ type Config struct {
 	Bootnodes []string
 	// MDNS enables LAN discovery by multicast DNS.
 	MDNS bool
+	// NoQUIC listens and dials on TCP only (no QUIC transport), so that
+	// every connection can pass through a TCP proxy (the devnet lab's
+	// shaped links).
+	NoQUIC bool
+	// Announce, when not nil, are the only addresses the host announces
+	// (identify, Addrs): multiaddrs such as /ip4/1.2.3.4/tcp/7733. An
+	// empty non-nil list announces none, so peers learn no direct
+	// address and reach the node only through the addresses they were
+	// given (the lab's proxies). Nil announces the listen addresses.
+	Announce []string
 
 	// BanDuration is how long a misbehaving peer stays banned. Default 1h.
 	BanDuration time.Duration

@@ -34,7 +34,12 @@
 // from the 8-connections-per-IP limit (rcmgr.WithNetworkPrefixLimit) and there
 // is no connection rate limiter, so a devnet behind one address or a
 // reconnect storm after a heal is not refused. The connection manager
-// (watermarks LowPeers/HighPeers) protects static peers.
+// (watermarks LowPeers/HighPeers) protects static peers. NoQUIC listens
+// and dials on TCP only; Announce replaces the addresses the host
+// announces (AddrsFactory: identify then sends exactly those, an empty
+// list none), for nodes that peers must reach through a proxy. A ping
+// loop measures each peer's round trip every StatusInterval with libp2p's
+// ping protocol; Peers reports its moving average (PingTime).
 //
 // Gossip (gossip.go). Topics come from Params.BlockTopic/TxTopic (network
 // and genesis in the name). Messages carry no author, seqno or signature

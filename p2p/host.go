@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -18,6 +21,7 @@ import (
 	lpmetrics "github.com/libp2p/go-libp2p/core/metrics"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"github.com/libp2p/go-libp2p/x/rate"
@@ -89,6 +93,27 @@ func CheckPeerAddr(s string) error {
 	return err
 }
 
+// CheckAnnounceAddrs returns the error New would return for addrs as
+// Config.Announce, or nil. Like CheckListenAddr it has no side effects and
+// is safe for concurrent use.
+func CheckAnnounceAddrs(addrs []string) error {
+	_, err := announceAddrs(addrs)
+	return err
+}
+
+// announceAddrs parses Config.Announce.
+func announceAddrs(addrs []string) ([]multiaddr.Multiaddr, error) {
+	out := make([]multiaddr.Multiaddr, 0, len(addrs))
+	for _, s := range addrs {
+		a, err := multiaddr.NewMultiaddr(s)
+		if err != nil {
+			return nil, wrapErr(ErrBadConfig, err, "announce address %q (want a multiaddr such as /ip4/1.2.3.4/tcp/7733)", s)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
 // loadOrCreateKey reads the identity key from dir, creating it (Ed25519,
 // mode 0600, written atomically) on first use. An empty dir gives an
 // ephemeral key.
@@ -155,13 +180,24 @@ func lanPrefixes() (v4, v6 []rcmgr.NetworkPrefixLimit) {
 	return v4, v6
 }
 
-// newHost builds the libp2p host: TCP and QUIC-v1 on the configured port,
-// the gater, a connection manager, a LAN-friendly resource manager and a
-// bandwidth counter.
+// newHost builds the libp2p host: TCP and QUIC-v1 on the configured port
+// (TCP only with NoQUIC), the gater, a connection manager, a LAN-friendly
+// resource manager and a bandwidth counter. With Config.Announce the host
+// announces exactly those addresses: its AddrsFactory replaces the listen
+// and observed addresses that identify would otherwise send.
 func (n *Node) newHost() (host.Host, *lpmetrics.BandwidthCounter, error) {
 	addrs, err := listenAddrs(n.cfg.listenAddr())
 	if err != nil {
 		return nil, nil, err
+	}
+	if n.cfg.NoQUIC {
+		addrs = addrs[:1]
+	}
+	var announce []multiaddr.Multiaddr
+	if n.cfg.Announce != nil {
+		if announce, err = announceAddrs(n.cfg.Announce); err != nil {
+			return nil, nil, err
+		}
 	}
 	fixedPort := true
 	if port, _ := addrs[0].ValueForProtocol(multiaddr.P_TCP); port == "0" {
@@ -187,19 +223,27 @@ func (n *Node) newHost() (host.Host, *lpmetrics.BandwidthCounter, error) {
 	// The host starts without listeners and listen opens them one by one:
 	// libp2p.New succeeds when any of its listen addresses works, which
 	// would leave a node whose TCP port is taken running on QUIC alone.
-	h, err := libp2p.New(
+	opts := []libp2p.Option{
 		libp2p.Identity(n.key),
 		libp2p.NoListenAddrs,
 		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Transport(quic.NewTransport),
 		libp2p.ConnectionGater(n.gate),
 		libp2p.ConnectionManager(cm),
 		libp2p.ResourceManager(rm),
 		libp2p.BandwidthReporter(bwc),
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
-		libp2p.UserAgent("quarry/"+n.cfg.Params.Name),
-	)
+		libp2p.UserAgent("quarry/" + n.cfg.Params.Name),
+	}
+	if !n.cfg.NoQUIC {
+		opts = append(opts, libp2p.Transport(quic.NewTransport))
+	}
+	if n.cfg.Announce != nil {
+		opts = append(opts, libp2p.AddrsFactory(func([]multiaddr.Multiaddr) []multiaddr.Multiaddr {
+			return append([]multiaddr.Multiaddr(nil), announce...)
+		}))
+	}
+	h, err := libp2p.New(opts...)
 	if err != nil {
 		_ = cm.Close()
 		_ = rm.Close()
@@ -212,15 +256,20 @@ func (n *Node) newHost() (host.Host, *lpmetrics.BandwidthCounter, error) {
 	return h, bwc, nil
 }
 
-// listen opens the TCP and the QUIC listener. With a fixed port both must
+// listen opens the TCP and the QUIC listener (addrs[1], absent with
+// Config.NoQUIC). With a fixed port both must
 // succeed: a port in use is an error naming the address, never a node
 // that runs silently on one transport. With port 0, TCP picks a free port
 // and QUIC takes the same UDP port if it is free, else any free one.
 func listen(h host.Host, addrs []multiaddr.Multiaddr, fixedPort bool) error {
-	tcpAddr, quicAddr := addrs[0], addrs[1]
+	tcpAddr := addrs[0]
 	if err := listenOn(h, tcpAddr); err != nil {
 		return err
 	}
+	if len(addrs) == 1 {
+		return nil // TCP only (Config.NoQUIC)
+	}
+	quicAddr := addrs[1]
 	if fixedPort {
 		return listenOn(h, quicAddr)
 	}
@@ -249,6 +298,40 @@ func listen(h host.Host, addrs []multiaddr.Multiaddr, fixedPort bool) error {
 		}
 	}
 	return nil
+}
+
+// pingLoop measures the round trip to every connected peer each
+// StatusInterval with libp2p's ping protocol, one ping per peer at a
+// time; the ping records it in the peerstore, whose moving average
+// Peers reports as PingTime. It returns when ctx ends.
+func (n *Node) pingLoop(ctx context.Context) error {
+	t := time.NewTicker(n.cfg.StatusInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		h := n.host()
+		if h == nil {
+			continue
+		}
+		var wg sync.WaitGroup
+		for _, p := range h.Network().Peers() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				pctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+				defer cancel()
+				select {
+				case <-ping.Ping(pctx, h, p):
+				case <-pctx.Done():
+				}
+			}()
+		}
+		wg.Wait()
+	}
 }
 
 // ErrListen: a listener could not be opened (the port is in use, the

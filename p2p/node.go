@@ -225,6 +225,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if r, ok := n.cfg.Chain.(BlockRepairer); ok {
 		g.Go(func() error { return n.repairLoop(gctx, r) })
 	}
+	g.Go(func() error { return n.pingLoop(gctx) })
 	stopMDNS := func() {}
 	if n.cfg.MDNS {
 		if stop, err := n.startMDNS(h); err != nil {

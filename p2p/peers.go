@@ -66,7 +66,10 @@ type PeerInfo struct {
 	Inbound        bool
 	ConnectedSince time.Time
 	AgentVersion   string
-	Static         bool // a bootnode or added peer, redialled when lost
+	// PingTime is the moving average of the measured round trips (0:
+	// none yet).
+	PingTime time.Duration
+	Static   bool // a bootnode or added peer, redialled when lost
 	// Their chain as of the last status exchange (HasStatus false: none yet).
 	HasStatus  bool
 	StatusTime time.Time
@@ -393,6 +396,7 @@ func (n *Node) Peers() []PeerInfo {
 		for _, c := range h.Network().ConnsToPeer(p) {
 			out[i].Addrs = append(out[i].Addrs, c.RemoteMultiaddr())
 		}
+		out[i].PingTime = h.Peerstore().LatencyEWMA(p)
 		if v, err := h.Peerstore().Get(p, "AgentVersion"); err == nil {
 			if s, ok := v.(string); ok {
 				out[i].AgentVersion = s

@@ -23,6 +23,10 @@ func TestLab(t *testing.T) {
 		t.Run("partition-heal/seed="+seed, func(t *testing.T) { testPartitionHeal(t, bin, seed) })
 	}
 	t.Run("isolated-node-syncs", func(t *testing.T) { testIsolatedNodeSyncs(t, bin) })
+	t.Run("shaped-ring", func(t *testing.T) { testShapedRing(t, bin) })
+	t.Run("scenarios", func(t *testing.T) { testScenarios(t, bin) })
+	t.Run("failing-scenario", func(t *testing.T) { testFailingScenario(t, bin) })
+	t.Run("stale-rate-short", func(t *testing.T) { testStaleRateShort(t, bin) })
 }
 
 // testPartitionHeal: 4 dev nodes mining (70% of the hash power on {0,1},

@@ -33,14 +33,29 @@ identities, partitions, heals, double spends and reports.
 
 Commands:
   up -n N [--seed S] [--hashrate 70,10,10,10] [--total-hashrate H] [--network dev]
-                          start N nodes (each mining its share of H H/s) and wait for peers
+     [--topology mesh|ring|line|star|random:K|FILE] [--shaped]
+     [--link-delay 100ms[±20ms]] [--link-bandwidth 1mbit] [--block-time 1s]
+                          start N nodes (each mining its share of H H/s) and wait for peers;
+                          nodes dial only their topology neighbours; with link conditions
+                          (or --shaped) every link runs through a proxy (TCP only)
+  link A B [--delay D] [--jitter J] [--bandwidth B] [--down|--up]
+                          change the conditions of the link between nodes A and B
+  links                   list the links and their conditions
+  experiment stale-rate [--delays 0,100ms,250ms,500ms] [--block-time 2s] [--blocks 300] [-n 4]
+     [--json] [--plot out.png] [--keep]
+                          measure the fraction of mined blocks that end off the main chain per
+                          link delay (one fresh shaped mesh lab each) beside 1 - e^(-d/T)
+  run FILE [--keep]       run a scenario file (TOML or YAML; see scripts/scenarios) in a fresh lab
+                          directory; exits 1 when an assertion fails
   status                  one table row per node, then whether all nodes agree
   watch [--once] [--interval 1s]
                           live table of tips and forks (Ctrl-C ends)
   web [--listen 127.0.0.1:27780] [--window 300]
                           serve the live lab page: the block tree of every node, partition,
                           reorgs, double spend, heal report, and controls (Ctrl-C ends)
-  partition 0,1 2,3       split the nodes into groups (RPC partition on every node)
+  partition 0,1 2,3 [--at gater|links]
+                          split the nodes into groups: in every node's gater (RPC partition,
+                          default) or by cutting the links between the groups in the proxies
   heal [--report] [--timeout 2m]
                           lift the partition; --report waits for agreement and reports
   report                  report on the last heal (fork, branches, reorgs, double spend)
@@ -139,6 +154,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = c.up(ctx, rest)
 	case "status":
 		err = c.status(ctx, rest)
+	case "link":
+		err = c.link(ctx, rest)
+	case "links":
+		err = c.links(ctx, rest)
+	case "run":
+		err = c.runScenario(ctx, rest)
+	case "experiment":
+		err = c.experiment(ctx, rest)
+	case "proxy":
+		err = c.proxy(ctx, rest)
 	case "watch":
 		err = c.watch(ctx, rest)
 	case "web":
@@ -281,9 +306,28 @@ func (c *command) up(ctx context.Context, rest []string) error {
 	base := c.fs.Int("base-port", 0, "node i uses ports BASE+10i (p2p), +1 (rpc), +2 (metrics); 0 picks free ports")
 	level := c.fs.String("log-level", "info", "quarryd log level")
 	timeout := c.fs.Duration("timeout", 60*time.Second, "how long to wait for RPC and peers")
+	topology := c.fs.String("topology", "mesh", "mesh, ring, line, star, random:K (seeded by --seed) or a TOML/YAML edge-list file")
+	shaped := c.fs.Bool("shaped", false, "route every link through a proxy even without link conditions (for link and partition --at links)")
+	delay := c.fs.String("link-delay", "", "one-way delay of every link, e.g. 100ms or 100ms±20ms")
+	bandwidth := c.fs.String("link-bandwidth", "", "bandwidth of every link per direction, e.g. 1mbit")
+	blockTime := c.fs.Duration("block-time", 0, "run a dev-derived network with this block interval (own chain id and genesis), e.g. 1s")
 	if _, err := c.args(rest, 0, "no arguments"); err != nil {
 		return err
 	}
+	var d, j time.Duration
+	var bw int64
+	var err error
+	if *delay != "" {
+		if d, j, err = lab.ParseDelay(*delay); err != nil {
+			return usagef("--link-delay: %v", err)
+		}
+	}
+	if *bandwidth != "" {
+		if bw, err = lab.ParseBandwidth(*bandwidth); err != nil {
+			return usagef("--link-bandwidth: %v", err)
+		}
+	}
+	devnet, _ := os.Executable()
 	mineSet := false
 	c.fs.Visit(func(f *flag.Flag) { mineSet = mineSet || f.Name == "mine" })
 	if !mineSet && *network == "regtest" {
@@ -294,7 +338,8 @@ func (c *command) up(ctx context.Context, rest []string) error {
 		return err
 	}
 	opts := lab.UpOptions{N: *n, Seed: *seed, Network: *network, Shares: sh, TotalHashrate: *total, Mine: *mine,
-		BasePort: *base, LogLevel: *level, ReadyTimeout: *timeout}
+		BasePort: *base, LogLevel: *level, ReadyTimeout: *timeout,
+		BlockTime: *blockTime, Topology: *topology, Shaped: *shaped, LinkDelay: d, LinkJitter: j, LinkBandwidth: bw, Devnet: devnet}
 	l, err := lab.CreateLab(c.g.dir, c.g.bin, opts)
 	if err != nil {
 		return err
@@ -304,7 +349,8 @@ func (c *command) up(ctx context.Context, rest []string) error {
 	if err := l.Up(ctx, opts); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "devnet up: %d %s nodes in %s, all connected (%s)\n", l.N(), l.State.Network, l.Dir, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(c.stdout, "devnet up: %d %s nodes (%s, %d links%s) in %s, all connected (%s)\n", l.N(), l.State.Network,
+		l.State.Topology, len(l.State.Links), map[bool]string{true: ", shaped", false: ""}[l.State.Shaped], l.Dir, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -359,6 +405,7 @@ func (c *command) web(ctx context.Context, rest []string) error {
 }
 
 func (c *command) partition(ctx context.Context, rest []string) error {
+	at := c.fs.String("at", lab.PartitionGater, "where to split: gater (each node's RPC partition) or links (cut the links in the proxies)")
 	pos, err := c.args(rest, -1, "groups")
 	if err != nil {
 		return err
@@ -371,14 +418,20 @@ func (c *command) partition(ctx context.Context, rest []string) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	if err := l.Partition(ctx, groups); err != nil {
+	if *at != lab.PartitionGater && *at != lab.PartitionLinks {
+		return usagef("--at %q: want gater or links", *at)
+	}
+	if err := l.PartitionAt(ctx, groups, *at); err != nil {
 		return err
 	}
 	var names []string
 	for _, g := range groups {
 		names = append(names, lab.GroupName(g))
 	}
-	fmt.Fprintf(c.stdout, "partitioned: %s\n", strings.Join(names, " | "))
+	fmt.Fprintf(c.stdout, "partitioned at the %s: %s\n", *at, strings.Join(names, " | "))
+	if cut := l.State.Partition.Cut; len(cut) > 0 {
+		fmt.Fprintf(c.stdout, "links cut: %s\n", strings.Join(cut, " "))
+	}
 	return nil
 }
 

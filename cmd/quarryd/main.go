@@ -95,9 +95,12 @@ var errVersion = errors.New("version requested")
 // parseConfig layers it without further code.
 func bindFlags(fs *flag.FlagSet, c *node.Config) {
 	fs.StringVar(&c.Network, "network", "dev", "network: main, test, dev or regtest")
+	fs.DurationVar(&c.BlockTime, "block-time", 0, "run a dev-derived network with this target block interval (own chain id and genesis; dev only, e.g. 1s for lab experiments)")
 	fs.StringVar(&c.DataDir, "datadir", "", "data directory (default ~/.quarry/<network>)")
 	fs.StringVar(&c.P2PListen, "p2p-listen", "", "p2p host:port, TCP and QUIC (default 0.0.0.0:<network p2p port>)")
 	fs.Var(&listFlag{p: &c.Bootnodes}, "bootnodes", "comma-separated libp2p multiaddrs ending in /p2p/<peer-id> (repeatable)")
+	fs.BoolVar(&c.P2PNoQUIC, "p2p-no-quic", false, "listen and dial on TCP only (no QUIC)")
+	fs.Var(&listFlag{p: &c.P2PAnnounce}, "p2p-announce", `announce only these multiaddrs to peers (comma-separated; "none" announces no address)`)
 	fs.BoolVar(&c.NoMDNS, "no-mdns", false, "disable mDNS discovery on the LAN")
 	fs.BoolVar(&c.NoP2P, "no-p2p", false, "run without any networking")
 	fs.StringVar(&c.RPCListen, "rpc-listen", "", `JSON-RPC host:port (default 127.0.0.1:<network rpc port>; "off" disables)`)

@@ -1,6 +1,8 @@
 // Package lab is Quarry's devnet and partition lab as a library: it runs
-// N quarryd processes on 127.0.0.1, splits and heals them through the
-// nodes' RPC partition controls, sends transfers and double spends,
+// N quarryd processes on 127.0.0.1 connected in a chosen topology, over
+// links that may be slowed, throttled or cut in user-space proxies,
+// splits and heals them (in the nodes' gaters or at the links), sends
+// transfers and double spends,
 // watches the nodes' WebSocket streams and reports what happened at the
 // heal. cmd/devnet is its command-line front end (scripts/devnet; README
 // "Devnet and partition lab" is the user guide), and the end-to-end tests
@@ -24,6 +26,30 @@
 // announce on their WebSocket "reorgs" topic. BuildReport joins that
 // record with the nodes' current chains (getblockhash, getblockheader,
 // getrawtransaction, getrawmempool, getaccount).
+//
+// Topologies and links: CreateLab turns UpOptions.Topology (mesh, ring,
+// line, star, random:K drawn from the seed, or a TOML/YAML edge list;
+// topology.go) into State.Links, and each node dials only its neighbours.
+// A shaped lab (any link condition, or UpOptions.Shaped) gives every link
+// two toxiproxy proxies, one per dialling direction (proxy.go): node i
+// dials neighbour j at the proxy's port, the proxy adds the link's
+// latency and jitter to both streams and caps its bandwidth, and a cut
+// link's proxies stop, closing their connections. The nodes then run TCP
+// only and announce no address (quarryd --p2p-no-quic --p2p-announce
+// none), so identify leaks no direct address and every byte between two
+// nodes passes through their link's proxy (CheckProxied verifies it). The
+// proxies must outlive each CLI command: Up starts them as the detached
+// `devnet proxy` daemon (its control API on a loopback port recorded in
+// the state file; Down stops it), or in this program for attached labs.
+// SetLink changes a link at any time; PartitionAt with PartitionLinks
+// cuts the links between groups, and Heal restores exactly those and has
+// their ends redial (addnode onetry), feeding the same heal record and
+// report as a gater partition.
+//
+// Scenarios (scenario.go) script a lab from a TOML or YAML file; the
+// stale-rate experiment (experiment.go) measures stale blocks per link
+// delay on a dev-derived chain with a chosen block interval
+// (UpOptions.BlockTime, chain.DevParamsWithBlockTime).
 //
 // The pieces a new front end (a web page, a scenario runner) builds on:
 // Subscribe merges the WebSocket notifications of every node into one
@@ -59,6 +85,11 @@
 //   - The winner of a heal is the side whose first block after the fork is
 //     in the final main chain; the report compares it with the side that
 //     had the most work at heal time.
+//   - A link's delay is one-way and applies to both directions of both
+//     proxies, so a round trip through a link takes twice the delay
+//     (getpeerinfo's pingtime shows it).
+//   - Link ports are allocated from the kernel at creation, two per
+//     link, plus the proxy control port, and kept in the state file.
 //   - WaitPeers checks that every connection is known to both ends and
 //     repairs (and logs) one that is not (see its comment).
 //

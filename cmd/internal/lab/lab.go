@@ -31,6 +31,7 @@ type Lab struct {
 	params *chain.Params
 	procs  map[int]*Process   // processes started by this Lab value (attached mode)
 	live   map[int]ReorgEvent // the latest reorg per node seen by Watch
+	proxy  *runningProxy      // the proxies, when this Lab value runs them (attached mode)
 }
 
 // ErrNoLab is returned by OpenLab when the lab directory has no state file.
@@ -56,7 +57,7 @@ func OpenLab(dir, bin string, out io.Writer) (*Lab, error) {
 	if st.Version != stateVersion {
 		return nil, fmt.Errorf("%s: state version %d, this program reads %d (run: scripts/devnet clean)", abs, st.Version, stateVersion)
 	}
-	p, err := chain.ParamsByName(st.Network)
+	p, err := labParams(st.Network, st.BlockTime)
 	if err != nil {
 		return nil, err
 	}
@@ -128,6 +129,25 @@ type UpOptions struct {
 	// killed if it dies (Linux) and Down reaps them. Otherwise they run
 	// in their own session and outlive the command.
 	Attached bool
+
+	// Topology is mesh (default), ring, line, star, random:K or the path
+	// of an edge-list file (ParseTopology); random graphs are drawn from
+	// Seed.
+	Topology string
+	// Shaped routes every link through a proxy (and runs the nodes on TCP
+	// only, announcing no address of their own). Any link condition below
+	// or in the topology file implies it.
+	Shaped bool
+	// LinkDelay, LinkJitter and LinkBandwidth (bits/s) apply to every link
+	// whose topology file entry does not set its own.
+	LinkDelay, LinkJitter time.Duration
+	LinkBandwidth         int64
+	// BlockTime runs a dev-derived network with this block interval
+	// (chain.DevParamsWithBlockTime; quarryd --block-time). Dev only.
+	BlockTime time.Duration
+	// Devnet is the devnet program, which runs a detached lab's proxies
+	// (`devnet proxy`); attached labs run them in this program.
+	Devnet string
 }
 
 // CreateLab writes a new lab into dir (identities, keys, ports, state
@@ -139,7 +159,7 @@ func CreateLab(dir, bin string, opts UpOptions) (*Lab, error) {
 	if opts.Network == "" {
 		opts.Network = "dev"
 	}
-	p, err := chain.ParamsByName(opts.Network)
+	p, err := labParams(opts.Network, opts.BlockTime)
 	if err != nil {
 		return nil, err
 	}
@@ -160,11 +180,33 @@ func CreateLab(dir, bin string, opts UpOptions) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
+	links, err := ParseTopology(opts.Topology, opts.N, opts.Seed)
+	if err != nil {
+		return nil, err
+	}
+	shaped := opts.Shaped || opts.LinkDelay > 0 || opts.LinkJitter > 0 || opts.LinkBandwidth > 0
+	for i := range links {
+		k := &links[i]
+		if k.Delay == 0 && k.Jitter == 0 {
+			k.Delay, k.Jitter = opts.LinkDelay, opts.LinkJitter
+		}
+		if k.Bandwidth == 0 {
+			k.Bandwidth = opts.LinkBandwidth
+		}
+		shaped = shaped || k.Shaped()
+	}
+	topo := opts.Topology
+	if topo == "" {
+		topo = "mesh"
+	}
 	if l, err := OpenLab(abs, bin, nil); err == nil {
 		st := l.State
-		if st.Network != p.Name || st.Seed != opts.Seed || len(st.Nodes) != opts.N {
-			return nil, fmt.Errorf("%s holds a lab with %d %s nodes and seed %q; run `scripts/devnet clean` first or use --dir",
-				abs, len(st.Nodes), st.Network, st.Seed)
+		if st.Topology == "" {
+			st.Topology = "mesh"
+		}
+		if st.Network != p.Name || st.Seed != opts.Seed || len(st.Nodes) != opts.N || st.Topology != topo || st.Shaped != shaped || st.BlockTime != opts.BlockTime {
+			return nil, fmt.Errorf("%s holds a lab with %d %s nodes, seed %q and topology %s (shaped: %v); run `scripts/devnet clean` first or use --dir",
+				abs, len(st.Nodes), st.Network, st.Seed, st.Topology, st.Shaped)
 		}
 		return l, nil
 	} else if !errors.Is(err, ErrNoLab) {
@@ -173,11 +215,24 @@ func CreateLab(dir, bin string, opts UpOptions) (*Lab, error) {
 	if err := os.MkdirAll(filepath.Join(abs, "keys"), 0o700); err != nil {
 		return nil, err
 	}
-	ports, err := allocatePorts(opts.N, opts.BasePort)
+	// A shaped lab's proxies need two ports per link (one per dialling
+	// direction) and the control API's.
+	extra := 0
+	if shaped {
+		extra = 2*len(links) + 1
+	}
+	ports, free, err := allocatePorts(opts.N, opts.BasePort, extra)
 	if err != nil {
 		return nil, err
 	}
-	st := State{Version: stateVersion, Network: p.Name, Seed: opts.Seed, Created: time.Now().UTC(), TotalHashrate: opts.TotalHashrate}
+	st := State{Version: stateVersion, Network: p.Name, Seed: opts.Seed, Created: time.Now().UTC(), TotalHashrate: opts.TotalHashrate,
+		Topology: topo, Links: links, Shaped: shaped, BlockTime: opts.BlockTime}
+	if shaped {
+		for i := range st.Links {
+			st.Links[i].Ports = [2]int{free[2*i], free[2*i+1]}
+		}
+		st.Proxy = &ProxyState{Control: loopback(free[len(free)-1])}
+	}
 	for i := 0; i < opts.N; i++ {
 		key, id, err := p2pKey(opts.Seed, i)
 		if err != nil {
@@ -207,4 +262,17 @@ func CreateLab(dir, bin string, opts UpOptions) (*Lab, error) {
 	}
 	l := &Lab{Dir: abs, State: st, Bin: bin, params: p, procs: map[int]*Process{}}
 	return l, l.Save()
+}
+
+// labParams returns the parameters of a lab network: the named one, or
+// with a block time the dev-derived network of that interval.
+func labParams(network string, blockTime time.Duration) (*chain.Params, error) {
+	p, err := chain.ParamsByName(network)
+	if err != nil || blockTime == 0 {
+		return p, err
+	}
+	if p.Name != "dev" {
+		return nil, fmt.Errorf("--block-time: only a dev lab takes a block interval (the %s network's is fixed)", p.Name)
+	}
+	return chain.DevParamsWithBlockTime(blockTime)
 }

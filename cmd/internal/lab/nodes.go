@@ -21,7 +21,7 @@ func (l *Lab) args(i int, logLevel string) []string {
 	n := l.State.Nodes[i]
 	var boots []string
 	for _, j := range l.neighbours(i) {
-		boots = append(boots, l.State.Nodes[j].Bootnode())
+		boots = append(boots, l.bootnode(i, j))
 	}
 	a := []string{
 		"--network", l.State.Network, "--datadir", n.DataDir, "--no-mdns",
@@ -34,17 +34,27 @@ func (l *Lab) args(i int, logLevel string) []string {
 	if len(boots) > 0 {
 		a = append(a, "--bootnodes", strings.Join(boots, ","))
 	}
+	if l.State.BlockTime > 0 {
+		a = append(a, "--block-time", l.State.BlockTime.String())
+	}
+	if l.State.Shaped {
+		// Every byte between two nodes passes through their link's proxy:
+		// TCP only, and no address of its own for peers to learn.
+		a = append(a, "--p2p-no-quic", "--p2p-announce", "none")
+	}
 	if n.Hashrate > 0 {
 		a = append(a, "--mine", "--miner-threads", "1", "--miner-hashrate-limit", strconv.FormatFloat(n.Hashrate, 'f', 0, 64))
 	}
 	return a
 }
 
-// neighbours returns the nodes node i dials at start (--bootnodes): every
-// other node, since the lab's network is a full mesh on loopback. A
-// topology other than the mesh starts here (and in the peer count Up
-// waits for).
+// neighbours returns the nodes node i dials at start (--bootnodes): its
+// neighbours in the lab's topology (State.Links), or every other node in
+// a lab without links (a full mesh, as labs created before topologies).
 func (l *Lab) neighbours(i int) []int {
+	if l.State.Links != nil {
+		return neighboursIn(l.State.Links, i)
+	}
 	var out []int
 	for _, o := range l.State.Nodes {
 		if o.Index != i {
@@ -52,6 +62,21 @@ func (l *Lab) neighbours(i int) []int {
 		}
 	}
 	return out
+}
+
+// liveDegree returns the number of node i's neighbours over links that
+// are not down: the peers Up waits for.
+func (l *Lab) liveDegree(i int) int {
+	if l.State.Links == nil {
+		return l.N() - 1
+	}
+	d := 0
+	for _, k := range l.State.Links {
+		if !k.Down && (k.A == i || k.B == i) {
+			d++
+		}
+	}
+	return d
 }
 
 // quarryd returns the path of the quarryd binary.
@@ -80,7 +105,7 @@ func (l *Lab) Running(i int) bool {
 }
 
 // Up starts every node that is not running and waits until all answer RPC
-// and each has a peer (every other node, once connected).
+// and each is connected to every neighbour over a link that is up.
 func (l *Lab) Up(ctx context.Context, opts UpOptions) error {
 	bin, err := l.quarryd()
 	if err != nil {
@@ -89,6 +114,11 @@ func (l *Lab) Up(ctx context.Context, opts UpOptions) error {
 	level := opts.LogLevel
 	if level == "" {
 		level = "info"
+	}
+	if l.State.Shaped {
+		if err := l.startProxy(ctx, opts.Attached, opts.Devnet); err != nil {
+			return err
+		}
 	}
 	for i := range l.State.Nodes {
 		if l.Running(i) {
@@ -138,7 +168,7 @@ func (l *Lab) Up(ctx context.Context, opts UpOptions) error {
 	if err := l.waitReady(ctx); err != nil {
 		return err
 	}
-	return l.WaitPeers(ctx, l.N()-1)
+	return l.waitPeers(ctx, l.liveDegree)
 }
 
 // waitReady waits until every node answers RPC; a node that exits is an
@@ -177,6 +207,11 @@ const halfOpenGrace = 2 * time.Second
 // lists the peer to disconnect it (RPC disconnectnode); both redial and
 // get a proper connection. Each repair is logged.
 func (l *Lab) WaitPeers(ctx context.Context, want int) error {
+	return l.waitPeers(ctx, func(int) int { return want })
+}
+
+// waitPeers is WaitPeers with a peer count per node.
+func (l *Lab) waitPeers(ctx context.Context, want func(i int) int) error {
 	first := time.Now()
 	repaired := map[[2]int]bool{}
 	var last string
@@ -197,7 +232,7 @@ func (l *Lab) WaitPeers(ctx context.Context, want int) error {
 					sees[i][j] = true
 				}
 			}
-			if len(peers) < want {
+			if len(peers) < want(i) {
 				done = false
 				last = fmt.Sprintf("node%d has %d peers", i, len(peers))
 			}
@@ -220,7 +255,7 @@ func (l *Lab) WaitPeers(ctx context.Context, want int) error {
 		return false, nil
 	})
 	if err != nil {
-		return fmt.Errorf("waiting for every node to have %d peers (%s): %w", want, last, err)
+		return fmt.Errorf("waiting for every node to have its peers (%s): %w", last, err)
 	}
 	return nil
 }
@@ -259,6 +294,9 @@ func (l *Lab) Down(grace time.Duration) error {
 		cancel()
 		l.logf("node%d stopped (pid %d)", i, n.PID)
 		n.PID = 0
+	}
+	if err := l.stopProxy(grace); err != nil {
+		errs = append(errs, err)
 	}
 	if err := l.Save(); err != nil {
 		errs = append(errs, err)

@@ -64,10 +64,57 @@ func groupOf(groups [][]int, i int) int {
 	return -1
 }
 
-// Partition splits the devnet: each node blocks (RPC partition) the peer
-// IDs of every node outside its group, and the lab waits until no
-// connection crosses the split.
+// Where a partition is made.
+const (
+	// PartitionGater: each node's connection gater refuses the other
+	// groups (RPC partition); the nodes know they are split.
+	PartitionGater = "gater"
+	// PartitionLinks: the proxies of every link between the groups stop,
+	// so connections die as on a real network and the nodes know nothing.
+	PartitionLinks = "links"
+)
+
+// Partition splits the devnet through the nodes' gaters
+// (PartitionAt with PartitionGater).
 func (l *Lab) Partition(ctx context.Context, groups [][]int) error {
+	return l.PartitionAt(ctx, groups, PartitionGater)
+}
+
+// PartitionAt splits the devnet where says: PartitionGater makes each
+// node block (RPC partition) the peer IDs of every node outside its
+// group; PartitionLinks cuts every link between the groups in the
+// proxies of a shaped lab. Either way the lab then waits until no
+// connection crosses the split.
+func (l *Lab) PartitionAt(ctx context.Context, groups [][]int, where string) error {
+	var cut []string
+	switch where {
+	case PartitionGater, "":
+		where = PartitionGater
+		if err := l.gaterPartition(ctx, groups); err != nil {
+			return err
+		}
+	case PartitionLinks:
+		var err error
+		if cut, err = l.setLinksDown(ctx, groups, true, nil); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("partition at %q: want %s or %s", where, PartitionGater, PartitionLinks)
+	}
+	if err := l.waitSplit(ctx, groups); err != nil {
+		return err
+	}
+	tips, err := l.Tips(ctx)
+	if err != nil {
+		return err
+	}
+	l.State.Partition = &PartitionRecord{Groups: groups, Where: where, Cut: cut, At: time.Now().UTC(), Tips: tips}
+	l.State.Heal = nil
+	return l.Save()
+}
+
+// gaterPartition makes every node block the peers outside its group.
+func (l *Lab) gaterPartition(ctx context.Context, groups [][]int) error {
 	for i := 0; i < l.N(); i++ {
 		var others []string
 		for _, n := range l.State.Nodes {
@@ -79,6 +126,11 @@ func (l *Lab) Partition(ctx context.Context, groups [][]int) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// waitSplit waits until no connection crosses the groups.
+func (l *Lab) waitSplit(ctx context.Context, groups [][]int) error {
 	err := Poll(ctx, pollFast, func() (bool, error) {
 		for i := 0; i < l.N(); i++ {
 			peers, err := call[[]rpcjson.PeerInfo](ctx, l, i, "getpeerinfo")
@@ -96,13 +148,7 @@ func (l *Lab) Partition(ctx context.Context, groups [][]int) error {
 	if err != nil {
 		return fmt.Errorf("waiting for the partition to close cross connections: %w", err)
 	}
-	tips, err := l.Tips(ctx)
-	if err != nil {
-		return err
-	}
-	l.State.Partition = &PartitionRecord{Groups: groups, At: time.Now().UTC(), Tips: tips}
-	l.State.Heal = nil
-	return l.Save()
+	return nil
 }
 
 // nodeByPeerID returns the index of the node with that peer ID, or -1.
@@ -123,8 +169,9 @@ type HealOptions struct {
 	Timeout time.Duration
 }
 
-// Heal records every node's tip, lifts the partition on every node (RPC
-// heal) and, with Wait, measures the time until all nodes agree on tip and
+// Heal records every node's tip, lifts the partition (RPC heal on every
+// node, or, after a link partition, brings the cut links up and has
+// their ends redial) and, with Wait, measures the time until all nodes agree on tip and
 // state digest and records the reorgs the nodes announce on their
 // WebSocket "reorgs" topic (subscribed before the tips are recorded).
 func (l *Lab) Heal(ctx context.Context, opts HealOptions) (*HealRecord, error) {
@@ -142,18 +189,32 @@ func (l *Lab) Heal(ctx context.Context, opts HealOptions) (*HealRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec := &HealRecord{Tips: tips}
+	rec := &HealRecord{Tips: tips, Where: PartitionGater}
+	var cut map[string]bool
 	if l.State.Partition != nil {
 		rec.Groups = l.State.Partition.Groups
+		if l.State.Partition.Where == PartitionLinks {
+			rec.Where = PartitionLinks
+			cut = map[string]bool{}
+			for _, name := range l.State.Partition.Cut {
+				cut[name] = true
+			}
+		}
 		if err := l.recordSides(ctx, rec); err != nil {
 			return nil, err
 		}
 	}
 	start := time.Now()
 	rec.At = start.UTC()
-	for i := 0; i < l.N(); i++ {
-		if _, err := call[json.RawMessage](ctx, l, i, "heal"); err != nil {
+	if rec.Where == PartitionLinks {
+		if _, err := l.setLinksDown(ctx, rec.Groups, false, cut); err != nil {
 			return nil, err
+		}
+	} else {
+		for i := 0; i < l.N(); i++ {
+			if _, err := call[json.RawMessage](ctx, l, i, "heal"); err != nil {
+				return nil, err
+			}
 		}
 	}
 	l.State.Heal = rec

@@ -7,19 +7,25 @@ import (
 	"strconv"
 )
 
-// allocatePorts returns p2p, RPC and metrics ports per node. With base 0
-// it asks the kernel for free ports (the p2p port free for TCP and UDP,
-// since QUIC shares it) and holds them until all are chosen.
-func allocatePorts(n, base int) ([][3]int, error) {
+// allocatePorts returns p2p, RPC and metrics ports per node and extra
+// more TCP ports (a shaped lab's proxies). With base 0 it asks the kernel
+// for free ports (the p2p port free for TCP and UDP, since QUIC shares
+// it) and holds every one until all are chosen, so no port is handed out
+// twice; with a base the extra ports follow the nodes' (base+10n, ...).
+func allocatePorts(n, base, extra int) ([][3]int, []int, error) {
 	out := make([][3]int, n)
+	more := make([]int, extra)
 	if base != 0 {
-		if base < 1024 || base+10*n > 65535 {
-			return nil, fmt.Errorf("--base-port %d: want 1024..%d", base, 65535-10*n)
+		if base < 1024 || base+10*n+extra > 65535 {
+			return nil, nil, fmt.Errorf("--base-port %d: want 1024..%d", base, 65535-10*n-extra)
 		}
 		for i := range out {
 			out[i] = [3]int{base + 10*i, base + 10*i + 1, base + 10*i + 2}
 		}
-		return out, nil
+		for k := range more {
+			more[k] = base + 10*n + k
+		}
+		return out, more, nil
 	}
 	var closers []func()
 	defer func() {
@@ -38,11 +44,11 @@ func allocatePorts(n, base int) ([][3]int, error) {
 	for i := range out {
 		for attempt := 0; ; attempt++ {
 			if attempt == 50 {
-				return nil, errors.New("no free TCP+UDP port pair found")
+				return nil, nil, errors.New("no free TCP+UDP port pair found")
 			}
 			port, err := tcpPort()
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			uc, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
 			if err != nil {
@@ -55,10 +61,17 @@ func allocatePorts(n, base int) ([][3]int, error) {
 		for k := 1; k < 3; k++ {
 			port, err := tcpPort()
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			out[i][k] = port
 		}
 	}
-	return out, nil
+	for k := range more {
+		port, err := tcpPort()
+		if err != nil {
+			return nil, nil, err
+		}
+		more[k] = port
+	}
+	return out, more, nil
 }

@@ -20,7 +20,11 @@ func sysProcAttr(attached bool) *syscall.SysProcAttr {
 
 // processAlive reports whether pid is a live (not zombie) quarryd running
 // with dataDir: a recycled pid belonging to another program is not ours.
-func processAlive(pid int, dataDir string) bool {
+func processAlive(pid int, dataDir string) bool { return processRunsWith(pid, "--datadir", dataDir) }
+
+// processRunsWith reports whether pid is a live (not zombie) process whose
+// command line has the argument flag followed by value.
+func processRunsWith(pid int, flag, value string) bool {
 	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	if err != nil {
 		return false
@@ -28,7 +32,7 @@ func processAlive(pid int, dataDir string) bool {
 	args := bytes.Split(bytes.TrimRight(cmdline, "\x00"), []byte{0})
 	ours := false
 	for i := 0; i+1 < len(args); i++ {
-		if string(args[i]) == "--datadir" && string(args[i+1]) == dataDir {
+		if string(args[i]) == flag && string(args[i+1]) == value {
 			ours = true
 		}
 	}
@@ -44,4 +48,15 @@ func processAlive(pid int, dataDir string) bool {
 		return false
 	}
 	return true
+}
+
+// pidAlive reports whether pid exists and is not a zombie, whatever its
+// command line (a child just forked shows its parent's until it execs).
+func pidAlive(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }

@@ -16,7 +16,9 @@ import (
 // which branch won, every node's reorg, the orphaned blocks, the time to
 // agreement and the fate of the double spend.
 type Report struct {
-	HealAt     time.Time
+	HealAt time.Time
+	// Where the partition was made: PartitionGater or PartitionLinks.
+	Where      string
 	Fork       chain.Hash
 	ForkHeight uint64
 	Sides      []SideReport
@@ -81,7 +83,7 @@ func (l *Lab) BuildReport(ctx context.Context) (*Report, error) {
 	if h == nil || len(h.Sides) == 0 {
 		return nil, errNoHeal
 	}
-	r := &Report{HealAt: h.At, Fork: h.Fork, ForkHeight: h.ForkHeight, Heaviest: -1, Winner: -1, HealToAgreement: h.Agreement}
+	r := &Report{HealAt: h.At, Where: h.Where, Fork: h.Fork, ForkHeight: h.ForkHeight, Heaviest: -1, Winner: -1, HealToAgreement: h.Agreement}
 	var err error
 	if r.Now, err = l.CheckAgreement(ctx); err != nil {
 		return nil, err
@@ -198,7 +200,11 @@ func (r *Report) Print(w io.Writer) {
 	for _, s := range r.Sides {
 		groups = append(groups, GroupName(s.Group))
 	}
-	fmt.Fprintf(w, "Heal report: partition %s, healed %s\n", strings.Join(groups, " | "), r.HealAt.Local().Format("15:04:05.000"))
+	at := ""
+	if r.Where != "" {
+		at = " at the " + r.Where
+	}
+	fmt.Fprintf(w, "Heal report: partition %s%s, healed %s\n", strings.Join(groups, " | "), at, r.HealAt.Local().Format("15:04:05.000"))
 	fmt.Fprintf(w, "  fork point    height %d  %s\n", r.ForkHeight, r.Fork)
 	for k, s := range r.Sides {
 		note := ""

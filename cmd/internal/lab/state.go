@@ -18,13 +18,25 @@ const stateVersion = 1
 // identities, ports and processes, and the records of the last partition,
 // heal and double spend (the report is computed from them).
 type State struct {
-	Version int       `json:"version"`
-	Network string    `json:"network"`
-	Seed    string    `json:"seed"`
-	Created time.Time `json:"created"`
+	Version int    `json:"version"`
+	Network string `json:"network"`
+	Seed    string `json:"seed"`
+	// BlockTime is the dev-derived network's block interval (0: the
+	// network's own).
+	BlockTime time.Duration `json:"block_time_ns,omitempty"`
+	Created   time.Time     `json:"created"`
 	// TotalHashrate is the H/s shared among the mining nodes.
 	TotalHashrate float64     `json:"total_hashrate"`
 	Nodes         []NodeState `json:"nodes"`
+	// Topology is the --topology the lab was created with and Links its
+	// edges (nil: a full mesh without proxies, as labs created before
+	// topologies existed).
+	Topology string `json:"topology,omitempty"`
+	Links    []Link `json:"links,omitempty"`
+	// Shaped labs route every link through a proxy of the lab's proxy
+	// daemon (Proxy) and run their nodes on TCP only.
+	Shaped bool        `json:"shaped,omitempty"`
+	Proxy  *ProxyState `json:"proxy,omitempty"`
 	// Sinks are deterministic addresses nobody mines to; doublespend
 	// pays them so their balances show which spend won.
 	Sinks []string `json:"sinks"`
@@ -76,18 +88,25 @@ type TipRecord struct {
 
 // PartitionRecord is written by partition.
 type PartitionRecord struct {
-	Groups [][]int     `json:"groups"`
-	At     time.Time   `json:"at"`
-	Tips   []TipRecord `json:"tips"`
+	Groups [][]int `json:"groups"`
+	// Where is PartitionGater or PartitionLinks; Cut are the links a
+	// link partition took down (heal restores exactly these).
+	Where string      `json:"where,omitempty"`
+	Cut   []string    `json:"cut,omitempty"`
+	At    time.Time   `json:"at"`
+	Tips  []TipRecord `json:"tips"`
 }
 
 // HealRecord is written by heal: the tips just before the heal calls, the
 // fork point and each side's branch at that moment, and, when heal waited
 // for it, the time to agreement.
 type HealRecord struct {
-	Groups [][]int     `json:"groups"`
-	At     time.Time   `json:"at"`
-	Tips   []TipRecord `json:"tips"`
+	Groups [][]int `json:"groups"`
+	// Where is where the partition was made (PartitionGater or
+	// PartitionLinks).
+	Where string      `json:"where,omitempty"`
+	At    time.Time   `json:"at"`
+	Tips  []TipRecord `json:"tips"`
 	// Fork is the last block every side shared; ForkWork its chain work.
 	Fork       chain.Hash   `json:"fork"`
 	ForkHeight uint64       `json:"fork_height"`

@@ -21,7 +21,10 @@
 // within publishDelay of a change; a page that cannot keep up is closed
 // and reconnects. Node statuses (height, peers, network state, hash rate,
 // mempool) are re-read by RPC after changes, at most every refreshEvery;
-// nothing polls on a timer. A page pages back by sending {"top": H}; the
+// the only timer checks the lab's state file's modification time every
+// refreshEvery, so a command run from the shell (a link change, a
+// partition) shows without a block. The snapshot carries the topology and
+// each link's conditions; the page lists them and strikes out cut links. A page pages back by sending {"top": H}; the
 // server backfills that window from the nodes' main chains on demand.
 //
 // # Safety

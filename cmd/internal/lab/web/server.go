@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -92,13 +94,26 @@ type nodeLine struct {
 	Err      string     `json:"err,omitempty"`
 }
 
+// linkLine is one link of the topology as the page draws it.
+type linkLine struct {
+	Name       string `json:"name"`
+	Conditions string `json:"conditions"`
+	Down       bool   `json:"down"`
+}
+
 // labLine is the lab-wide part of the page: network, partition, heal
 // report and the double spend.
 type labLine struct {
-	Network     string     `json:"network"`
-	Dir         string     `json:"dir"`
-	Groups      [][]int    `json:"groups,omitempty"` // current partition (nil: whole)
-	Fork        chain.Hash `json:"fork"`             // fork point of the last partition
+	Network string  `json:"network"`
+	Dir     string  `json:"dir"`
+	Groups  [][]int `json:"groups,omitempty"` // current partition (nil: whole)
+	// Topology names the lab's topology; Links are its links with their
+	// conditions when the lab is shaped or not a full mesh.
+	Topology string     `json:"topology,omitempty"`
+	Links    []linkLine `json:"links,omitempty"`
+	// Nodes is the number of nodes (the graph's vertices).
+	Nodes       int        `json:"nodes"`
+	Fork        chain.Hash `json:"fork"` // fork point of the last partition
 	ForkHeight  uint64     `json:"forkheight"`
 	Report      string     `json:"report,omitempty"`
 	DoubleSpend []string   `json:"doublespend,omitempty"`
@@ -254,13 +269,28 @@ func (s *Server) changed(stale bool) {
 }
 
 // refresher re-reads node statuses and the lab state when asked, at most
-// every refreshEvery.
+// every refreshEvery, and when the lab's state file changes (a command
+// run from the shell: a link change, a partition), which it checks every
+// refreshEvery.
 func (s *Server) refresher(ctx context.Context) error {
+	state := filepath.Join(s.cfg.Dir, "lab.json")
+	var seen time.Time
+	if st, err := os.Stat(state); err == nil {
+		seen = st.ModTime()
+	}
+	poll := time.NewTicker(refreshEvery)
+	defer poll.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-s.stale:
+		case <-poll.C:
+			st, err := os.Stat(state)
+			if err != nil || st.ModTime().Equal(seen) {
+				continue
+			}
+			seen = st.ModTime()
 		}
 		s.refreshNodes(ctx)
 		t := time.NewTimer(refreshEvery)
@@ -301,7 +331,12 @@ func (s *Server) refreshNodes(ctx context.Context) {
 		}
 		nodes[i] = n
 	}
-	ll := labLine{Network: l.State.Network, Dir: l.Dir}
+	ll := labLine{Network: l.State.Network, Dir: l.Dir, Topology: l.State.Topology, Nodes: l.N()}
+	if l.State.Shaped || (l.State.Topology != "" && l.State.Topology != "mesh") {
+		for _, k := range l.State.Links {
+			ll.Links = append(ll.Links, linkLine{Name: k.Name(), Conditions: k.Conditions(), Down: k.Down})
+		}
+	}
 	if p := l.State.Partition; p != nil && (l.State.Heal == nil || l.State.Heal.At.Before(p.At)) {
 		ll.Groups = p.Groups
 	}

@@ -104,3 +104,35 @@ func TestLabPageInBrowser(t *testing.T) {
 		t.Errorf("page marks fork %s, the lab recorded %v", fork, h)
 	}
 }
+
+// TestLabPageShowsLinks: the page of a shaped line of three nodes lists
+// its two links with their conditions and strikes out the one that is
+// cut.
+func TestLabPageShowsLinks(t *testing.T) {
+	bin := labtest.Build(t, "quarryd")
+	page := browser.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	l := labtest.StartLab(t, ctx, bin, lab.UpOptions{N: 3, Seed: "web-links", Network: "regtest", Topology: "line", LinkDelay: 20 * time.Millisecond})
+	srv, err := web.New(web.Config{Dir: l.Dir, Bin: bin, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.RunReady(t, srv.Run, srv.Ready(), 10*time.Second)
+	const wait = 30 * time.Second
+	page.Open("http://" + srv.Addr() + "/")
+	page.WaitJS(wait, "the links listed", `!document.getElementById("links-line").hidden && document.querySelectorAll("#links .link").length === 2`)
+	page.WaitJS(wait, "the topology named", `document.getElementById("topology").textContent === "line"`)
+	page.WaitJS(wait, "the conditions shown", `document.getElementById("links").textContent.includes("1-2 20ms")`)
+	down := true
+	if _, err := l.SetLink(ctx, 1, 2, lab.LinkChange{Down: &down}); err != nil {
+		t.Fatal(err)
+	}
+	page.WaitJS(wait, "the graph drawn", `document.querySelectorAll("#graph line.graph-link.shaped").length === 2 && document.querySelectorAll("#graph circle.graph-node").length === 3`)
+	page.WaitJS(wait, "the cut link struck out", `(() => {
+		const cut = document.querySelectorAll("#links .link-down");
+		return cut.length === 1 && cut[0].textContent.startsWith("1-2 down");
+	})()`)
+	page.WaitJS(wait, "the cut link dashed in the graph", `document.querySelector('#graph line.graph-link.down[data-link="1-2"]') !== null`)
+	page.SaveScreenshot(os.Getenv("QUARRY_SCREENSHOTS"), "lab-links.png")
+}

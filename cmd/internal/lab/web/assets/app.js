@@ -60,11 +60,66 @@ function connect() {
   };
 }
 
+// drawLinks lists the topology's links with their conditions; cut
+// links are marked.
+function drawLinks(lab) {
+  const links = lab.links || [];
+  $("links-line").hidden = links.length === 0;
+  $("topology").textContent = lab.topology || "mesh";
+  $("links").replaceChildren(...links.map((k) => {
+    const span = document.createElement("span");
+    span.className = k.down ? "link link-down" : "link";
+    span.textContent = `${k.name} ${k.conditions}`;
+    return span;
+  }));
+  drawGraph(links, lab.nodes || 0);
+}
+
+// drawGraph draws the topology: nodes on a circle, one line per link
+// (dashed red when cut, orange when shaped), its conditions as a tooltip.
+function drawGraph(links, n) {
+  const svg = $("graph");
+  const ns = "http://www.w3.org/2000/svg";
+  const size = n > 16 ? 320 : 220, r = size / 2 - 22, c = size / 2;
+  svg.setAttribute("width", size);
+  svg.setAttribute("height", links.length ? size : 0);
+  const pos = (i) => [c + r * Math.sin((2 * Math.PI * i) / n), c - r * Math.cos((2 * Math.PI * i) / n)];
+  const out = [];
+  for (const k of links) {
+    const [a, b] = k.name.split("-").map(Number);
+    const [x1, y1] = pos(a), [x2, y2] = pos(b);
+    const line = document.createElementNS(ns, "line");
+    Object.entries({ x1, y1, x2, y2 }).forEach(([key, v]) => line.setAttribute(key, v));
+    line.setAttribute("class", "graph-link" + (k.down ? " down" : k.conditions !== "instant" ? " shaped" : ""));
+    line.dataset.link = k.name;
+    const title = document.createElementNS(ns, "title");
+    title.textContent = `${k.name}: ${k.conditions}`;
+    line.appendChild(title);
+    out.push(line);
+  }
+  for (let i = 0; i < n && links.length; i++) {
+    const [x, y] = pos(i);
+    const dot = document.createElementNS(ns, "circle");
+    dot.setAttribute("cx", x);
+    dot.setAttribute("cy", y);
+    dot.setAttribute("r", 9);
+    dot.setAttribute("class", "graph-node");
+    const label = document.createElementNS(ns, "text");
+    label.setAttribute("x", x);
+    label.setAttribute("y", y + 4);
+    label.setAttribute("class", "graph-label");
+    label.textContent = i;
+    out.push(dot, label);
+  }
+  svg.replaceChildren(...out);
+}
+
 function draw(s) {
   $("network").textContent = s.lab.network;
   const running = s.nodes.filter((n) => n.running).length;
   $("summary").textContent = `${s.nodes.length} nodes (${running} running) in ${s.lab.dir}` +
     (s.lab.groups ? ` · partitioned ${s.lab.groups.map((g) => "{" + g.join(",") + "}").join(" | ")}` : "");
+  drawLinks(s.lab);
   drawTree(s.view, s.lab);
   drawNodes(s.nodes);
   drawReorgs(s.reorgs || []);
