@@ -2,7 +2,9 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -135,4 +137,45 @@ func TestLabPageShowsLinks(t *testing.T) {
 	})()`)
 	page.WaitJS(wait, "the cut link dashed in the graph", `document.querySelector('#graph line.graph-link.down[data-link="1-2"]') !== null`)
 	page.SaveScreenshot(os.Getenv("QUARRY_SCREENSHOTS"), "lab-links.png")
+}
+
+// BenchmarkLabPageBlockLatency measures how long a block takes to appear
+// on the lab page in headless Chromium: from just before generatetoaddress
+// on a regtest node (an upper bound on connect -> box drawn) until the
+// page drew the block's box. Reports p50 and p99.
+//
+//	go test -run XXX -bench LabPageBlockLatency -benchtime 200x ./cmd/internal/lab/web/
+func BenchmarkLabPageBlockLatency(b *testing.B) {
+	bin := labtest.Build(b, "quarryd")
+	page := browser.Start(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	l := labtest.StartLab(b, ctx, bin, lab.UpOptions{N: 2, Seed: "bench", Network: "regtest"})
+	srv, err := web.New(web.Config{Dir: l.Dir, Bin: bin, Listen: "127.0.0.1:0"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	testkit.RunReady(b, srv.Run, srv.Ready(), 10*time.Second)
+	page.Open("http://" + srv.Addr() + "/")
+	page.WaitJS(30*time.Second, "the first snapshot", `window.quarryLab.snapshots > 0`)
+	var lat []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		hashes, err := l.Generate(ctx, 0, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		drawn, err := browser.Await[float64](page, 30*time.Second, fmt.Sprintf(`window.quarryLab.drawn(%q)`, hashes[0].String()))
+		if err != nil {
+			b.Fatalf("block %s never drawn: %v", hashes[0], err)
+		}
+		lat = append(lat, time.UnixMilli(int64(drawn)).Sub(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	b.ReportMetric(float64(q(0.5).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(q(0.99).Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 }

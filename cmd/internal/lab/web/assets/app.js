@@ -10,7 +10,18 @@ const TOP = 34;      // room above lane 0 for tip labels
 const LEFT = 16;
 
 const state = { top: 0, snap: null, ws: null, backoff: 500 };
-window.quarryLab = { snapshots: 0, last: null };
+// Exposed for tests and measurements: the last snapshot, and drawn(hash),
+// a promise of the time (Date.now()) the block's box was first drawn.
+const drawnWaiters = new Map();
+window.quarryLab = {
+  snapshots: 0,
+  last: null,
+  drawn(hash) {
+    if (document.querySelector(`rect.block[data-hash="${hash}"]`)) return Promise.resolve(Date.now());
+    if (drawnWaiters.size >= 1000) drawnWaiters.clear();
+    return new Promise((resolve) => drawnWaiters.set(hash, resolve));
+  },
+};
 
 const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
@@ -51,6 +62,13 @@ function connect() {
     window.quarryLab.snapshots++;
     window.quarryLab.last = snap;
     draw(snap);
+    if (drawnWaiters.size > 0) {
+      const now = Date.now();
+      for (const b of snap.view.blocks || []) {
+        const w = drawnWaiters.get(b.hash);
+        if (w) { drawnWaiters.delete(b.hash); w(now); }
+      }
+    }
   };
   ws.onclose = () => {
     $("conn").textContent = "disconnected";
