@@ -74,7 +74,7 @@ func (n *Node) build(c *chain.Chain, pool *mempool.Pool, reg prometheus.Register
 		Chain: c, Txs: minerTxSource{pool: pool},
 		Submitter: submit,
 		PayTo:     comps.payTo, Generate: cfg.Mine, Threads: cfg.MinerThreads, HashrateLimit: cfg.MinerHashrateLimit,
-		Logger: n.log, Registerer: reg,
+		Logger: n.log, Registerer: reg, Now: cfg.now,
 	})
 	if err != nil {
 		return nil, err

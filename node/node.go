@@ -142,7 +142,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	registerBuildInfo(reg, buildinfo.Read())
 
 	sigs := chain.NewSigCache(sigCacheSize)
-	c, err := chain.New(chain.Config{Params: cfg.params, Store: store, SigCache: sigs, Logger: n.log.With("component", "chain")})
+	c, err := chain.New(chain.Config{Params: cfg.params, Store: store, SigCache: sigs, Logger: n.log.With("component", "chain"), Now: cfg.now})
 	if errors.Is(err, chain.ErrStoreCorrupted) {
 		dbDir := filepath.Join(cfg.DataDir, "chain")
 		return fmt.Errorf("%w\nThe chain database cannot be trusted, so the node will not serve from it. Move %s aside (keep it for a bug report) and restart: the node resyncs from its peers", err, dbDir)
