@@ -53,12 +53,15 @@ func (n *Node) build(c *chain.Chain, pool *mempool.Pool, reg prometheus.Register
 
 	if !cfg.NoP2P {
 		comps.net, err = p2p.New(p2p.Config{
-			Params: cfg.params, Chain: n.tc, Mempool: p2pMempool{n: n, comps: comps},
+			Params: cfg.params, Chain: n.p2pChain(), Mempool: p2pMempool{n: n, comps: comps},
 			DataDir: cfg.DataDir, ListenAddr: cfg.P2PListen, Bootnodes: cfg.Bootnodes, MDNS: !cfg.NoMDNS,
 			Logger: n.log, Registerer: reg,
 		})
 		if err != nil {
 			return nil, err
+		}
+		if n.adv != nil {
+			n.adv.publish = func(b *chain.Block) { n.announce(comps, b) }
 		}
 		if reg != nil {
 			net := comps.net
@@ -98,6 +101,15 @@ func (n *Node) build(c *chain.Chain, pool *mempool.Pool, reg prometheus.Register
 	return comps, nil
 }
 
+// p2pChain is the chain as the network layer sees it: the chain itself,
+// or on an adversarial node a view that hides its private blocks.
+func (n *Node) p2pChain() p2p.Chain {
+	if n.adv != nil {
+		return advView{timedChain: n.tc, d: n.adv}
+	}
+	return n.tc
+}
+
 // requestStop is the RPC "stop" method: it cancels the node's context.
 func (n *Node) requestStop() {
 	n.mu.Lock()
@@ -128,6 +140,9 @@ func (n *Node) submitTx(comps *components, tx *chain.Tx) error {
 func (n *Node) submitMined(comps *components, b *chain.Block) error {
 	h := b.Hash()
 	n.ours.add(h)
+	if n.adv != nil {
+		return n.adv.ownBlock(n.tc, b)
+	}
 	res, err := n.tc.ProcessBlock(b)
 	if err != nil {
 		return err
