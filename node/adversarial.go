@@ -72,8 +72,12 @@ func (d *adversaryDriver) ownBlock(tc timedChain, b *chain.Block) error {
 	h := b.Hash()
 	if d.eq != nil {
 		d.mu.Lock()
+		stale, wasHolding := d.eq.Holding()
 		hold, twins := d.eq.Found(h, b.Header.PrevBlock)
 		if hold {
+			if wasHolding {
+				delete(d.hidden, stale) // its parent is no longer the tip
+			}
 			d.hidden[h] = b
 			d.note("holding block %s at height %d: mining its twin", h, d.heightOf(b))
 			d.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/testkit"
+	"github.com/quarrychain/quarry/node/adversary"
 	"github.com/quarrychain/quarry/rpc/client"
 	"github.com/quarrychain/quarry/rpc/rpcjson"
 )
@@ -166,4 +167,82 @@ func TestHonestNodesRefuseInvalidAdversaryBlocks(t *testing.T) {
 			t.Fatal("an honest node lost its chain")
 		}
 	}
+}
+
+// TestWithholdReleasesLongerBranch: the withholding node ignores the
+// public chain while it mines its private branch and releases it once it
+// is --withhold-depth long and longer than the public chain since the
+// fork; the honest block is orphaned everywhere.
+func TestWithholdReleasesLongerBranch(t *testing.T) {
+	h1, h2, w := labTrio(t, "withhold")
+	base := h1.Chain().Best()
+	if w.cfg.WithholdDepth != 6 {
+		t.Fatalf("default depth %d, want 6", w.cfg.WithholdDepth)
+	}
+	w.adv.mu.Lock() // depth 2 keeps the test short
+	w.adv.withhold = adversary.NewWithhold(2, 0)
+	w.adv.strat = w.adv.withhold
+	w.adv.mu.Unlock()
+
+	mineOne(t, w)
+	hb := mineOne(t, h1)
+	if hb.Header.PrevBlock != base.Hash {
+		t.Fatal("the private block leaked")
+	}
+	testkit.WaitFor(t, 30*time.Second, "the honest block counted", func() bool {
+		return adversaryInfo(t, w).Public == 1
+	})
+	if w.Chain().HaveBlock(hb.Hash()) {
+		t.Fatal("the withholding node stored the public block instead of ignoring it")
+	}
+	last := mineOne(t, w) // private 2 > public 1: release
+	waitTip(t, last.Hash(), h1, h2, w)
+	info := adversaryInfo(t, w)
+	if info.Releases != 1 || info.Published != 2 || info.OrphansCaused != 1 || info.Ignored < 1 {
+		t.Fatalf("after the release: %+v", info)
+	}
+}
+
+// TestEquivocateAnnouncesTwins: the equivocating node holds its first
+// block at a height, mines a second on the same parent, and announces both;
+// each honest node stores both, and the next block settles the fork.
+func TestEquivocateAnnouncesTwins(t *testing.T) {
+	h1, h2, e := labTrio(t, "equivocate")
+	base := h1.Chain().Best()
+	ctx := testkit.Context(t, 30*time.Second)
+	cl := rpcClient(t, e)
+	var addr string
+	if err := cl.Call(ctx, "getnewaddress", nil, &addr); err != nil {
+		t.Fatal(err)
+	}
+	params, _ := client.Params(1, addr)
+	// generatetoaddress wants each block to become the tip: the held
+	// block does not, and the second twin loses to the first.
+	for i := 0; i < 2; i++ {
+		_ = cl.Call(ctx, "generatetoaddress", params, new([]chain.Hash))
+	}
+	if info := adversaryInfo(t, e); info.Twins != 1 {
+		t.Fatalf("twins %+v", info)
+	}
+	var twins []chain.Hash
+	for _, tip := range e.Chain().Tips() {
+		if tip.Height == base.Height+1 {
+			twins = append(twins, tip.Hash)
+		}
+	}
+	if len(twins) != 2 {
+		t.Fatalf("the equivocator has %d blocks at height %d, want 2", len(twins), base.Height+1)
+	}
+	testkit.WaitFor(t, 30*time.Second, "both twins on both honest nodes", func() bool {
+		for _, n := range []*Node{h1, h2} {
+			for _, tw := range twins {
+				if !n.Chain().HaveBlock(tw) {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	next := mineOne(t, h1)
+	waitTip(t, next.Hash(), h1, h2, e)
 }
