@@ -1,9 +1,12 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"sync"
+	"time"
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/node/adversary"
@@ -38,13 +41,70 @@ type adversaryDriver struct {
 	ignored map[chain.Hash]uint64
 	dropped uint64
 	log2    []string // recent actions, newest last
+
+	stop           chan struct{} // closed when the node stops (ends stalls)
+	stalls, junked uint64
+}
+
+// stallFor is how long the stall mode holds a request: longer than any
+// peer's request timeout.
+const stallFor = 2 * time.Minute
+
+// junkEvery is the period of the junk mode's invalid blocks.
+const junkEvery = 5 * time.Second
+
+// liedWork is the chain work the lie-work mode advertises: 2^200.
+var liedWork = new(big.Int).Lsh(big.NewInt(1), 200)
+
+// run is the driver's goroutine: it ends the stalls when ctx ends and, in
+// junk mode, announces an invalid block every junkEvery.
+func (d *adversaryDriver) run(ctx context.Context) error {
+	defer close(d.stop)
+	if d.mode != adversary.ModeJunk {
+		<-ctx.Done()
+		return nil
+	}
+	t := time.NewTicker(junkEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			b, err := d.c.Block(d.c.Best().Hash)
+			if err != nil || b == nil {
+				continue
+			}
+			junk := *b
+			junk.Header.MerkleRoot[0] ^= 0xff // the proof of work no longer covers the transactions
+			d.mu.Lock()
+			d.junked++
+			d.note("announcing invalid block %s (broken merkle root)", junk.Hash())
+			d.mu.Unlock()
+			d.publish(&junk)
+		}
+	}
+}
+
+// stall holds a peer's request until stallFor passes or the node stops.
+func (d *adversaryDriver) stall() {
+	d.mu.Lock()
+	d.stalls++
+	d.mu.Unlock()
+	t := time.NewTimer(stallFor)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-d.stop:
+	}
 }
 
 const adversaryLogMax = 32
 
 func newAdversaryDriver(mode adversary.Mode, withholdDepth int, c *chain.Chain, log *slog.Logger) *adversaryDriver {
 	d := &adversaryDriver{mode: mode, c: c, log: log.With("component", "adversary", "mode", string(mode)),
-		hidden: map[chain.Hash]*chain.Block{}, ignored: map[chain.Hash]uint64{}, pubHeight: c.Height()}
+		hidden: map[chain.Hash]*chain.Block{}, ignored: map[chain.Hash]uint64{}, pubHeight: c.Height(),
+		stop: make(chan struct{})}
 	switch mode {
 	case adversary.ModeSelfish:
 		d.strat = adversary.NewSelfish()
@@ -261,13 +321,15 @@ type AdversaryInfo struct {
 	Stats       adversary.Stats
 	Twins       uint64
 	Ignored     uint64
+	Stalls      uint64
+	Junk        uint64
 	Recent      []string
 }
 
 func (d *adversaryDriver) info() AdversaryInfo {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := AdversaryInfo{Mode: string(d.mode), Ignored: d.dropped, Recent: append([]string(nil), d.log2...)}
+	out := AdversaryInfo{Mode: string(d.mode), Ignored: d.dropped, Stalls: d.stalls, Junk: d.junked, Recent: append([]string(nil), d.log2...)}
 	switch {
 	case d.strat != nil:
 		out.State = d.strat.State()
@@ -294,7 +356,13 @@ type advView struct {
 	d *adversaryDriver
 }
 
-func (v advView) Best() chain.Snapshot { return v.d.publicTip() }
+func (v advView) Best() chain.Snapshot {
+	s := v.d.publicTip()
+	if v.d.mode == adversary.ModeLieWork {
+		s.ChainWork = new(big.Int).Set(liedWork)
+	}
+	return s
+}
 
 func (v advView) HaveBlock(h chain.Hash) bool {
 	if v.timedChain.HaveBlock(h) {
@@ -314,6 +382,10 @@ func (v advView) BlockInfo(h chain.Hash) (chain.BlockInfo, bool) {
 }
 
 func (v advView) Block(h chain.Hash) (*chain.Block, error) {
+	if v.d.mode == adversary.ModeStall {
+		v.d.stall()
+		return nil, fmt.Errorf("block %s: %w", h, chain.ErrNotFound)
+	}
 	if v.d.isHidden(h) {
 		return nil, fmt.Errorf("block %s: %w", h, chain.ErrNotFound)
 	}
@@ -321,6 +393,10 @@ func (v advView) Block(h chain.Hash) (*chain.Block, error) {
 }
 
 func (v advView) HeadersAfter(locator []chain.Hash, stop chain.Hash, max int) []chain.Header {
+	if v.d.mode == adversary.ModeStall {
+		v.d.stall()
+		return nil
+	}
 	hdrs := v.timedChain.HeadersAfter(locator, stop, max)
 	for i := range hdrs {
 		if v.d.isHidden(hdrs[i].BlockHash()) {
@@ -370,7 +446,7 @@ func (b *backend) AdversaryInfo() rpcjson.AdversaryInfo {
 	s := i.Stats
 	out.Mined, out.Withheld, out.Published, out.Releases = s.Mined, s.Withheld, s.Published, s.Releases
 	out.Overrides, out.OrphansCaused, out.Abandoned = s.Overrides, s.OrphansCaused, s.Abandoned
-	out.Twins, out.Ignored = i.Twins, i.Ignored
+	out.Twins, out.Ignored, out.Stalls, out.Junk = i.Twins, i.Ignored, i.Stalls, i.Junk
 	if i.Recent != nil {
 		out.Recent = i.Recent
 	}

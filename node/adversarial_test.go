@@ -246,3 +246,64 @@ func TestEquivocateAnnouncesTwins(t *testing.T) {
 	next := mineOne(t, h1)
 	waitTip(t, next.Hash(), h1, h2, e)
 }
+
+// TestLieWorkPeerDoesNotMislead: a node advertising 2^200 chain work in
+// its status makes its peers ask it for headers, which prove nothing more;
+// the honest nodes keep their chain and keep extending it together.
+func TestLieWorkPeerDoesNotMislead(t *testing.T) {
+	h1, h2, l := labTrio(t, "lie-work")
+	if w := l.p2pChain().Best().ChainWork; w.Cmp(liedWork) != 0 {
+		t.Fatalf("advertised work %s", w)
+	}
+	for i := 0; i < 3; i++ {
+		hb := mineOne(t, h2)
+		waitTip(t, hb.Hash(), h1, h2, l)
+	}
+}
+
+// TestStallHoldsRequestsUntilStop: the stall mode answers no header or
+// block request until the node stops.
+func TestStallHoldsRequestsUntilStop(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Adversary = "stall"
+	n, stop := startNode(t, cfg)
+	view := n.p2pChain()
+	done := make(chan []chain.Header)
+	go func() { done <- view.HeadersAfter(nil, chain.Hash{}, 10) }()
+	testkit.WaitFor(t, 10*time.Second, "a stalled request", func() bool { return adversaryInfo(t, n).Stalls == 1 })
+	select {
+	case <-done:
+		t.Fatal("the stalled request was answered")
+	default:
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case hdrs := <-done:
+		if len(hdrs) != 0 {
+			t.Fatalf("stalled request answered with %d headers", len(hdrs))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stalled request outlived the node")
+	}
+}
+
+// TestJunkPeerIsBanned: the junk mode's invalid blocks get it banned by
+// every honest peer, which store none of them.
+func TestJunkPeerIsBanned(t *testing.T) {
+	h1, h2, j := labTrio(t, "junk")
+	testkit.WaitFor(t, 30*time.Second, "the junk sender banned by both honest nodes", func() bool {
+		return h1.net.IsBanned(j.net.ID()) && h2.net.IsBanned(j.net.ID())
+	})
+	if info := adversaryInfo(t, j); info.Junk == 0 {
+		t.Fatalf("no junk sent: %+v", info)
+	}
+	for _, n := range []*Node{h1, h2} {
+		for _, tip := range n.Chain().Tips() {
+			if tip.Hash != n.Chain().Best().Hash && tip.Status != "invalid" {
+				t.Fatalf("an honest node has a side tip %s (%s)", tip.Hash, tip.Status)
+			}
+		}
+	}
+}

@@ -62,6 +62,7 @@ func (n *Node) build(c *chain.Chain, pool *mempool.Pool, reg prometheus.Register
 		}
 		if n.adv != nil {
 			n.adv.publish = func(b *chain.Block) { n.announce(comps, b) }
+			comps.runners = append(comps.runners, n.adv.run)
 		}
 		if reg != nil {
 			net := comps.net
@@ -140,7 +141,7 @@ func (n *Node) submitTx(comps *components, tx *chain.Tx) error {
 func (n *Node) submitMined(comps *components, b *chain.Block) error {
 	h := b.Hash()
 	n.ours.add(h)
-	if n.adv != nil {
+	if n.adv != nil && n.adv.mode.ChainLevel() {
 		return n.adv.ownBlock(n.tc, b)
 	}
 	res, err := n.tc.ProcessBlock(b)

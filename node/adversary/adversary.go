@@ -16,10 +16,26 @@ const (
 	ModeSelfish    Mode = "selfish"
 	ModeWithhold   Mode = "withhold"
 	ModeEquivocate Mode = "equivocate"
+	// The hostile-peer modes mine honestly but misbehave towards peers,
+	// to demonstrate the networking layer's defences: stall never answers
+	// header and block requests, lie-work advertises 2^200 chain work in
+	// its status, junk announces invalid blocks (a valid block with its
+	// merkle root broken) every few seconds.
+	ModeStall   Mode = "stall"
+	ModeLieWork Mode = "lie-work"
+	ModeJunk    Mode = "junk"
 )
 
 // Modes lists the dishonest modes in the order the help text gives them.
-func Modes() []Mode { return []Mode{ModeSelfish, ModeWithhold, ModeEquivocate} }
+func Modes() []Mode {
+	return []Mode{ModeSelfish, ModeWithhold, ModeEquivocate, ModeStall, ModeLieWork, ModeJunk}
+}
+
+// ChainLevel reports whether m withholds or equivocates blocks (as opposed
+// to mining honestly and misbehaving as a peer).
+func (m Mode) ChainLevel() bool {
+	return m == ModeSelfish || m == ModeWithhold || m == ModeEquivocate
+}
 
 // ParseMode parses a --adversary value.
 func ParseMode(s string) (Mode, error) {
@@ -32,7 +48,7 @@ func ParseMode(s string) (Mode, error) {
 			return m, nil
 		}
 	}
-	return "", fmt.Errorf("unknown mode %q (want selfish, withhold or equivocate)", s)
+	return "", fmt.Errorf("unknown mode %q (want selfish, withhold, equivocate, stall, lie-work or junk)", s)
 }
 
 // DefaultWithholdDepth is the release depth of the withhold strategy when

@@ -29,6 +29,10 @@
 // keep the first block found, mine a second one (its twin) on the same
 // parent, then announce both; see Equivocator.
 //
+// The hostile-peer modes (stall, lie-work, junk) have no state machine:
+// the node mines honestly and misbehaves towards its peers only (see
+// Mode).
+//
 // # Concurrency
 //
 // The strategies are not safe for concurrent use; the node serialises the

@@ -28,6 +28,10 @@ type AdversaryInfo struct {
 	Twins uint64 `json:"twins"`
 	// Ignored counts peers' blocks ignored while mining a private branch.
 	Ignored uint64 `json:"ignored"`
+	// Stalls counts peers' requests held unanswered (stall), Junk the
+	// invalid blocks announced (junk).
+	Stalls uint64 `json:"stalls"`
+	Junk   uint64 `json:"junk"`
 	// Recent are the latest actions, oldest first.
 	Recent []string `json:"recent"`
 }
