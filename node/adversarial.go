@@ -44,6 +44,10 @@ type adversaryDriver struct {
 
 	stop           chan struct{} // closed when the node stops (ends stalls)
 	stalls, junked uint64
+	// races counts the selfish races (state 0') decided by an honest
+	// block, onOurs those where it was mined on this node's block: their
+	// ratio estimates the paper's gamma.
+	races, onOurs uint64
 }
 
 // stallFor is how long the stall mode holds a request: longer than any
@@ -252,11 +256,21 @@ func (d *adversaryDriver) ignoring(b *chain.Block) bool {
 }
 
 // peerBlock reports a peer's block that the chain stored.
-func (d *adversaryDriver) peerBlock(height uint64) {
+func (d *adversaryDriver) peerBlock(h chain.Hash, height uint64) {
 	if d.strat == nil {
 		return
 	}
 	d.mu.Lock()
+	if sel, ok := d.strat.(*adversary.Selfish); ok && height == d.pubHeight+1 {
+		if ours, racing := sel.Racing(); racing {
+			if i, ok := d.c.BlockInfo(h); ok {
+				d.races++
+				if i.Header.PrevBlock == ours {
+					d.onOurs++
+				}
+			}
+		}
+	}
 	out := d.othersUpTo(height)
 	d.mu.Unlock()
 	for _, x := range out {
@@ -323,13 +337,15 @@ type AdversaryInfo struct {
 	Ignored     uint64
 	Stalls      uint64
 	Junk        uint64
+	Races       uint64
+	RacesOnOurs uint64
 	Recent      []string
 }
 
 func (d *adversaryDriver) info() AdversaryInfo {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := AdversaryInfo{Mode: string(d.mode), Ignored: d.dropped, Stalls: d.stalls, Junk: d.junked, Recent: append([]string(nil), d.log2...)}
+	out := AdversaryInfo{Mode: string(d.mode), Ignored: d.dropped, Stalls: d.stalls, Junk: d.junked, Races: d.races, RacesOnOurs: d.onOurs, Recent: append([]string(nil), d.log2...)}
 	switch {
 	case d.strat != nil:
 		out.State = d.strat.State()
@@ -428,7 +444,7 @@ func (v advView) ProcessUnrequestedBlock(b *chain.Block) (chain.ProcessResult, e
 
 func (v advView) after(res chain.ProcessResult, err error) {
 	if err == nil && (res.Status == chain.StatusConnected || res.Status == chain.StatusSideChain) {
-		v.d.peerBlock(res.Height)
+		v.d.peerBlock(res.Hash, res.Height)
 	}
 }
 
@@ -447,6 +463,7 @@ func (b *backend) AdversaryInfo() rpcjson.AdversaryInfo {
 	out.Mined, out.Withheld, out.Published, out.Releases = s.Mined, s.Withheld, s.Published, s.Releases
 	out.Overrides, out.OrphansCaused, out.Abandoned = s.Overrides, s.OrphansCaused, s.Abandoned
 	out.Twins, out.Ignored, out.Stalls, out.Junk = i.Twins, i.Ignored, i.Stalls, i.Junk
+	out.Races, out.RacesOnOurs = i.Races, i.RacesOnOurs
 	if i.Recent != nil {
 		out.Recent = i.Recent
 	}

@@ -165,3 +165,22 @@ func TestEquivocator(t *testing.T) {
 		t.Error("still holding after publishing twins")
 	}
 }
+
+func TestSelfishRacing(t *testing.T) {
+	s := NewSelfish()
+	if _, ok := s.Racing(); ok {
+		t.Fatal("racing in state 0")
+	}
+	s.OwnBlock(h(1))
+	if _, ok := s.Racing(); ok {
+		t.Fatal("racing in state 1")
+	}
+	s.OthersBlock()
+	if r, ok := s.Racing(); !ok || r != h(1) {
+		t.Fatalf("state 0': racing %v %v", r, ok)
+	}
+	s.OthersBlock()
+	if _, ok := s.Racing(); ok {
+		t.Fatal("racing after the race")
+	}
+}

@@ -89,6 +89,16 @@ func (s *Selfish) State() string {
 	return "n=" + strconv.Itoa(lead)
 }
 
+// Racing returns the published private block of state 0' (a race between
+// two published branches of length one); the share of honest blocks
+// mined on it rather than on the other branch is the paper's gamma.
+func (s *Selfish) Racing() (hashT, bool) {
+	if len(s.priv) == 1 && s.public == 1 && s.published == 1 {
+		return s.priv[0], true
+	}
+	return hashT{}, false
+}
+
 // Lead implements Strategy.
 func (s *Selfish) Lead() (int, int) { return len(s.priv), s.public }
 

@@ -32,6 +32,11 @@ type AdversaryInfo struct {
 	// invalid blocks announced (junk).
 	Stalls uint64 `json:"stalls"`
 	Junk   uint64 `json:"junk"`
+	// Races counts the selfish races (state 0') an honest block decided,
+	// RacesOnOurs those where it extended this node's block: their ratio
+	// estimates Eyal and Sirer's gamma.
+	Races       uint64 `json:"races"`
+	RacesOnOurs uint64 `json:"racesonours"`
 	// Recent are the latest actions, oldest first.
 	Recent []string `json:"recent"`
 }
