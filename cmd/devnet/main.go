@@ -275,7 +275,14 @@ func (c *command) up(ctx context.Context, rest []string) error {
 	base := c.fs.Int("base-port", 0, "node i uses ports BASE+10i (p2p), +1 (rpc), +2 (metrics); 0 picks free ports")
 	level := c.fs.String("log-level", "info", "quarryd log level")
 	timeout := c.fs.Duration("timeout", 60*time.Second, "how long to wait for RPC and peers")
+	var advs, clocks specList
+	c.fs.Var(&advs, "adversary", "NODE=MODE: run node NODE as an adversary (selfish, withhold[:DEPTH], equivocate, stall, lie-work, junk; repeatable)")
+	c.fs.Var(&clocks, "clock-offset", "NODE=DURATION: run node NODE's clock ahead (3h) or behind (-3h) (repeatable)")
 	if _, err := c.args(rest, 0, "no arguments"); err != nil {
+		return err
+	}
+	roles, err := parseRoles(advs, clocks, *n)
+	if err != nil {
 		return err
 	}
 	mineSet := false
@@ -288,7 +295,7 @@ func (c *command) up(ctx context.Context, rest []string) error {
 		return err
 	}
 	opts := lab.UpOptions{N: *n, Seed: *seed, Network: *network, Shares: sh, TotalHashrate: *total, Mine: *mine,
-		BasePort: *base, LogLevel: *level, ReadyTimeout: *timeout}
+		BasePort: *base, LogLevel: *level, ReadyTimeout: *timeout, Roles: roles}
 	l, err := lab.CreateLab(c.g.dir, c.g.bin, opts)
 	if err != nil {
 		return err

@@ -104,6 +104,7 @@ func (l *Lab) PrintStatus(ctx context.Context, w io.Writer, now time.Time) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w, agreementLine(sts))
+	l.printAdversaries(ctx, w)
 }
 
 // agreementLine summarises whether the nodes agree, or how they split.
