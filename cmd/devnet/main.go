@@ -56,6 +56,8 @@ Commands:
   clean                   stop every node and delete the lab directory
   bench [--divergence 10,100] [--runs 3] [--blocks 60]
                           measure heal-to-agreement and block propagation (fresh labs)
+  experiment NAME [--json] [--plot out.png] [--short]
+                          adversary experiments: selfish, double-spend, clock-skew, equivocation
   identities [-n 4] [--seed S] [--network dev] [--out DIR] [--dns node%d:27733]
                           print (and write DIR/node<i>/p2p.key) the deterministic peer IDs,
                           miner addresses and bootnode multiaddrs (docker-compose uses them)
@@ -163,6 +165,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = c.bench(ctx, rest)
 	case "identities":
 		err = c.identities(rest)
+	case "experiment":
+		err = c.experiment(ctx, rest)
 	case "help", "-h", "--help":
 		io.WriteString(stdout, usage)
 		return 0
