@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"gonum.org/v1/plot/plotter"
+
 	"github.com/quarrychain/quarry/cmd/internal/lab"
 )
 
@@ -35,7 +37,6 @@ func (c *command) experiment(ctx context.Context, rest []string) error {
 	timeout := c.fs.Duration("timeout", 30*time.Minute, "bound on each run")
 	trials := c.fs.Int("trials", 0, "double-spend: trials per (q, z) (default 20000); equivocation: trials (default 5)")
 	seed := c.fs.Int64("seed", 1, "double-spend: simulation seed")
-	_, _ = trials, seed // used by the experiments below as they are added
 	pos, err := c.args(rest, 1, "an experiment name\n"+experimentUsage)
 	if err != nil {
 		return err
@@ -62,6 +63,34 @@ func (c *command) experiment(ctx context.Context, rest []string) error {
 		}
 		if !*asJSON {
 			lab.PrintSelfish(c.stdout, pts)
+		}
+		result = pts
+	case "double-spend":
+		n := *trials
+		if n == 0 {
+			n = 20000
+		}
+		if *short {
+			n = 2000
+		}
+		pts := lab.ExperimentDoubleSpend([]float64{0.1, 0.3}, []int{0, 1, 2, 3, 4}, n, *seed)
+		if *plotPath != "" {
+			series := map[string]plotter.XYs{}
+			var order []string
+			for _, p := range pts {
+				sim, th := fmt.Sprintf("simulated q=%.1f", p.Q), fmt.Sprintf("whitepaper P(q=%.1f, z)", p.Q)
+				if _, ok := series[sim]; !ok {
+					order = append(order, sim, th)
+				}
+				series[sim] = append(series[sim], plotter.XY{X: float64(p.Z), Y: float64(p.CatchUp) / float64(p.Trials)})
+				series[th] = append(series[th], plotter.XY{X: float64(p.Z), Y: p.Theory})
+			}
+			if err := lab.PlotXY(*plotPath, "Double spend: attacker success vs confirmations", "confirmations z", "success probability", series, order); err != nil {
+				return err
+			}
+		}
+		if !*asJSON {
+			lab.PrintDoubleSpend(c.stdout, pts)
 		}
 		result = pts
 	default:

@@ -57,3 +57,27 @@ func Wilson(successes, n int, zq float64) (lo, hi float64) {
 	half := zq / den * math.Sqrt(p*(1-p)/nf+z2/(4*nf*nf))
 	return max(0, center-half), min(1, center+half)
 }
+
+// DoubleSpendExact is the probability of the same race without the
+// whitepaper's Poisson approximation: the attacker's progress while the
+// honest chain finds z blocks is negative binomial,
+//
+//	P = 1 − Σ_{k=0..z−1} C(k+z−1, k) p^z q^k (1 − (q/p)^{z−k}),
+//
+// with a tie counted as a catch-up, as in the whitepaper. It is the law a
+// block-by-block simulation of the race converges to.
+func DoubleSpendExact(q float64, z int) float64 {
+	p := 1 - q
+	if q >= p {
+		return 1
+	}
+	sum := 1.0
+	binom := 1.0 // C(k+z-1, k)
+	for k := 0; k < z; k++ {
+		if k > 0 {
+			binom = binom * float64(k+z-1) / float64(k)
+		}
+		sum -= binom * math.Pow(p, float64(z)) * math.Pow(q, float64(k)) * (1 - math.Pow(q/p, float64(z-k)))
+	}
+	return sum
+}

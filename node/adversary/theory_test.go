@@ -73,3 +73,18 @@ func TestWilson(t *testing.T) {
 		t.Error("n = 0")
 	}
 }
+
+// TestDoubleSpendExact checks hand-computed values: z = 0 always succeeds;
+// z = 1 succeeds with 2q (the attacker's block first, q, or the honest
+// block first and a catch-up of one, p * q/p); z = 2 with
+// 1 − p²(1−r²) − 2p²q(1−r), r = q/p.
+func TestDoubleSpendExact(t *testing.T) {
+	for _, q := range []float64{0.1, 0.3} {
+		near(t, "exact z=0", DoubleSpendExact(q, 0), 1, 1e-12)
+		near(t, "exact z=1", DoubleSpendExact(q, 1), 2*q, 1e-12)
+		p, r := 1-q, q/(1-q)
+		near(t, "exact z=2", DoubleSpendExact(q, 2), 1-p*p*(1-r*r)-2*p*p*q*(1-r), 1e-12)
+	}
+	// The Poisson approximation is close for small q.
+	near(t, "exact vs whitepaper q=0.1 z=1", DoubleSpendExact(0.1, 1), DoubleSpendProbability(0.1, 1), 0.01)
+}
