@@ -93,6 +93,40 @@ func (c *command) experiment(ctx context.Context, rest []string) error {
 			lab.PrintDoubleSpend(c.stdout, pts)
 		}
 		result = pts
+	case "clock-skew":
+		steps, err := lab.ExperimentClockSkew(ctx, filepath.Join(dir, "clock-skew"), c.g.bin, c.stderr)
+		if err != nil {
+			return err
+		}
+		if !*asJSON {
+			lab.PrintClockSkew(c.stdout, steps)
+		}
+		result = steps
+	case "equivocation":
+		n := *trials
+		if n == 0 {
+			n = 5
+		}
+		if *short {
+			n = 1
+		}
+		trs, err := lab.ExperimentEquivocation(ctx, filepath.Join(dir, "equivocation"), c.g.bin, n, *total, c.stderr)
+		if err != nil {
+			return err
+		}
+		if *plotPath != "" {
+			xy := plotter.XYs{}
+			for i, t := range trs {
+				xy = append(xy, plotter.XY{X: float64(i + 1), Y: t.Convergence.Seconds()})
+			}
+			if err := lab.PlotXY(*plotPath, "Equivocation: time to one tip", "trial", "seconds", map[string]plotter.XYs{"convergence": xy}, []string{"convergence"}); err != nil {
+				return err
+			}
+		}
+		if !*asJSON {
+			lab.PrintEquivocation(c.stdout, trs)
+		}
+		result = trs
 	default:
 		return usagef("unknown experiment %q\n%s", pos[0], experimentUsage)
 	}
