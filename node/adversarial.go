@@ -40,7 +40,7 @@ type adversaryDriver struct {
 	// strategy mines a private branch, by hash, with their heights.
 	ignored map[chain.Hash]uint64
 	dropped uint64
-	log2    []string // recent actions, newest last
+	recent  []string // recent actions, newest last
 
 	stop           chan struct{} // closed when the node stops (ends stalls)
 	stalls, junked uint64
@@ -124,9 +124,9 @@ func newAdversaryDriver(mode adversary.Mode, withholdDepth int, c *chain.Chain, 
 func (d *adversaryDriver) note(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	d.log.Info(msg)
-	d.log2 = append(d.log2, msg)
-	if len(d.log2) > adversaryLogMax {
-		d.log2 = d.log2[len(d.log2)-adversaryLogMax:]
+	d.recent = append(d.recent, msg)
+	if len(d.recent) > adversaryLogMax {
+		d.recent = d.recent[len(d.recent)-adversaryLogMax:]
 	}
 }
 
@@ -234,25 +234,30 @@ func (d *adversaryDriver) ignoring(b *chain.Block) bool {
 	if d.withhold == nil {
 		return false
 	}
+	out, ignore := d.countIgnored(b)
+	for _, x := range out {
+		d.publish(x)
+	}
+	return ignore
+}
+
+// countIgnored records b as ignored while a private branch is being mined
+// and feeds the public chain's growth to the strategy; it returns the
+// blocks to publish.
+func (d *adversaryDriver) countIgnored(b *chain.Block) ([]*chain.Block, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.withhold.Private() {
-		return false
+		return nil, false
 	}
 	h := b.Hash()
 	if _, seen := d.ignored[h]; seen || d.c.HaveBlock(h) {
-		return true
+		return nil, true
 	}
 	ht := d.heightOf(b)
 	d.ignored[h] = ht
 	d.dropped++
-	out := d.othersUpTo(ht)
-	d.mu.Unlock()
-	for _, x := range out {
-		d.publish(x)
-	}
-	d.mu.Lock()
-	return true
+	return d.othersUpTo(ht), true
 }
 
 // peerBlock reports a peer's block that the chain stored.
@@ -345,7 +350,7 @@ type AdversaryInfo struct {
 func (d *adversaryDriver) info() AdversaryInfo {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := AdversaryInfo{Mode: string(d.mode), Ignored: d.dropped, Stalls: d.stalls, Junk: d.junked, Races: d.races, RacesOnOurs: d.onOurs, Recent: append([]string(nil), d.log2...)}
+	out := AdversaryInfo{Mode: string(d.mode), Ignored: d.dropped, Stalls: d.stalls, Junk: d.junked, Races: d.races, RacesOnOurs: d.onOurs, Recent: append([]string(nil), d.recent...)}
 	switch {
 	case d.strat != nil:
 		out.State = d.strat.State()
@@ -364,9 +369,13 @@ func (d *adversaryDriver) info() AdversaryInfo {
 }
 
 // advView is the chain as p2p sees it on an adversarial node: private
-// blocks are invisible until published, and peers' blocks are reported to
-// the strategy. It embeds the node's timedChain, so every method p2p may
-// need is forwarded unchanged unless overridden here.
+// blocks are invisible until published (status reports the public tip;
+// headers and blocks above it are not served), and peers' blocks are
+// reported to the strategy. It embeds the node's timedChain, so every
+// method p2p may need is forwarded unchanged unless overridden here; in
+// particular Locator is the real one, so the locators this node sends may
+// name private blocks (hashes only: peers do not know them and skip them,
+// and no work is revealed). Abandoned private blocks stay hidden.
 type advView struct {
 	timedChain
 	d *adversaryDriver
