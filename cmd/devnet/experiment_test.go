@@ -52,6 +52,17 @@ func TestAdversaryExperiments(t *testing.T) {
 			t.Fatalf("selfish run: %+v (no release)", p)
 		}
 	})
+	t.Run("equivocation", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		trs, err := lab.ExperimentEquivocation(ctx, t.TempDir(), bin, 1, 200000, &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(trs) != 1 || trs[0].Tip.IsZero() {
+			t.Fatalf("trials %+v", trs)
+		}
+	})
 	t.Run("status-marks-adversary", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
