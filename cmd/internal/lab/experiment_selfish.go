@@ -57,11 +57,11 @@ type SelfishPoint struct {
 	Theory       float64 `json:"theory"`
 	Covered      bool    `json:"covered"`
 	// WorkShare is the selfish node's share of the window's chain work
-	// (each block weighted by its proof of work). On dev, ASERT lowers
-	// the difficulty of a private branch that falls behind schedule, so
-	// its blocks are cheaper than the honest ones: the block share then
-	// exceeds the work share, which is what the paper's constant
-	// difficulty model predicts.
+	// (each block weighted by its proof of work). The paper's model has a
+	// constant difficulty; on dev, ASERT retargets every block, and a
+	// private branch that falls behind schedule gets cheaper blocks. The
+	// work share beside the block share shows whether that biases the
+	// count.
 	WorkShare float64 `json:"work_share"`
 	// Orphans and Releases are the selfish node's counters.
 	OrphansCaused uint64  `json:"orphans_caused"`
