@@ -170,9 +170,9 @@ func (b *backend) BlockTemplate(payTo *chain.Address) (*rpc.BlockTemplate, error
 		err error
 	)
 	if payTo != nil {
-		t, err = b.comps.miner.BuildTemplateFor(time.Now(), *payTo)
+		t, err = b.comps.miner.BuildTemplateFor(b.n.cfg.now(), *payTo)
 	} else {
-		t, err = b.comps.miner.BuildTemplate(time.Now())
+		t, err = b.comps.miner.BuildTemplate(b.n.cfg.now())
 	}
 	if err != nil {
 		return nil, err

@@ -53,13 +53,17 @@ func (n *Node) build(c *chain.Chain, pool *mempool.Pool, reg prometheus.Register
 
 	if !cfg.NoP2P {
 		comps.net, err = p2p.New(p2p.Config{
-			Params: cfg.params, Chain: n.tc, Mempool: p2pMempool{n: n, comps: comps},
+			Params: cfg.params, Chain: n.p2pChain(), Mempool: p2pMempool{n: n, comps: comps},
 			DataDir: cfg.DataDir, ListenAddr: cfg.P2PListen, Bootnodes: cfg.Bootnodes, MDNS: !cfg.NoMDNS,
 			NoQUIC: cfg.P2PNoQUIC, Announce: cfg.p2pAnnounce(),
 			Logger: n.log, Registerer: reg,
 		})
 		if err != nil {
 			return nil, err
+		}
+		if n.adv != nil {
+			n.adv.publish = func(b *chain.Block) { n.announce(comps, b) }
+			comps.runners = append(comps.runners, n.adv.run)
 		}
 		if reg != nil {
 			net := comps.net
@@ -75,7 +79,7 @@ func (n *Node) build(c *chain.Chain, pool *mempool.Pool, reg prometheus.Register
 		Chain: c, Txs: minerTxSource{pool: pool},
 		Submitter: submit,
 		PayTo:     comps.payTo, Generate: cfg.Mine, Threads: cfg.MinerThreads, HashrateLimit: cfg.MinerHashrateLimit,
-		Logger: n.log, Registerer: reg,
+		Logger: n.log, Registerer: reg, Now: cfg.now,
 	})
 	if err != nil {
 		return nil, err
@@ -97,6 +101,15 @@ func (n *Node) build(c *chain.Chain, pool *mempool.Pool, reg prometheus.Register
 		comps.runners = append(comps.runners, comps.rpc.Run)
 	}
 	return comps, nil
+}
+
+// p2pChain is the chain as the network layer sees it: the chain itself,
+// or on an adversarial node a view that hides its private blocks.
+func (n *Node) p2pChain() p2p.Chain {
+	if n.adv != nil {
+		return advView{timedChain: n.tc, d: n.adv}
+	}
+	return n.tc
 }
 
 // requestStop is the RPC "stop" method: it cancels the node's context.
@@ -129,6 +142,9 @@ func (n *Node) submitTx(comps *components, tx *chain.Tx) error {
 func (n *Node) submitMined(comps *components, b *chain.Block) error {
 	h := b.Hash()
 	n.ours.add(h)
+	if n.adv != nil && n.adv.mode.ChainLevel() {
+		return n.adv.ownBlock(n.tc, b)
+	}
 	res, err := n.tc.ProcessBlock(b)
 	if err != nil {
 		return err

@@ -77,6 +77,20 @@ type Config struct {
 	// or an address.
 	StratumDefaultAddress string `toml:"stratum-default-address"`
 
+	// ClockOffset shifts the node's clock: every reading of local time that
+	// matters to consensus (template timestamps, the chain's future-time
+	// limit) is time.Now()+ClockOffset. It simulates a skewed clock in a
+	// lab and is refused on the main and test networks.
+	ClockOffset time.Duration `toml:"clock-offset"`
+	// Adversary selects a dishonest behaviour for lab experiments (see
+	// package node/adversary): "" (honest), selfish, withhold or
+	// equivocate. Refused on the main and test networks.
+	Adversary string `toml:"adversary"`
+	// WithholdDepth is the length at which the withhold adversary releases
+	// its private branch (it also releases as soon as the branch has more
+	// work than the public chain and is at least this long).
+	WithholdDepth int `toml:"withhold-depth"`
+
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `toml:"log-level"`
 	// LogSummaryInterval is the period of the one-line status summary
@@ -111,6 +125,8 @@ type resolved struct {
 	Config
 	params *chain.Params
 	rpcOn  bool
+	// now is the node's clock: time.Now shifted by ClockOffset.
+	now func() time.Time
 }
 
 func (c Config) resolve() (*resolved, error) {
@@ -171,6 +187,9 @@ func (c Config) resolve() (*resolved, error) {
 		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 			return nil, fmt.Errorf("--rpc-listen %s is not a loopback address: add --rpc-allow-remote (and set --rpc-user/--rpc-password) to expose RPC", c.RPCListen)
 		}
+	}
+	if err := c.resolveAdversary(p, r); err != nil {
+		return nil, err
 	}
 	if err := c.resolveStratum(p); err != nil {
 		return nil, err

@@ -23,6 +23,19 @@
 // connected blocks, reorgs and sync progress. The chain never waits for it:
 // its subscription is buffered and drops are counted.
 //
+// # Adversaries
+//
+// On the dev and regtest networks a node can be made dishonest for lab
+// experiments (Config.Adversary, Config.ClockOffset; refused on main and
+// test with ErrLabOnly). The clock offset shifts the one clock the node
+// injects into the chain (future-time rule), the miner and stratum
+// (template times). The adversary modes are driven by adversarial.go: the
+// strategies of package node/adversary decide when the node's own blocks
+// are announced, and the chain view given to p2p (advView) hides the
+// unpublished ones from the status exchange and the sync protocol; the
+// hostile-peer modes (stall, lie-work, junk) act through the same view and
+// a runner. RPC getadversaryinfo reports what the node did.
+//
 // # Metrics
 //
 // The node owns the registry (Config.Registerer, or its own). Each

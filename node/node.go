@@ -19,7 +19,9 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/mempool"
+	"github.com/quarrychain/quarry/node/adversary"
 	"github.com/quarrychain/quarry/node/buildinfo"
+	"github.com/quarrychain/quarry/p2p"
 )
 
 // Node is a running Quarry node: the composition root that builds the chain,
@@ -44,6 +46,8 @@ type Node struct {
 	gatherer prometheus.Gatherer
 	ours     minedSet
 	hub      notifyHub
+	adv      *adversaryDriver // nil on an honest node
+	net      *p2p.Node        // nil with NoP2P (tests reach peers through it)
 }
 
 // sigCacheSize bounds the shared signature cache (txids, ~50 bytes each).
@@ -142,7 +146,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	registerBuildInfo(reg, buildinfo.Read())
 
 	sigs := chain.NewSigCache(sigCacheSize)
-	c, err := chain.New(chain.Config{Params: cfg.params, Store: store, SigCache: sigs, Logger: n.log.With("component", "chain")})
+	c, err := chain.New(chain.Config{Params: cfg.params, Store: store, SigCache: sigs, Logger: n.log.With("component", "chain"), Now: cfg.now})
 	if errors.Is(err, chain.ErrStoreCorrupted) {
 		dbDir := filepath.Join(cfg.DataDir, "chain")
 		return fmt.Errorf("%w\nThe chain database cannot be trusted, so the node will not serve from it. Move %s aside (keep it for a bug report) and restart: the node resyncs from its peers", err, dbDir)
@@ -162,12 +166,19 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	n.mu.Lock()
 	n.c, n.pool, n.started = c, pool, time.Now()
 	n.tc = timedChain{Chain: c, m: cm, log: n.log}
+	if cfg.Adversary != "" {
+		n.adv = newAdversaryDriver(adversary.Mode(cfg.Adversary), cfg.WithholdDepth, c, n.log)
+		n.log.Warn("running as an adversary: this node cheats (lab experiments only)", "mode", cfg.Adversary)
+	}
 	n.mu.Unlock()
 
 	comps, err := n.build(c, pool, reg)
 	if err != nil {
 		return err
 	}
+	n.mu.Lock()
+	n.net = comps.net
+	n.mu.Unlock()
 
 	// The node's own listener opens before any component starts, so a busy
 	// port fails here with nothing to stop. The components open theirs in

@@ -56,7 +56,7 @@ func (n *Node) buildStratum(c *chain.Chain, comps *components, submit miner.Subm
 	s, err := stratum.New(stratum.Config{
 		ListenAddr: cfg.StratumListen, AllowRemote: cfg.StratumAllowRemote, Password: cfg.StratumPassword,
 		PayTo: payTo, Chain: c, Templates: comps.miner, Submitter: submit,
-		Logger: n.log, Registerer: reg,
+		Logger: n.log, Registerer: reg, Now: n.cfg.now,
 	})
 	if err != nil {
 		return err

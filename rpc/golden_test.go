@@ -236,6 +236,7 @@ var goldenCases = []goldenCase{
 	{name: "getstratuminfo", reqs: []string{v2("getstratuminfo", ""), v1("getstratuminfo", "[]")}},
 	{name: "getstratuminfo_nominer", setup: noMining, reqs: []string{v2("getstratuminfo", "")}},
 	{name: "uptime", reqs: []string{v2("uptime", "")}},
+	{name: "getadversaryinfo", reqs: []string{v2("getadversaryinfo", "")}},
 	{name: "stop", reqs: []string{v2("stop", "")}},
 }
 

@@ -10,7 +10,7 @@ import (
 // category, then name, as Core's help lists them).
 func buildMethods() (map[string]*method, []*method) {
 	var all []*method
-	for _, group := range [][]*method{chainMethods(), mempoolMethods(), miningMethods(), stratumMethods(), netMethods(), walletMethods(), controlMethods()} {
+	for _, group := range [][]*method{chainMethods(), mempoolMethods(), miningMethods(), stratumMethods(), netMethods(), walletMethods(), controlMethods(), adversaryMethods()} {
 		all = append(all, group...)
 	}
 	table := make(map[string]*method, len(all))

@@ -71,6 +71,8 @@ Commands:
   clean                   stop every node and delete the lab directory
   bench [--divergence 10,100] [--runs 3] [--blocks 60]
                           measure heal-to-agreement and block propagation (fresh labs)
+  experiment NAME [--json] [--plot out.png] [--short]
+                          adversary experiments: selfish, double-spend, clock-skew, equivocation
   identities [-n 4] [--seed S] [--network dev] [--out DIR] [--dns node%d:27733]
                           print (and write DIR/node<i>/p2p.key) the deterministic peer IDs,
                           miner addresses and bootnode multiaddrs (docker-compose uses them)
@@ -311,12 +313,18 @@ func (c *command) up(ctx context.Context, rest []string) error {
 	delay := c.fs.String("link-delay", "", "one-way delay of every link, e.g. 100ms or 100ms±20ms")
 	bandwidth := c.fs.String("link-bandwidth", "", "bandwidth of every link per direction, e.g. 1mbit")
 	blockTime := c.fs.Duration("block-time", 0, "run a dev-derived network with this block interval (own chain id and genesis), e.g. 1s")
+	var advs, clocks specList
+	c.fs.Var(&advs, "adversary", "NODE=MODE: run node NODE as an adversary (selfish, withhold[:DEPTH], equivocate, stall, lie-work, junk; repeatable)")
+	c.fs.Var(&clocks, "clock-offset", "NODE=DURATION: run node NODE's clock ahead (3h) or behind (-3h) (repeatable)")
 	if _, err := c.args(rest, 0, "no arguments"); err != nil {
 		return err
 	}
 	var d, j time.Duration
 	var bw int64
-	var err error
+	roles, err := parseRoles(advs, clocks, *n)
+	if err != nil {
+		return err
+	}
 	if *delay != "" {
 		if d, j, err = lab.ParseDelay(*delay); err != nil {
 			return usagef("--link-delay: %v", err)
@@ -339,7 +347,7 @@ func (c *command) up(ctx context.Context, rest []string) error {
 	}
 	opts := lab.UpOptions{N: *n, Seed: *seed, Network: *network, Shares: sh, TotalHashrate: *total, Mine: *mine,
 		BasePort: *base, LogLevel: *level, ReadyTimeout: *timeout,
-		BlockTime: *blockTime, Topology: *topology, Shaped: *shaped, LinkDelay: d, LinkJitter: j, LinkBandwidth: bw, Devnet: devnet}
+		BlockTime: *blockTime, Topology: *topology, Shaped: *shaped, LinkDelay: d, LinkJitter: j, LinkBandwidth: bw, Devnet: devnet, Roles: roles}
 	l, err := lab.CreateLab(c.g.dir, c.g.bin, opts)
 	if err != nil {
 		return err

@@ -110,7 +110,7 @@ func (c *command) runScenario(ctx context.Context, rest []string) error {
 	return lab.RunScenario(ctx, sc, lab.ScenarioOptions{Dir: dir, Bin: c.g.bin, Devnet: devnet, Out: c.stdout})
 }
 
-func (c *command) experiment(ctx context.Context, rest []string) error {
+func (c *command) staleRate(ctx context.Context, rest []string) error {
 	delays := c.fs.String("delays", "0,100ms,250ms,500ms", "comma-separated one-way link delays, one lab each")
 	blockTime := c.fs.Duration("block-time", 2*time.Second, "block interval of the lab network")
 	blocks := c.fs.Int("blocks", 300, "main-chain blocks to mine per delay")

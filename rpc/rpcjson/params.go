@@ -21,7 +21,7 @@ func MethodParams(method string) ([]ParamSpec, bool) {
 	switch method {
 	case "getbestblockhash", "getblockchaininfo", "getblockcount", "getchaintips", "getdifficulty",
 		"getstateinfo", "getmempoolinfo", "getmininginfo", "getgenerate", "getpeerinfo",
-		"getnetworkinfo", "getconnectioncount", "listbanned", "clearbanned", "heal", "stop", "uptime", "getstratuminfo":
+		"getnetworkinfo", "getconnectioncount", "listbanned", "clearbanned", "heal", "stop", "uptime", "getstratuminfo", "getadversaryinfo":
 		return nil, true
 	case "getblock":
 		return []ParamSpec{s("blockhash"), j("verbosity")}, true

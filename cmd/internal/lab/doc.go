@@ -93,6 +93,16 @@
 //   - WaitPeers checks that every connection is known to both ends and
 //     repairs (and logs) one that is not (see its comment).
 //
+// # Adversaries and experiments
+//
+// A node's Role (adversary mode, clock offset) is part of its NodeState and
+// becomes quarryd flags; status, watch and the heal report add what each
+// dishonest node did, read from its getadversaryinfo (adversary.go). The
+// adversary experiments (experiment_*.go) each run in fresh labs of their
+// own under the lab directory, like the benchmarks: selfish and
+// equivocation on mining dev labs, clock-skew on regtest; double-spend is
+// a seeded simulation of the race (see its comment for why).
+//
 // # Errors
 //
 // Methods return errors that name the node ("node2 getpeerinfo: ...");

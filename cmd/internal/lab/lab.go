@@ -125,6 +125,10 @@ type UpOptions struct {
 	LogLevel string
 	// ReadyTimeout bounds the wait for RPC and peers (default 60s).
 	ReadyTimeout time.Duration
+	// Roles are the dishonest nodes (--adversary, --clock-offset), by
+	// index; they apply to a new lab and replace the roles of an
+	// existing one.
+	Roles map[int]Role
 	// Attached keeps the processes tied to this program (tests): they are
 	// killed if it dies (Linux) and Down reaps them. Otherwise they run
 	// in their own session and outlive the command.
@@ -208,6 +212,14 @@ func CreateLab(dir, bin string, opts UpOptions) (*Lab, error) {
 			return nil, fmt.Errorf("%s holds a lab with %d %s nodes, seed %q and topology %s (shaped: %v); run `scripts/devnet clean` first or use --dir",
 				abs, len(st.Nodes), st.Network, st.Seed, st.Topology, st.Shaped)
 		}
+		if opts.Roles != nil {
+			for i := range l.State.Nodes {
+				l.State.Nodes[i].Role = opts.Roles[i]
+			}
+			if err := l.Save(); err != nil {
+				return nil, err
+			}
+		}
 		return l, nil
 	} else if !errors.Is(err, ErrNoLab) {
 		return nil, err
@@ -247,6 +259,7 @@ func CreateLab(dir, bin string, opts UpOptions) (*Lab, error) {
 		if opts.Mine {
 			n.Hashrate = opts.TotalHashrate * shares[i] / 100
 		}
+		n.Role = opts.Roles[i]
 		mk := minerKey(opts.Seed, i)
 		n.Address = mk.Address.Encode(p)
 		if err := writeIdentity(n.DataDir, key); err != nil {

@@ -45,7 +45,7 @@ func (l *Lab) args(i int, logLevel string) []string {
 	if n.Hashrate > 0 {
 		a = append(a, "--mine", "--miner-threads", "1", "--miner-hashrate-limit", strconv.FormatFloat(n.Hashrate, 'f', 0, 64))
 	}
-	return a
+	return append(a, n.Role.args()...)
 }
 
 // neighbours returns the nodes node i dials at start (--bootnodes): its
@@ -153,8 +153,8 @@ func (l *Lab) Up(ctx context.Context, opts UpOptions) error {
 		if err != nil {
 			return fmt.Errorf("starting node%d: %w", i, err)
 		}
-		l.logf("node%d: pid %d  p2p 127.0.0.1:%d  rpc %s  metrics %d  peer %s  mining %s",
-			i, n.PID, n.P2PPort, n.RPCAddr(), n.MetricsPort, shortID(n.PeerID), FormatRate(n.Hashrate))
+		l.logf("node%d: pid %d  p2p 127.0.0.1:%d  rpc %s  metrics %d  peer %s  mining %s%s",
+			i, n.PID, n.P2PPort, n.RPCAddr(), n.MetricsPort, shortID(n.PeerID), FormatRate(n.Hashrate), roleNote(n.Role))
 	}
 	if err := l.Save(); err != nil {
 		return err

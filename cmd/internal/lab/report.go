@@ -32,6 +32,8 @@ type Report struct {
 	// HealToAgreement is the measured time (0 when heal did not wait).
 	HealToAgreement time.Duration
 	DoubleSpend     *DoubleSpendReport
+	// Adversaries describe what each dishonest node did (AdversaryLine).
+	Adversaries []string
 }
 
 // SideReport is one side's branch at heal time.
@@ -146,6 +148,7 @@ func (l *Lab) BuildReport(ctx context.Context) (*Report, error) {
 		r.Reorgs = append(r.Reorgs, nr)
 	}
 	r.Orphaned = len(orphaned)
+	r.Adversaries = l.adversaryLines(ctx)
 	if ds := l.State.DoubleSpend; ds != nil && ds.At.After(l.partitionStart()) {
 		if r.DoubleSpend, err = l.doubleSpendReport(ctx, *ds, h.Groups); err != nil {
 			return nil, err
@@ -250,6 +253,9 @@ func (r *Report) Print(w io.Writer) {
 	}
 	if r.HealToAgreement > 0 {
 		fmt.Fprintf(w, "  heal->agree   %s\n", r.HealToAgreement.Round(time.Millisecond))
+	}
+	for _, a := range r.Adversaries {
+		fmt.Fprintf(w, "  adversary     %s\n", a)
 	}
 	if ds := r.DoubleSpend; ds != nil {
 		fmt.Fprintf(w, "  double spend  nonce %d of node%d's key\n", ds.Nonce, ds.Sender)

@@ -63,6 +63,8 @@ type NodeState struct {
 	Hashrate float64 `json:"hashrate"`
 	// PID is the process id of the running quarryd (0: not started).
 	PID int `json:"pid,omitempty"`
+	// Role is the node's adversary mode and clock offset (zero: honest).
+	Role Role `json:"role,omitzero"`
 }
 
 // RPCAddr returns host:port of the node's RPC server.

@@ -104,6 +104,7 @@ func (l *Lab) PrintStatus(ctx context.Context, w io.Writer, now time.Time) {
 	}
 	_ = tw.Flush() // a table on a terminal: a failed write has nowhere to go
 	fmt.Fprintln(w, agreementLine(sts))
+	l.printAdversaries(ctx, w)
 }
 
 // agreementLine summarises whether the nodes agree, or how they split.

@@ -91,7 +91,9 @@ type nodeLine struct {
 	Net      string     `json:"net"`
 	Hashrate float64    `json:"hashrate"`
 	Mempool  int        `json:"mempool"`
-	Err      string     `json:"err,omitempty"`
+	// Role is the node's adversary mode and clock offset ("" when honest).
+	Role string `json:"role,omitempty"`
+	Err  string `json:"err,omitempty"`
 }
 
 // linkLine is one link of the topology as the page draws it.
@@ -317,6 +319,9 @@ func (s *Server) refreshNodes(ctx context.Context) {
 		st := l.NodeStatus(rctx, i)
 		n := nodeLine{Name: nodeName(i), Index: i, Running: st.Running, Height: st.Height, Tip: st.BestBlockHash,
 			Peers: st.Peers, Hashrate: st.Hashrate, Mempool: st.Mempool}
+		if r := l.State.Nodes[i].Role; !r.Honest() {
+			n.Role = r.String()
+		}
 		switch {
 		case !st.Running:
 			n.Net = "down"

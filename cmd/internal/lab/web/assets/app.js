@@ -210,7 +210,7 @@ function drawNodes(nodes) {
     const tr = document.createElement("tr");
     tr.dataset.node = n.name;
     tr.className = "net-" + (n.net || "").replace(/\(.*/, "");
-    const cells = [n.name, n.running ? n.height : "–", tipLabel(n.tip), n.peers, n.net, si(n.hashrate), n.mempool];
+    const cells = [n.role ? `${n.name} [${n.role}]` : n.name, n.running ? n.height : "–", tipLabel(n.tip), n.peers, n.net, si(n.hashrate), n.mempool];
     cells.forEach((c, i) => {
       const td = document.createElement("td");
       td.textContent = c;

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/quarrychain/quarry/cmd/internal/lab"
+	"github.com/quarrychain/quarry/cmd/internal/lab/labtest"
+)
+
+// TestAdversaryExperiments runs the CI-short versions of the adversary
+// experiments against real quarryd processes, and a lab with a selfish
+// node whose role the state file records and status reports.
+func TestAdversaryExperiments(t *testing.T) {
+	bin := labtest.Build(t, "quarryd")
+	t.Run("clock-skew", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		steps, err := lab.ExperimentClockSkew(ctx, filepath.Join(t.TempDir(), "clock"), bin, &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(steps) != 4 {
+			t.Fatalf("%d steps", len(steps))
+		}
+		if s := steps[0]; s.Verdict != "time-too-new" {
+			t.Errorf("3h ahead: %+v, want time-too-new", s)
+		}
+		if s := steps[1]; !s.Agree {
+			t.Errorf("clock fixed: did not rejoin: %+v", s)
+		}
+		if s := steps[2]; s.MTPSlack != 1 || !strings.HasPrefix(s.Verdict, "accepted") || !s.Agree {
+			t.Errorf("1h behind: %+v, want a block at MTP+1, accepted", s)
+		}
+		if s := steps[3]; s.Verdict != "cannot mine" || !strings.Contains(s.Note, "time-too-new") {
+			t.Errorf("3h behind: %+v", s)
+		}
+	})
+	t.Run("selfish-lab", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		pts, err := lab.ExperimentSelfish(ctx, t.TempDir(), bin, lab.SelfishOptions{Alphas: []float64{0.4}, Honest: 2, Warmup: 5,
+			Blocks: 15, TotalHashrate: 300000, Timeout: 2 * time.Minute}, &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := pts[0]; p.Blocks != 15 || p.Releases == 0 {
+			t.Fatalf("selfish run: %+v (no release)", p)
+		}
+	})
+	t.Run("equivocation", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		trs, err := lab.ExperimentEquivocation(ctx, t.TempDir(), bin, 1, 200000, &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(trs) != 1 || trs[0].Tip.IsZero() {
+			t.Fatalf("trials %+v", trs)
+		}
+	})
+	t.Run("status-marks-adversary", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		l := labtest.StartLab(t, ctx, bin, lab.UpOptions{N: 3, Seed: "adv", Network: "regtest",
+			Roles: map[int]lab.Role{2: {Adversary: "selfish"}, 1: {ClockOffset: 30 * time.Minute}}})
+		again, err := lab.OpenLab(l.Dir, bin, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := again.State.Nodes[2].Role; r.Adversary != "selfish" {
+			t.Fatalf("the state file lost the role: %+v", r)
+		}
+		if _, err := l.Generate(ctx, 2, 2); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		l.PrintStatus(ctx, &out, time.Now())
+		for _, want := range []string{"adversaries:", "node2 selfish: state 2 (private 2, public 0)", "withheld 2", "node1 clock +30m0s"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("status lacks %q:\n%s", want, out.String())
+			}
+		}
+	})
+}

@@ -1,0 +1,255 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/quarrychain/quarry/chain"
+)
+
+// The clock-skew experiment (devnet experiment clock-skew) runs three
+// regtest nodes (blocks on demand, so every step is exact):
+//
+//  1. ahead: node 2 runs --clock-offset +3h and mines a block. Its
+//     timestamp is 3 h ahead of the other nodes' clocks, beyond regtest's
+//     2 h future limit: the block is handed to node 0 with submitblock to
+//     read which rule refuses it (BIP22 reason), and the honest nodes'
+//     tips are checked to be unchanged after gossip had its chance (an
+//     honest block mined after it reaches every node but node 2 stays on
+//     its own branch only as long as that branch has more work).
+//  2. fixed: node 2 restarts with a true clock; the honest nodes mine two
+//     blocks; node 2 reorganises onto them: it rejoined.
+//  3. behind 1 h: node 2 restarts with --clock-offset -1h and mines a
+//     block. The template's time is max(now, MTP+1): its now is below the
+//     median time past, so the block carries MTP+1 and is accepted; the
+//     report says the MTP rule bound its timestamp (a miner that ignored
+//     the template's mintime would be refused as time-too-old).
+//  4. behind 3 h: MTP+1 is beyond the node's own future limit (local time
+//     + 2 h), so it cannot build a template at all, and it refuses the
+//     honest nodes' new blocks as too far in its future: it is stuck
+//     until its clock is fixed.
+
+// ClockStep is one phase's outcome.
+type ClockStep struct {
+	Phase string `json:"phase"`
+	// Offset is node 2's clock offset in this phase.
+	Offset time.Duration `json:"offset_ns"`
+	Block  chain.Hash    `json:"block"`
+	// BlockTime is the block's timestamp minus the real time it was
+	// mined at; MTPSlack its timestamp minus the parent's median time
+	// past.
+	BlockAhead time.Duration `json:"block_ahead_ns"`
+	MTPSlack   int64         `json:"mtp_slack_s"`
+	// Verdict is node 0's submitblock answer ("accepted" or the BIP22
+	// reason, e.g. time-too-new) and Rule the consensus rule it names.
+	Verdict string `json:"verdict"`
+	Rule    string `json:"rule"`
+	// Agree says whether every node ended on one tip.
+	Agree bool   `json:"agree"`
+	Note  string `json:"note"`
+}
+
+// ExperimentClockSkew runs the three phases in a fresh lab under dir.
+func ExperimentClockSkew(ctx context.Context, dir, bin string, progress io.Writer) ([]ClockStep, error) {
+	_ = os.RemoveAll(dir)
+	opts := UpOptions{N: 3, Seed: "clock", Network: "regtest", Attached: true, LogLevel: "warn",
+		Roles: map[int]Role{2: {ClockOffset: 3 * time.Hour}}}
+	l, err := CreateLab(dir, bin, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = os.RemoveAll(dir) }() // the run's temporary lab; best effort
+	defer func() {
+		if err := l.Down(10 * time.Second); err != nil {
+			l.logf("stopping the experiment's lab: %v", err)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if err := l.Up(ctx, opts); err != nil {
+		return nil, err
+	}
+	// A common history of a few honest blocks (the MTP is now).
+	if _, err := l.Generate(ctx, 0, 11); err != nil {
+		return nil, err
+	}
+	if _, err := l.WaitAgreement(ctx); err != nil {
+		return nil, err
+	}
+	var out []ClockStep
+
+	ahead, err := l.skewedBlock(ctx, "ahead", 3*time.Hour)
+	if err != nil {
+		return out, err
+	}
+	// An honest block after it: the honest nodes extend their own tip.
+	hb, err := l.Generate(ctx, 1, 1)
+	if err != nil {
+		return out, err
+	}
+	err = Poll(ctx, pollFast, func() (bool, error) {
+		t, err := l.Tips(ctx)
+		return err == nil && t[0].Hash == hb[0] && t[1].Hash == hb[0], err
+	})
+	if err != nil {
+		return out, err
+	}
+	has, _ := l.Header(ctx, 0, ahead.Block)
+	ahead.Note = fmt.Sprintf("honest nodes mined on %s without it", short(hb[0]))
+	if has.Hash == ahead.Block {
+		ahead.Note += " (but node 0 stored it)"
+	}
+	out = append(out, ahead)
+	fmt.Fprintf(progress, "clock-skew: ahead: %s (%s)\n", ahead.Verdict, ahead.Rule)
+
+	// Fixed clock: node 2 restarts honest and must rejoin.
+	if err := l.restartWithRole(ctx, 2, Role{}, opts); err != nil {
+		return out, err
+	}
+	if _, err := l.Generate(ctx, 0, 2); err != nil {
+		return out, err
+	}
+	ag, err := l.WaitAgreement(ctx)
+	fixed := ClockStep{Phase: "fixed", Verdict: "rejoined", Agree: err == nil}
+	if err == nil {
+		fixed.Note = fmt.Sprintf("node 2 reorganised onto the honest chain: all on %s height %d", short(ag.Tip), ag.Height)
+	} else {
+		fixed.Note = err.Error()
+	}
+	out = append(out, fixed)
+	fmt.Fprintf(progress, "clock-skew: fixed: %s\n", fixed.Note)
+
+	// Behind by 1 h: the template's time is MTP+1, accepted.
+	if err := l.restartWithRole(ctx, 2, Role{ClockOffset: -time.Hour}, opts); err != nil {
+		return out, err
+	}
+	behind, err := l.skewedBlock(ctx, "behind", -time.Hour)
+	if err != nil {
+		return out, err
+	}
+	_, err = l.WaitAgreement(ctx)
+	behind.Agree = err == nil
+	if behind.MTPSlack == 1 {
+		behind.Note = "the template's time was MTP+1: the median-time-past rule bound it, not the clock (a miner ignoring mintime would be refused time-too-old)"
+	}
+	out = append(out, behind)
+	fmt.Fprintf(progress, "clock-skew: behind 1h: %s, %s\n", behind.Verdict, behind.Note)
+
+	// Behind by 3 h: the earliest valid time, MTP+1, is beyond the node's
+	// own future limit: it cannot mine, and it refuses the honest
+	// blocks as too far in its future.
+	if err := l.restartWithRole(ctx, 2, Role{ClockOffset: -3 * time.Hour}, opts); err != nil {
+		return out, err
+	}
+	far := ClockStep{Phase: "behind", Offset: -3 * time.Hour}
+	if _, err := l.Generate(ctx, 2, 1); err != nil {
+		far.Verdict = "cannot mine"
+		far.Rule = "its own future-time limit: MTP+1 > local time + " + l.params.MaxFutureBlockTime.String()
+		far.Note = err.Error()
+	} else {
+		far.Verdict, far.Rule = "mined", "none fired"
+	}
+	hb, err = l.Generate(ctx, 0, 1)
+	if err != nil {
+		return out, err
+	}
+	raw, err := call[string](ctx, l, 0, "getblock", hb[0], 0)
+	if err != nil {
+		return out, err
+	}
+	verdict, err := call[json.RawMessage](ctx, l, 2, "submitblock", raw)
+	if err != nil {
+		return out, err
+	}
+	far.Note = fmt.Sprintf("%s; an honest block submitted to node 2: %s", far.Note, string(verdict))
+	out = append(out, far)
+	fmt.Fprintf(progress, "clock-skew: behind 3h: %s (%s)\n", far.Verdict, far.Note)
+	return out, nil
+}
+
+// skewedBlock mines one block on node 2 and asks node 0's verdict on it.
+func (l *Lab) skewedBlock(ctx context.Context, phase string, offset time.Duration) (ClockStep, error) {
+	st := ClockStep{Phase: phase, Offset: offset}
+	at := time.Now()
+	hs, err := l.Generate(ctx, 2, 1)
+	if err != nil {
+		return st, err
+	}
+	st.Block = hs[0]
+	hdr, err := l.Header(ctx, 2, st.Block)
+	if err != nil {
+		return st, err
+	}
+	st.BlockAhead = time.Unix(int64(hdr.Time), 0).Sub(at).Round(time.Second)
+	parent, err := l.Header(ctx, 2, *hdr.PreviousBlockHash)
+	if err != nil {
+		return st, err
+	}
+	st.MTPSlack = int64(hdr.Time) - parent.MedianTime
+	raw, err := call[string](ctx, l, 2, "getblock", st.Block, 0)
+	if err != nil {
+		return st, err
+	}
+	verdict, err := call[json.RawMessage](ctx, l, 0, "submitblock", raw)
+	if err != nil {
+		return st, err
+	}
+	var reason *string
+	_ = json.Unmarshal(verdict, &reason)
+	switch {
+	case reason == nil:
+		st.Verdict, st.Rule = "accepted", "none fired"
+	case *reason == "duplicate":
+		st.Verdict, st.Rule = "accepted (already relayed)", "none fired"
+	default:
+		st.Verdict = *reason
+		st.Rule = map[string]string{
+			"time-too-new": fmt.Sprintf("future-time limit (local time + %s)", l.params.MaxFutureBlockTime),
+			"time-too-old": "median time past of the last 11 blocks",
+		}[*reason]
+	}
+	return st, nil
+}
+
+// restartWithRole stops node i, gives it role and starts it again.
+func (l *Lab) restartWithRole(ctx context.Context, i int, role Role, opts UpOptions) error {
+	if p := l.procs[i]; p != nil {
+		p.Stop(10 * time.Second)
+		delete(l.procs, i)
+	}
+	l.State.Nodes[i].PID = 0
+	l.State.Nodes[i].Role = role
+	if err := l.Save(); err != nil {
+		return err
+	}
+	return l.Up(ctx, opts)
+}
+
+// PrintClockSkew writes the report.
+func PrintClockSkew(w io.Writer, steps []ClockStep) {
+	for _, s := range steps {
+		fmt.Fprintf(w, "%-7s offset %-6s", s.Phase, fmtOffset(s.Offset))
+		if s.Block != (chain.Hash{}) {
+			fmt.Fprintf(w, " block %s stamped %s from real time, MTP+%ds: node 0 says %s -> rule: %s", short(s.Block), fmtOffset(s.BlockAhead), s.MTPSlack, s.Verdict, s.Rule)
+		} else if s.Rule != "" {
+			fmt.Fprintf(w, " %s -> rule: %s", s.Verdict, s.Rule)
+		} else {
+			fmt.Fprintf(w, " %s", s.Verdict)
+		}
+		if s.Note != "" {
+			fmt.Fprintf(w, "; %s", s.Note)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func fmtOffset(d time.Duration) string {
+	if d > 0 {
+		return "+" + d.String()
+	}
+	return d.String()
+}

@@ -1,0 +1,42 @@
+package rpcjson
+
+// AdversaryInfo is the result of getadversaryinfo: the lab-only dishonest
+// behaviour a node runs (quarryd --adversary, --clock-offset) and what it
+// did. An honest node reports mode "honest".
+type AdversaryInfo struct {
+	Mode string `json:"mode"`
+	// ClockOffset is the node's clock offset in seconds (--clock-offset).
+	ClockOffset float64 `json:"clockoffset"`
+	// State is the strategy's state (selfish: the paper's 0, 0', 1, 2,
+	// n=K).
+	State string `json:"state,omitempty"`
+	// Private and Public are the lengths of the private branch and of the
+	// public chain since the fork point.
+	Private     int      `json:"private"`
+	Public      int      `json:"public"`
+	Unpublished []string `json:"unpublished"`
+	Mined       uint64   `json:"mined"`
+	Withheld    uint64   `json:"withheld"`
+	Published   uint64   `json:"published"`
+	Releases    uint64   `json:"releases"`
+	// Overrides counts releases that orphaned public blocks, and
+	// OrphansCaused the public blocks so orphaned.
+	Overrides     uint64 `json:"overrides"`
+	OrphansCaused uint64 `json:"orphanscaused"`
+	Abandoned     uint64 `json:"abandoned"`
+	// Twins counts equivocations (pairs of blocks at one height).
+	Twins uint64 `json:"twins"`
+	// Ignored counts peers' blocks ignored while mining a private branch.
+	Ignored uint64 `json:"ignored"`
+	// Stalls counts peers' requests held unanswered (stall), Junk the
+	// invalid blocks announced (junk).
+	Stalls uint64 `json:"stalls"`
+	Junk   uint64 `json:"junk"`
+	// Races counts the selfish races (state 0') an honest block decided,
+	// RacesOnOurs those where it extended this node's block: their ratio
+	// estimates Eyal and Sirer's gamma.
+	Races       uint64 `json:"races"`
+	RacesOnOurs uint64 `json:"racesonours"`
+	// Recent are the latest actions, oldest first.
+	Recent []string `json:"recent"`
+}
