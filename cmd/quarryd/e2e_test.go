@@ -40,7 +40,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Logf("end-to-end test took %v", time.Since(start).Round(time.Millisecond))
 }
 
-// testHelpBinary: `quarryd --help` exits 0 and lists every DESIGN.md flag.
+// testHelpBinary: `quarryd --help` exits 0 and lists every documented flag.
 func testHelpBinary(t *testing.T, bins binaries) {
 	p := labtest.StartProcess(t, bins.quarryd, "--help")
 	if code := p.ExitCode(callTimeout); code != 0 {

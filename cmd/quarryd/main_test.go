@@ -17,8 +17,8 @@ import (
 	"github.com/quarrychain/quarry/node"
 )
 
-// designFlags are the quarryd flags DESIGN.md ("Interfaces users see")
-// promises; --help must list every one of them.
+// designFlags are the quarryd flags the README and ARCHITECTURE.md document
+// as the node's interface; --help must list every one of them.
 var designFlags = []string{
 	"network", "datadir", "config", "p2p-listen", "bootnodes", "no-mdns",
 	"rpc-listen", "rpc-user", "rpc-password", "metrics-listen", "mine",
