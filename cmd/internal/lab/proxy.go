@@ -189,7 +189,9 @@ func (s *ProxyServer) handleSet(w http.ResponseWriter, r *http.Request) {
 
 // applyLocked sets the conditions of link k (matched by A and B) on its
 // two proxies: the toxics first, then the state, so a link that comes
-// up carries its conditions from the first byte. start says the proxies
+// up carries its conditions from the first byte. Changing the conditions
+// of a live link restarts its proxies (its connections are closed and
+// redialled). start says the proxies
 // have never run (Run). The caller holds s.mu.
 func (s *ProxyServer) applyLocked(k Link, start bool) error {
 	if k.A > k.B {
@@ -205,9 +207,21 @@ func (s *ProxyServer) applyLocked(k Link, start bool) error {
 		return fmt.Errorf("no link %s in this lab's topology", k.Name())
 	}
 	k.Ports = s.links[idx].Ports
+	old := s.links[idx]
+	conditions := start || old.Delay != k.Delay || old.Jitter != k.Jitter || old.Bandwidth != k.Bandwidth
 	for _, p := range s.proxies[k.Name()] {
-		if err := setToxics(p, k); err != nil {
-			return fmt.Errorf("link %s: %w", k.Name(), err)
+		if conditions {
+			// toxiproxy v2.5.0 races when toxics are added to or removed
+			// from connections that are live (it can panic in
+			// ToxicLink.AddToxic), so new conditions are set on a stopped
+			// proxy: its connections are closed and the nodes redial
+			// through it at once.
+			if p.Enabled {
+				p.Stop()
+			}
+			if err := setToxics(p, k); err != nil {
+				return fmt.Errorf("link %s: %w", k.Name(), err)
+			}
 		}
 		switch {
 		case k.Down:
