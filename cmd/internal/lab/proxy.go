@@ -209,15 +209,19 @@ func (s *ProxyServer) applyLocked(k Link, start bool) error {
 	k.Ports = s.links[idx].Ports
 	old := s.links[idx]
 	conditions := start || old.Delay != k.Delay || old.Jitter != k.Jitter || old.Bandwidth != k.Bandwidth
-	for _, p := range s.proxies[k.Name()] {
+	pair := s.proxies[k.Name()]
+	for i, p := range pair {
 		if conditions {
 			// toxiproxy v2.5.0 races when toxics are added to or removed
-			// from connections that are live (it can panic in
-			// ToxicLink.AddToxic), so new conditions are set on a stopped
-			// proxy: its connections are closed and the nodes redial
-			// through it at once.
+			// from a proxy with live (or closing) connections: it can
+			// panic in ToxicLink.AddToxic. So a live link gets a fresh
+			// proxy on the same addresses, with its toxics set before it
+			// starts; the old one's connections close and the nodes
+			// redial through the new one at once.
 			if p.Enabled {
 				p.Stop()
+				p = toxiproxy.NewProxy(s.api, p.Name, p.Listen, p.Upstream)
+				pair[i] = p
 			}
 			if err := setToxics(p, k); err != nil {
 				return fmt.Errorf("link %s: %w", k.Name(), err)
