@@ -43,18 +43,11 @@ type PropagationBench struct {
 // BenchHeal runs the heal benchmark in a fresh regtest lab in dir.
 func BenchHeal(ctx context.Context, dir, bin string, divergences []int, runs int, progress io.Writer) ([]HealBench, error) {
 	opts := UpOptions{N: 4, Seed: "bench", Network: "regtest", Attached: true}
-	l, err := CreateLab(dir, bin, opts)
+	l, end, err := startLab(ctx, dir, bin, opts, false, progress)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err := l.Down(10 * time.Second); err != nil {
-			fmt.Fprintf(progress, "stopping the bench lab: %v\n", err)
-		}
-	}()
-	if err := l.Up(ctx, opts); err != nil {
-		return nil, err
-	}
+	defer end()
 	step := func(name string, d time.Duration, f func(ctx context.Context) error) error {
 		sctx, cancel := context.WithTimeout(ctx, d)
 		defer cancel()
@@ -128,18 +121,11 @@ type nodeBlock struct {
 // BenchPropagation runs the propagation benchmark in a fresh dev lab in dir.
 func BenchPropagation(ctx context.Context, dir, bin string, total float64, blocks int, maxTime time.Duration, progress io.Writer) (*PropagationBench, error) {
 	opts := UpOptions{N: 4, Seed: "bench", Network: "dev", Mine: true, TotalHashrate: total, Attached: true}
-	l, err := CreateLab(dir, bin, opts)
+	l, end, err := startLab(ctx, dir, bin, opts, false, progress)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err := l.Down(10 * time.Second); err != nil {
-			fmt.Fprintf(progress, "stopping the bench lab: %v\n", err)
-		}
-	}()
-	if err := l.Up(ctx, opts); err != nil {
-		return nil, err
-	}
+	defer end()
 	stream, err := l.Subscribe(ctx, rpcjson.TopicBlocks, rpcjson.TopicReorgs)
 	if err != nil {
 		return nil, err

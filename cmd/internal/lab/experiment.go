@@ -128,19 +128,12 @@ func staleRun(ctx context.Context, opts StaleRateOptions, d time.Duration, dir s
 	up := UpOptions{N: opts.N, Seed: opts.Seed, Network: "dev", BlockTime: opts.BlockTime, Mine: true,
 		TotalHashrate: hashrate, Topology: "mesh", Shaped: true, LinkDelay: d, Attached: opts.Attached,
 		Devnet: opts.Devnet, LogLevel: "warn"}
-	l, err := CreateLab(dir, opts.Bin, up)
+	start := time.Now()
+	l, end, err := startLab(ctx, dir, opts.Bin, up, false, nil)
 	if err != nil {
 		return pt, err
 	}
-	defer func() {
-		if err := l.Down(10 * time.Second); err != nil {
-			l.logf("stopping the experiment's lab: %v", err)
-		}
-	}()
-	start := time.Now()
-	if err := l.Up(ctx, up); err != nil {
-		return pt, err
-	}
+	defer end()
 	mineStart := time.Now() // the nodes mine from their start; Up takes well under a block interval
 	lastReport := time.Now()
 	err = Poll(ctx, 500*time.Millisecond, func() (bool, error) {

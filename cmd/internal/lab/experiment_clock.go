@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
@@ -55,24 +54,15 @@ type ClockStep struct {
 
 // ExperimentClockSkew runs the three phases in a fresh lab under dir.
 func ExperimentClockSkew(ctx context.Context, dir, bin string, progress io.Writer) ([]ClockStep, error) {
-	_ = os.RemoveAll(dir)
 	opts := UpOptions{N: 3, Seed: "clock", Network: "regtest", Attached: true, LogLevel: "warn",
 		Roles: map[int]Role{2: {ClockOffset: 3 * time.Hour}}}
-	l, err := CreateLab(dir, bin, opts)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	l, end, err := startLab(ctx, dir, bin, opts, true, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = os.RemoveAll(dir) }() // the run's temporary lab; best effort
-	defer func() {
-		if err := l.Down(10 * time.Second); err != nil {
-			l.logf("stopping the experiment's lab: %v", err)
-		}
-	}()
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	if err := l.Up(ctx, opts); err != nil {
-		return nil, err
-	}
+	defer end()
 	// A common history of a few honest blocks (the MTP is now).
 	if _, err := l.Generate(ctx, 0, 11); err != nil {
 		return nil, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"time"
 
@@ -32,24 +31,15 @@ type EquivocationTrial struct {
 
 // ExperimentEquivocation runs trials in a fresh lab under dir.
 func ExperimentEquivocation(ctx context.Context, dir, bin string, trials int, total float64, progress io.Writer) ([]EquivocationTrial, error) {
-	_ = os.RemoveAll(dir)
 	opts := UpOptions{N: 4, Seed: "equivocation", Network: "dev", Shares: []float64{50.0 / 3, 50.0 / 3, 50.0 / 3, 50},
 		TotalHashrate: total, Mine: true, Attached: true, LogLevel: "warn", Roles: map[int]Role{3: {Adversary: "equivocate"}}}
-	l, err := CreateLab(dir, bin, opts)
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(trials)*3*time.Minute+time.Minute)
+	defer cancel()
+	l, end, err := startLab(ctx, dir, bin, opts, true, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = os.RemoveAll(dir) }() // the run's temporary lab; best effort
-	defer func() {
-		if err := l.Down(10 * time.Second); err != nil {
-			l.logf("stopping the experiment's lab: %v", err)
-		}
-	}()
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(trials)*3*time.Minute+time.Minute)
-	defer cancel()
-	if err := l.Up(ctx, opts); err != nil {
-		return nil, err
-	}
+	defer end()
 	var out []EquivocationTrial
 	var seen uint64
 	for len(out) < trials {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"os"
 	"path/filepath"
 	"strconv"
 	"text/tabwriter"
@@ -92,23 +91,14 @@ func selfishRun(ctx context.Context, dir, bin string, alpha float64, o SelfishOp
 	}
 	opts := UpOptions{N: n, Seed: "selfish", Network: "dev", Shares: shares, TotalHashrate: o.TotalHashrate, Mine: true,
 		Attached: true, LogLevel: "warn", Roles: map[int]Role{0: {Adversary: "selfish"}}}
-	_ = os.RemoveAll(dir)
-	l, err := CreateLab(dir, bin, opts)
-	if err != nil {
-		return SelfishPoint{}, err
-	}
-	defer func() { _ = os.RemoveAll(dir) }() // the run's temporary lab; best effort
-	defer func() {
-		if err := l.Down(10 * time.Second); err != nil {
-			l.logf("stopping the experiment's lab: %v", err)
-		}
-	}()
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	if err := l.Up(ctx, opts); err != nil {
+	l, end, err := startLab(ctx, dir, bin, opts, true, nil)
+	if err != nil {
 		return SelfishPoint{}, err
 	}
+	defer end()
 	const honest = 1 // the node whose main chain is counted
 	from := uint64(o.Warmup) + 1
 	to := from + uint64(o.Blocks) - 1

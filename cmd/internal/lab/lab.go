@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -288,4 +289,36 @@ func labParams(network string, blockTime time.Duration) (*chain.Params, error) {
 		return nil, fmt.Errorf("--block-time: only a dev lab takes a block interval (the %s network's is fixed)", p.Name)
 	}
 	return chain.DevParamsWithBlockTime(blockTime)
+}
+
+// startLab creates a lab in dir for a benchmark or an experiment, starts
+// it, and returns it with the function that ends it: it stops the nodes
+// (a failure to stop is reported on warn, or l.Out when warn is nil) and,
+// with fresh, deletes dir, which fresh also empties first. If the start
+// fails, the lab is ended before startLab returns.
+func startLab(ctx context.Context, dir, bin string, opts UpOptions, fresh bool, warn io.Writer) (*Lab, func(), error) {
+	if fresh {
+		_ = os.RemoveAll(dir) // a previous run's leftovers; CreateLab reports what matters
+	}
+	l, err := CreateLab(dir, bin, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	end := func() {
+		if err := l.Down(10 * time.Second); err != nil {
+			if warn != nil {
+				fmt.Fprintf(warn, "stopping the lab in %s: %v\n", dir, err)
+			} else {
+				l.logf("stopping the lab in %s: %v", dir, err)
+			}
+		}
+		if fresh {
+			_ = os.RemoveAll(dir) // temporary lab; best effort
+		}
+	}
+	if err := l.Up(ctx, opts); err != nil {
+		end()
+		return nil, nil, err
+	}
+	return l, end, nil
 }
