@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"cmp"
 	"math/big"
 	"slices"
 )
@@ -298,7 +299,7 @@ func (c *Chain) headerTipsLocked(tip *blockNode) []TipInfo {
 		}
 		out = append(out, t)
 	}
-	slices.SortFunc(out, func(a, b TipInfo) int { return cmpUint64(b.Height, a.Height) })
+	slices.SortFunc(out, func(a, b TipInfo) int { return cmp.Compare(b.Height, a.Height) })
 	return out
 }
 
@@ -310,16 +311,6 @@ func (c *Chain) forkHeightLocked(n *blockNode) uint64 {
 		if full := c.index[it.hash]; full != nil && c.inMain(full) {
 			return it.height
 		}
-	}
-	return 0
-}
-
-func cmpUint64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
 	}
 	return 0
 }

@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 	"time"
@@ -139,19 +140,9 @@ func (g *gater) listBans() []BanInfo {
 		if c := a.Until.Compare(b.Until); c != 0 {
 			return c
 		}
-		return compareIDs(a.ID, b.ID)
+		return cmp.Compare(a.ID, b.ID)
 	})
 	return out
-}
-
-func compareIDs(a, b peer.ID) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (g *gater) setActive(on bool) {
@@ -192,7 +183,7 @@ func (g *gater) heal() []peer.ID {
 		out = append(out, p)
 	}
 	clear(g.partitioned)
-	slices.SortFunc(out, compareIDs)
+	slices.SortFunc(out, cmp.Compare[peer.ID])
 	return out
 }
 

@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -332,7 +333,7 @@ func (n *Node) closeLoop(ctx context.Context) error {
 		if h == nil {
 			continue
 		}
-		slices.SortFunc(ids, compareIDs)
+		slices.SortFunc(ids, cmp.Compare[peer.ID])
 		for _, p := range ids {
 			_ = h.Network().ClosePeer(p)
 		}

@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"cmp"
 	"errors"
 	"math/big"
 	"slices"
@@ -357,7 +358,7 @@ func (n *Node) Partitioned() []peer.ID {
 	for p := range n.gate.partitioned {
 		out = append(out, p)
 	}
-	slices.SortFunc(out, compareIDs)
+	slices.SortFunc(out, cmp.Compare[peer.ID])
 	return out
 }
 
@@ -407,7 +408,7 @@ func (n *Node) Peers() []PeerInfo {
 			out[i].BytesIn, out[i].BytesOut = st.TotalIn, st.TotalOut
 		}
 	}
-	slices.SortFunc(out, func(a, b PeerInfo) int { return compareIDs(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b PeerInfo) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
 

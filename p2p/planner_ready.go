@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"cmp"
 	"slices"
 	"time"
 
@@ -218,7 +219,7 @@ func (p *Planner) sortedPeers() []*planPeer {
 	for _, pp := range p.peers {
 		out = append(out, pp)
 	}
-	slices.SortFunc(out, func(a, b *planPeer) int { return compareIDs(a.id, b.id) })
+	slices.SortFunc(out, func(a, b *planPeer) int { return cmp.Compare(a.id, b.id) })
 	return out
 }
 

@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"time"
@@ -88,6 +89,6 @@ func (n *Node) statusPeers() []peer.ID {
 			out = append(out, p)
 		}
 	}
-	slices.SortFunc(out, compareIDs)
+	slices.SortFunc(out, cmp.Compare[peer.ID])
 	return out
 }
