@@ -184,3 +184,57 @@ func TestSelfishRacing(t *testing.T) {
 		t.Fatal("racing after the race")
 	}
 }
+
+// TestWithholdSpend: the spend attacker mines honestly outside a race; a
+// race starts at Fork with no private block (the public chain's blocks
+// count against it from then on), ends with a release or a give-up, and
+// the attacker mines honestly again.
+func TestWithholdSpend(t *testing.T) {
+	w := NewWithholdSpend(2, 3)
+	if a := w.OwnBlock(h(1)); !slices.Equal(a.Publish, []chain.Hash{h(1)}) || w.Private() {
+		t.Fatalf("honest block not published at once: %v", a)
+	}
+	if a := w.OthersBlock(); !a.Adopt {
+		t.Fatalf("outside a race the fork point must follow the public tip: %v", a)
+	}
+	if !w.Fork() || !w.Private() || w.Fork() {
+		t.Fatal("Fork: want a race, and no second one")
+	}
+	// The public chain leads 1-0 before the first private block.
+	if a := w.OthersBlock(); a.Adopt || len(a.Publish) != 0 {
+		t.Fatalf("public block during the race: %v", a)
+	}
+	if p, q := w.Lead(); p != 0 || q != 1 {
+		t.Fatalf("lead %d/%d, want 0/1", p, q)
+	}
+	w.OwnBlock(h(2))
+	if a := w.OwnBlock(h(3)); !slices.Equal(a.Publish, []chain.Hash{h(2), h(3)}) || w.Private() {
+		t.Fatalf("2 private vs 1 public at depth 2: want a release, got %v", a)
+	}
+	if a := w.OwnBlock(h(4)); !slices.Equal(a.Publish, []chain.Hash{h(4)}) {
+		t.Fatalf("after the release the attacker mines honestly: %v", a)
+	}
+	// Give up three behind, without a single private block.
+	w.Fork()
+	for i := 0; i < 2; i++ {
+		if a := w.OthersBlock(); a.Adopt {
+			t.Fatalf("gave up at deficit %d", i+1)
+		}
+	}
+	if a := w.OthersBlock(); !a.Adopt || w.Private() {
+		t.Fatalf("did not give up three behind: %v", a)
+	}
+	// Abandon ends a race at once.
+	w.Fork()
+	w.OwnBlock(h(5))
+	if a := w.Abandon(); !a.Adopt || w.Private() {
+		t.Fatalf("Abandon: %v", a)
+	}
+	if a := w.Abandon(); a.Adopt {
+		t.Fatal("Abandon outside a race")
+	}
+	st := w.Stats()
+	if st.Mined != 5 || st.Releases != 1 || st.Published != 2 || st.Overrides != 1 || st.OrphansCaused != 1 || st.Abandoned != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}

@@ -23,7 +23,10 @@
 // branch once the branch is at least Depth blocks long and longer than the
 // public chain since the fork (so the release reorganises every honest
 // node); it abandons the branch when the public chain leads by GiveUp
-// blocks.
+// blocks. NewWithholdSpend is the same attacker racing only to reverse a
+// payment: it mines honestly until Fork (the node calls it when its wallet
+// pays someone, and mines the conflicting spend into the private branch),
+// races, and mines honestly again after the release or the give-up.
 //
 // Equivocate is not a state machine over chains but a rule for one height:
 // keep the first block found, mine a second one (its twin) on the same
