@@ -31,6 +31,7 @@ type adversaryDriver struct {
 	mu       sync.Mutex
 	strat    adversary.Strategy     // selfish, withhold
 	withhold *adversary.Withhold    // strat, when withholding
+	wr       withholdRaces          // withhold: kept public blocks, double spends
 	eq       *adversary.Equivocator // equivocate
 	hidden   map[chain.Hash]*chain.Block
 	// pubHeight is the height of the public chain: the highest block a
@@ -175,6 +176,7 @@ func (d *adversaryDriver) ownBlock(tc timedChain, b *chain.Block) error {
 	}
 	d.mu.Lock()
 	act := d.strat.OwnBlock(h)
+	d.raceStep(act)
 	priv, pub := d.strat.Lead()
 	if len(act.Publish) == 0 {
 		d.note("withholding block %s (private %d, public %d, state %s)", h, priv, pub, d.strat.State())
@@ -238,6 +240,7 @@ func (d *adversaryDriver) ignoring(b *chain.Block) bool {
 	for _, x := range out {
 		d.publish(x)
 	}
+	d.adoptPublic() // an abandoned race: connect the public blocks kept
 	return ignore
 }
 
@@ -257,6 +260,7 @@ func (d *adversaryDriver) countIgnored(b *chain.Block) ([]*chain.Block, bool) {
 	ht := d.heightOf(b)
 	d.ignored[h] = ht
 	d.dropped++
+	d.keepIgnored(b, ht)
 	return d.othersUpTo(ht), true
 }
 
@@ -290,6 +294,7 @@ func (d *adversaryDriver) othersUpTo(height uint64) []*chain.Block {
 	for d.pubHeight < height {
 		d.pubHeight++
 		act := d.strat.OthersBlock()
+		d.raceStep(act)
 		priv, pub := d.strat.Lead()
 		if len(act.Publish) > 0 || priv > 0 || pub > 0 {
 			d.note("public chain at height %d (private %d, public %d, state %s)", d.pubHeight, priv, pub, d.strat.State())
@@ -345,6 +350,7 @@ type AdversaryInfo struct {
 	Races       uint64
 	RacesOnOurs uint64
 	Recent      []string
+	Spends      []SpendRecord // withhold: the double spends
 }
 
 func (d *adversaryDriver) info() AdversaryInfo {
@@ -353,6 +359,9 @@ func (d *adversaryDriver) info() AdversaryInfo {
 	out := AdversaryInfo{Mode: string(d.mode), Ignored: d.dropped, Stalls: d.stalls, Junk: d.junked, Races: d.races, RacesOnOurs: d.onOurs, Recent: append([]string(nil), d.recent...)}
 	switch {
 	case d.strat != nil:
+		if d.withhold != nil {
+			out.Spends = d.spendRecords()
+		}
 		out.State = d.strat.State()
 		out.Private, out.Public = d.strat.Lead()
 		out.Unpublished = d.strat.Unpublished()
@@ -488,6 +497,9 @@ func (b *backend) AdversaryInfo() rpcjson.AdversaryInfo {
 	out.Races, out.RacesOnOurs = i.Races, i.RacesOnOurs
 	if i.Recent != nil {
 		out.Recent = i.Recent
+	}
+	for _, s := range i.Spends {
+		out.DoubleSpends = append(out.DoubleSpends, spendJSON(s))
 	}
 	return out
 }

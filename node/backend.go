@@ -421,7 +421,19 @@ func (b *backend) SendToAddress(req rpc.SendRequest) (chain.Hash, error) {
 		}
 		amount -= fee
 	}
-	tx, err := b.comps.wallet.Send(wallet.Payment{To: req.To, Amount: amount, Fee: fee, Memo: req.Memo})
+	send := func() (*chain.Tx, error) {
+		return b.comps.wallet.Send(wallet.Payment{To: req.To, Amount: amount, Fee: fee, Memo: req.Memo})
+	}
+	var tx *chain.Tx
+	var err error
+	if b.n.adv != nil && b.n.adv.spending() {
+		tx, err = b.n.adv.doubleSpend(send, func(pay *chain.Tx) (*chain.Tx, error) {
+			return conflictFor(b.c.Params(), b.comps.wallet, pay)
+		})
+		b.comps.miner.TipChanged() // the templates drop the payment and carry the conflict
+	} else {
+		tx, err = send()
+	}
 	if err != nil {
 		if errors.Is(err, wallet.ErrInsufficientFunds) {
 			return chain.Hash{}, fmt.Errorf("%w: %v", rpc.ErrInsufficientFunds, err)

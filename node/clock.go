@@ -28,6 +28,9 @@ func (c *Config) resolveAdversary(p *chain.Params, r *resolved) error {
 		if c.WithholdDepth != 0 {
 			return errors.New("--withhold-depth needs --adversary withhold")
 		}
+		if c.WithholdSpend {
+			return errors.New("--withhold-spend needs --adversary withhold")
+		}
 		return nil
 	}
 	mode, err := adversary.ParseMode(c.Adversary)
@@ -39,6 +42,9 @@ func (c *Config) resolveAdversary(p *chain.Params, r *resolved) error {
 	}
 	if mode != adversary.ModeWithhold && c.WithholdDepth != 0 {
 		return errors.New("--withhold-depth needs --adversary withhold")
+	}
+	if mode != adversary.ModeWithhold && c.WithholdSpend {
+		return errors.New("--withhold-spend needs --adversary withhold")
 	}
 	if c.WithholdDepth < 0 {
 		return fmt.Errorf("--withhold-depth %d: must be >= 0", c.WithholdDepth)

@@ -24,6 +24,7 @@ func TestLabOnlySettingsRefusedOnValueNetworks(t *testing.T) {
 		{"clock-offset behind", func(c *Config) { c.ClockOffset = -time.Hour }},
 		{"selfish", func(c *Config) { c.Adversary = "selfish" }},
 		{"withhold", func(c *Config) { c.Adversary = "withhold"; c.WithholdDepth = 3 }},
+		{"withhold-spend", func(c *Config) { c.Adversary = "withhold"; c.WithholdDepth = 3; c.WithholdSpend = true }},
 		{"equivocate", func(c *Config) { c.Adversary = "equivocate" }},
 	}
 	for _, s := range settings {
@@ -46,6 +47,9 @@ func TestLabOnlySettingsRefusedOnValueNetworks(t *testing.T) {
 	for _, bad := range []Config{
 		{Network: "dev", Adversary: "evil"},
 		{Network: "dev", WithholdDepth: 3},
+		{Network: "dev", WithholdSpend: true},
+		{Network: "dev", Adversary: "selfish", WithholdSpend: true},
+		{Network: "main", WithholdSpend: true},
 		{Network: "dev", Adversary: "selfish", WithholdDepth: 3},
 		{Network: "dev", Adversary: "withhold", WithholdDepth: -1},
 		{Network: "dev", Adversary: "selfish", NoP2P: true},

@@ -76,7 +76,7 @@ func (n *Node) build(c *chain.Chain, pool *mempool.Pool, reg prometheus.Register
 
 	submit := miner.SubmitterFunc(func(b *chain.Block) error { return n.submitMined(comps, b) })
 	comps.miner, err = miner.New(miner.Config{
-		Chain: c, Txs: minerTxSource{pool: pool},
+		Chain: c, Txs: minerTxSource{pool: pool, adv: n.adv},
 		Submitter: submit,
 		PayTo:     comps.payTo, Generate: cfg.Mine, Threads: cfg.MinerThreads, HashrateLimit: cfg.MinerHashrateLimit,
 		Logger: n.log, Registerer: reg, Now: cfg.now,
@@ -124,6 +124,9 @@ func (n *Node) requestStop() {
 
 // submitTx admits a transaction to the mempool and gossips it.
 func (n *Node) submitTx(comps *components, tx *chain.Tx) error {
+	if n.adv != nil {
+		n.adv.paymentSubmitted(tx)
+	}
 	if _, err := n.pool.Add(tx); err != nil {
 		return err
 	}
@@ -180,10 +183,20 @@ func (s walletState) PendingNonce(a chain.Address) uint64   { return s.pool.Pend
 // then re-checks every sender against the current chain state, so a
 // template never carries a transaction the chain would refuse, and a
 // transaction sent right after a block is not left out.
-type minerTxSource struct{ pool *mempool.Pool }
+//
+// On a double-spending withhold node (adv), the selection of a race's
+// templates leaves the payment out and puts the conflict in.
+type minerTxSource struct {
+	pool *mempool.Pool
+	adv  *adversaryDriver // nil on an honest node
+}
 
 func (s minerTxSource) SelectForBlock(_ chain.Hash, maxBytes int) []*chain.Tx {
-	return s.pool.SelectForBlock(maxBytes)
+	txs := s.pool.SelectForBlock(maxBytes)
+	if s.adv != nil {
+		txs = s.adv.templateTxs(txs)
+	}
+	return txs
 }
 
 // timedChain records the processing time of every block, whoever submits it

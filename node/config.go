@@ -90,6 +90,11 @@ type Config struct {
 	// its private branch (it also releases as soon as the branch has more
 	// work than the public chain and is at least this long).
 	WithholdDepth int `toml:"withhold-depth"`
+	// WithholdSpend makes the withhold adversary race only to reverse its
+	// wallet's payments: it mines honestly until sendtoaddress pays
+	// someone, then mines a private branch carrying a conflicting spend
+	// from that moment's tip (the whitepaper's section 11 double spend).
+	WithholdSpend bool `toml:"withhold-spend"`
 
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `toml:"log-level"`

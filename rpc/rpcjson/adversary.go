@@ -39,4 +39,31 @@ type AdversaryInfo struct {
 	RacesOnOurs uint64 `json:"racesonours"`
 	// Recent are the latest actions, oldest first.
 	Recent []string `json:"recent"`
+	// DoubleSpends are the double spends of a withhold node run with
+	// --withhold-spend, oldest first (the pending one last).
+	DoubleSpends []DoubleSpend `json:"doublespends,omitempty"`
+}
+
+// DoubleSpend is one payment a withholding node tried to reverse.
+type DoubleSpend struct {
+	// Payment is the txid announced publicly, Conflict the txid mined in
+	// the private branch (same sender and nonce, paying the attacker).
+	Payment  string `json:"payment"`
+	Conflict string `json:"conflict,omitempty"`
+	// Outcome is pending, reversed (the branch carrying the conflict was
+	// released longer than the public chain), abandoned (the public chain
+	// won; the payment stands) or failed (Error says why).
+	Outcome string `json:"outcome"`
+	Error   string `json:"error,omitempty"`
+	// ForkHeight and ForkHash are the tip the race started from.
+	ForkHeight uint64 `json:"forkheight"`
+	ForkHash   string `json:"forkhash"`
+	// PaymentHeight is the height of the public block that confirmed the
+	// payment (0: none seen); Confirmations are the payment's
+	// confirmations on the public chain when the race ended (or now).
+	PaymentHeight uint64 `json:"paymentheight"`
+	Confirmations int    `json:"confirmations"`
+	// Private and Public are the branch lengths since the fork.
+	Private int `json:"private"`
+	Public  int `json:"public"`
 }
