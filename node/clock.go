@@ -28,8 +28,8 @@ func (c *Config) resolveAdversary(p *chain.Params, r *resolved) error {
 		if c.WithholdDepth != 0 {
 			return errors.New("--withhold-depth needs --adversary withhold")
 		}
-		if c.WithholdSpend {
-			return errors.New("--withhold-spend needs --adversary withhold")
+		if c.WithholdSpend || c.WithholdGiveUp != 0 {
+			return errors.New("--withhold-spend and --withhold-give-up need --adversary withhold")
 		}
 		return nil
 	}
@@ -43,8 +43,11 @@ func (c *Config) resolveAdversary(p *chain.Params, r *resolved) error {
 	if mode != adversary.ModeWithhold && c.WithholdDepth != 0 {
 		return errors.New("--withhold-depth needs --adversary withhold")
 	}
-	if mode != adversary.ModeWithhold && c.WithholdSpend {
-		return errors.New("--withhold-spend needs --adversary withhold")
+	if mode != adversary.ModeWithhold && (c.WithholdSpend || c.WithholdGiveUp != 0) {
+		return errors.New("--withhold-spend and --withhold-give-up need --adversary withhold")
+	}
+	if c.WithholdGiveUp < 0 {
+		return fmt.Errorf("--withhold-give-up %d: must be >= 0", c.WithholdGiveUp)
 	}
 	if c.WithholdDepth < 0 {
 		return fmt.Errorf("--withhold-depth %d: must be >= 0", c.WithholdDepth)

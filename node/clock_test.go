@@ -24,7 +24,12 @@ func TestLabOnlySettingsRefusedOnValueNetworks(t *testing.T) {
 		{"clock-offset behind", func(c *Config) { c.ClockOffset = -time.Hour }},
 		{"selfish", func(c *Config) { c.Adversary = "selfish" }},
 		{"withhold", func(c *Config) { c.Adversary = "withhold"; c.WithholdDepth = 3 }},
-		{"withhold-spend", func(c *Config) { c.Adversary = "withhold"; c.WithholdDepth = 3; c.WithholdSpend = true }},
+		{"withhold-spend", func(c *Config) {
+			c.Adversary = "withhold"
+			c.WithholdDepth = 3
+			c.WithholdSpend = true
+			c.WithholdGiveUp = 4
+		}},
 		{"equivocate", func(c *Config) { c.Adversary = "equivocate" }},
 	}
 	for _, s := range settings {
@@ -50,6 +55,9 @@ func TestLabOnlySettingsRefusedOnValueNetworks(t *testing.T) {
 		{Network: "dev", WithholdSpend: true},
 		{Network: "dev", Adversary: "selfish", WithholdSpend: true},
 		{Network: "main", WithholdSpend: true},
+		{Network: "dev", WithholdGiveUp: 3},
+		{Network: "dev", Adversary: "selfish", WithholdGiveUp: 3},
+		{Network: "dev", Adversary: "withhold", WithholdGiveUp: -1},
 		{Network: "dev", Adversary: "selfish", WithholdDepth: 3},
 		{Network: "dev", Adversary: "withhold", WithholdDepth: -1},
 		{Network: "dev", Adversary: "selfish", NoP2P: true},

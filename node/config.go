@@ -95,6 +95,9 @@ type Config struct {
 	// someone, then mines a private branch carrying a conflicting spend
 	// from that moment's tip (the whitepaper's section 11 double spend).
 	WithholdSpend bool `toml:"withhold-spend"`
+	// WithholdGiveUp is how far the public chain may lead before the
+	// withhold adversary abandons its branch (0: 10 blocks).
+	WithholdGiveUp int `toml:"withhold-give-up"`
 
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `toml:"log-level"`

@@ -168,8 +168,8 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	n.tc = timedChain{Chain: c, m: cm, log: n.log}
 	if cfg.Adversary != "" {
 		n.adv = newAdversaryDriver(adversary.Mode(cfg.Adversary), cfg.WithholdDepth, c, n.log)
-		if cfg.WithholdSpend {
-			n.adv.enableSpend(cfg.WithholdDepth)
+		if cfg.Adversary == string(adversary.ModeWithhold) {
+			n.adv.configureWithhold(cfg.WithholdDepth, cfg.WithholdGiveUp, cfg.WithholdSpend)
 		}
 		n.log.Warn("running as an adversary: this node cheats (lab experiments only)", "mode", cfg.Adversary)
 	}

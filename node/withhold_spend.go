@@ -105,14 +105,19 @@ const spendHistoryMax = 64
 // while a race is on.
 var errSpendBusy = errors.New("a double spend is already racing: wait for its release or give-up (getadversaryinfo)")
 
-// enableSpend makes the withhold driver race only to double-spend its
-// wallet's payments (--withhold-spend).
-func (d *adversaryDriver) enableSpend(depth int) {
+// configureWithhold sets the withhold strategy's give-up distance
+// (--withhold-give-up; 0: adversary.DefaultGiveUp) and, with spend, makes
+// it race only to double-spend its wallet's payments (--withhold-spend).
+func (d *adversaryDriver) configureWithhold(depth, giveUp int, spend bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.withhold = adversary.NewWithholdSpend(depth, 0)
+	if spend {
+		d.withhold = adversary.NewWithholdSpend(depth, giveUp)
+	} else {
+		d.withhold = adversary.NewWithhold(depth, giveUp)
+	}
 	d.strat = d.withhold
-	d.wr.spend = true
+	d.wr.spend = spend
 }
 
 // spending reports whether wallet payments are double-spent.

@@ -7,7 +7,6 @@ import (
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/testkit"
 	"github.com/quarrychain/quarry/miner"
-	"github.com/quarrychain/quarry/node/adversary"
 	"github.com/quarrychain/quarry/rpc/client"
 	"github.com/quarrychain/quarry/rpc/rpcjson"
 )
@@ -20,16 +19,12 @@ func spendTrio(t *testing.T) (h1, h2, w *Node) {
 	start := func(adv bool) *Node {
 		cfg := testConfig(t)
 		if adv {
-			cfg.Adversary, cfg.WithholdDepth, cfg.WithholdSpend = "withhold", 2, true
+			cfg.Adversary, cfg.WithholdDepth, cfg.WithholdSpend, cfg.WithholdGiveUp = "withhold", 2, true, 2
 		}
 		n, _ := startNode(t, cfg)
 		return n
 	}
 	h1, h2, w = start(false), start(false), start(true)
-	w.adv.mu.Lock() // give up 2 behind keeps the abandon case short
-	w.adv.withhold = adversary.NewWithholdSpend(2, 2)
-	w.adv.strat = w.adv.withhold
-	w.adv.mu.Unlock()
 	connect(t, h1, h2)
 	connect(t, w, h1)
 	connect(t, w, h2)

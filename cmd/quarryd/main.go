@@ -119,6 +119,7 @@ func bindFlags(fs *flag.FlagSet, c *node.Config) {
 	fs.DurationVar(&c.ClockOffset, "clock-offset", 0, "run the node's clock this far ahead (e.g. 3h) or behind (-3h): lab experiments, dev and regtest only")
 	fs.StringVar(&c.Adversary, "adversary", "", "dishonest behaviour for lab experiments: selfish, withhold, equivocate (withheld or twin blocks), stall, lie-work, junk (hostile peer); dev and regtest only")
 	fs.IntVar(&c.WithholdDepth, "withhold-depth", 0, "with --adversary withhold: release the private branch once it is this long and longer than the public one (default 6)")
+	fs.IntVar(&c.WithholdGiveUp, "withhold-give-up", 0, "with --adversary withhold: abandon the private branch when the public chain leads by this many blocks (default 10)")
 	fs.BoolVar(&c.WithholdSpend, "withhold-spend", false, "with --adversary withhold: mine honestly until the wallet pays someone (sendtoaddress), then race a private branch carrying a conflicting spend (the whitepaper's double spend)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&c.LogSummaryInterval, "log-summary-interval", node.DefaultSummaryInterval, "period of the one-line status log (height, peers, hash rate, mempool, sync ETA); negative turns it off")

@@ -13,24 +13,30 @@ import (
 )
 
 // Role is a node's dishonest setting in the lab: an adversary mode
-// (quarryd --adversary, with --withhold-depth) and a clock offset
-// (--clock-offset). The zero value is an honest node with a true clock.
+// (quarryd --adversary, with --withhold-depth and --withhold-spend) and a
+// clock offset (--clock-offset). The zero value is an honest node with a
+// true clock.
 type Role struct {
 	Adversary     string        `json:"adversary,omitempty"`
 	WithholdDepth int           `json:"withhold_depth,omitempty"`
+	WithholdSpend bool          `json:"withhold_spend,omitempty"`
 	ClockOffset   time.Duration `json:"clock_offset_ns,omitempty"`
 }
 
 // Honest reports whether r is the zero role.
 func (r Role) Honest() bool { return r == Role{} }
 
-// String describes r ("selfish", "withhold:3", "clock +3h0m0s", ...).
+// String describes r ("selfish", "withhold:3", "withhold:3:spend",
+// "clock +3h0m0s", ...).
 func (r Role) String() string {
 	var parts []string
 	if r.Adversary != "" {
 		s := r.Adversary
 		if r.WithholdDepth > 0 {
 			s += ":" + strconv.Itoa(r.WithholdDepth)
+		}
+		if r.WithholdSpend {
+			s += ":spend"
 		}
 		parts = append(parts, s)
 	}
@@ -56,34 +62,50 @@ func (r Role) args() []string {
 	if r.WithholdDepth > 0 {
 		a = append(a, "--withhold-depth", strconv.Itoa(r.WithholdDepth))
 	}
+	if r.WithholdSpend {
+		a = append(a, "--withhold-spend")
+	}
 	if r.ClockOffset != 0 {
 		a = append(a, "--clock-offset", r.ClockOffset.String())
 	}
 	return a
 }
 
-// ParseAdversaries parses `up --adversary` values: I=MODE or
-// I=withhold:DEPTH, repeatable (2=selfish). n is the number of nodes.
+// ParseAdversaries parses `up --adversary` values: I=MODE,
+// I=withhold:DEPTH, I=withhold:spend or I=withhold:DEPTH:spend (a
+// double-spending withhold node), repeatable (2=selfish). n is the number
+// of nodes.
 func ParseAdversaries(specs []string, n int, roles map[int]Role) error {
 	for _, spec := range specs {
 		i, val, err := nodeSpec(spec, n, "--adversary")
 		if err != nil {
 			return err
 		}
-		mode, depth, _ := strings.Cut(val, ":")
+		mode, opts, _ := strings.Cut(val, ":")
 		m, err := adversary.ParseMode(mode)
 		if err != nil || m == adversary.ModeHonest {
 			return fmt.Errorf("--adversary %s: want NODE=MODE with MODE one of %v", spec, adversary.Modes())
 		}
 		r := roles[i]
 		r.Adversary = string(m)
+		if opts != "" && m != adversary.ModeWithhold {
+			return fmt.Errorf("--adversary %s: only withhold takes a depth or spend", spec)
+		}
+		depth, spend, _ := strings.Cut(opts, ":")
+		if depth == "spend" && spend == "" {
+			depth, spend = "", "spend"
+		}
 		if depth != "" {
-			if m != adversary.ModeWithhold {
-				return fmt.Errorf("--adversary %s: only withhold takes a depth", spec)
-			}
 			if r.WithholdDepth, err = strconv.Atoi(depth); err != nil || r.WithholdDepth < 1 {
 				return fmt.Errorf("--adversary %s: bad depth", spec)
 			}
+		}
+		switch spend {
+		case "":
+		case "spend":
+			r.WithholdSpend = true
+		default:
+			return fmt.Errorf("--adversary %s: want withhold[:DEPTH][:spend]", spec)
 		}
 		roles[i] = r
 	}
@@ -139,6 +161,15 @@ func AdversaryLine(i int, role Role, a rpcjson.AdversaryInfo) string {
 		}
 		if a.Ignored > 0 {
 			s += fmt.Sprintf("; %d public blocks ignored", a.Ignored)
+		}
+		if n := len(a.DoubleSpends); n > 0 {
+			count := map[string]int{}
+			for _, d := range a.DoubleSpends {
+				count[d.Outcome]++
+			}
+			last := a.DoubleSpends[n-1]
+			s += fmt.Sprintf("; double spends: %d reversed, %d abandoned, %d failed, %d pending (last: payment %.8s %s, %d confirmation(s))",
+				count["reversed"], count["abandoned"], count["failed"], count["pending"], last.Payment, last.Outcome, last.Confirmations)
 		}
 	case "equivocate":
 		s += fmt.Sprintf(" %d twin pairs announced, mined %d, %d held blocks went stale", a.Twins, a.Mined, a.Abandoned)

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"math"
+	"slices"
 	"testing"
 	"time"
 )
@@ -45,7 +46,17 @@ func TestParseRoles(t *testing.T) {
 	if got := roles[1].String(); got != "withhold:3, clock +3h0m0s" {
 		t.Errorf("String %q", got)
 	}
-	for _, bad := range []string{"4=selfish", "x=selfish", "1=evil", "1=selfish:3", "1=withhold:0", "1"} {
+	spend := map[int]Role{}
+	if err := ParseAdversaries([]string{"0=withhold:2:spend", "1=withhold:spend"}, 2, spend); err != nil {
+		t.Fatal(err)
+	}
+	if r := spend[0]; r.WithholdDepth != 2 || !r.WithholdSpend || r.String() != "withhold:2:spend" || !slices.Contains(r.args(), "--withhold-spend") {
+		t.Fatalf("withhold:2:spend: %+v %q %v", r, r.String(), r.args())
+	}
+	if r := spend[1]; r.WithholdDepth != 0 || !r.WithholdSpend {
+		t.Fatalf("withhold:spend: %+v", r)
+	}
+	for _, bad := range []string{"4=selfish", "x=selfish", "1=evil", "1=selfish:3", "1=withhold:0", "1", "1=selfish:spend", "1=withhold:2:sp", "1=withhold:spend:2"} {
 		if err := ParseAdversaries([]string{bad}, 4, map[int]Role{}); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
