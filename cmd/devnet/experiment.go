@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -20,6 +21,9 @@ const experimentUsage = `experiments (scripts/devnet experiment NAME [--json] [-
                 [--alphas 0.1,0.25,0.33,0.4,0.45] [--blocks 200] [--warmup 40] [--honest 3] [--total-hashrate 400000]
   double-spend  success rate of the withhold state machine vs the whitepaper's P(q,z) (seeded simulation)
                 [--trials 20000] [--seed 1]
+                --live: the attack on real nodes (a --withhold-spend attacker with share q pays a merchant
+                waiting z confirmations, one fresh payment per trial) [--q 0.3] [--z 1,2] [--trials 30]
+                [--block-time 1s] [--give-up 5] [--honest 2]
   clock-skew    a node 3 h ahead, then a node 3 h behind: which rule refused their blocks
   equivocation  twin blocks at one height: time until every node is on one tip [--trials 5]`
 
@@ -43,6 +47,11 @@ func (c *command) experiment(ctx context.Context, rest []string) error {
 	timeout := c.fs.Duration("timeout", 30*time.Minute, "bound on each run")
 	trials := c.fs.Int("trials", 0, "double-spend: trials per (q, z) (default 20000); equivocation: trials (default 5)")
 	seed := c.fs.Int64("seed", 1, "double-spend: simulation seed")
+	live := c.fs.Bool("live", false, "double-spend: run the attack on real nodes instead of the simulation")
+	liveQ := c.fs.Float64("q", 0.3, "double-spend --live: the attacker's hash share")
+	liveZ := c.fs.String("z", "1,2", "double-spend --live: the merchant's confirmations, one lab each")
+	blockTime := c.fs.Duration("block-time", time.Second, "double-spend --live: the lab's block interval")
+	giveUp := c.fs.Int("give-up", 5, "double-spend --live: the attacker abandons its branch this far behind")
 	pos, err := c.args(rest, 1, "an experiment name\n"+experimentUsage)
 	if err != nil {
 		return err
@@ -72,6 +81,38 @@ func (c *command) experiment(ctx context.Context, rest []string) error {
 		}
 		result = pts
 	case "double-spend":
+		if *live {
+			o := lab.DoubleSpendLiveOptions{Q: *liveQ, Trials: *trials, Honest: *honest, BlockTime: *blockTime, GiveUp: *giveUp,
+				Timeout: *timeout, Seed: *seed}
+			o.Honest = 2 // selfish's default of 3 is not this experiment's
+			c.fs.Visit(func(f *flag.Flag) {
+				if f.Name == "honest" {
+					o.Honest = *honest
+				}
+			})
+			zs, err := parseFloats(*liveZ)
+			if err != nil {
+				return usagef("--z: %v", err)
+			}
+			for _, z := range zs {
+				o.Zs = append(o.Zs, int(z))
+			}
+			if o.Trials == 0 {
+				o.Trials = 30
+			}
+			if *short {
+				o.Zs, o.Trials = []int{1}, 3
+			}
+			pts, err := lab.ExperimentDoubleSpendLive(ctx, dir, c.g.bin, o, c.stderr)
+			if !*asJSON {
+				lab.PrintDoubleSpendLive(c.stdout, pts)
+			}
+			if err != nil {
+				return err
+			}
+			result = pts
+			break
+		}
 		n := *trials
 		if n == 0 {
 			n = 20000

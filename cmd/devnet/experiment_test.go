@@ -52,6 +52,21 @@ func TestAdversaryExperiments(t *testing.T) {
 			t.Fatalf("selfish run: %+v (no release)", p)
 		}
 	})
+	t.Run("double-spend-live", func(t *testing.T) {
+		// The CI-short live double spend: three payments of a 30% attacker
+		// waiting one confirmation; every trial must end (reversed on the
+		// merchant's chain, or abandoned), none may fail.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		pts, err := lab.ExperimentDoubleSpendLive(ctx, t.TempDir(), bin, lab.DoubleSpendLiveOptions{Q: 0.3, Zs: []int{1}, Trials: 3,
+			Timeout: 100 * time.Second, Seed: 1}, &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := pts[0]; p.Trials != 3 || p.Failed != 0 || p.Reversed+p.Abandoned != 3 || p.Successes+p.Early != p.Reversed {
+			t.Fatalf("double-spend live: %+v", p)
+		}
+	})
 	t.Run("equivocation", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()

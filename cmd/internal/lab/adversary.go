@@ -17,10 +17,13 @@ import (
 // clock offset (--clock-offset). The zero value is an honest node with a
 // true clock.
 type Role struct {
-	Adversary     string        `json:"adversary,omitempty"`
-	WithholdDepth int           `json:"withhold_depth,omitempty"`
-	WithholdSpend bool          `json:"withhold_spend,omitempty"`
-	ClockOffset   time.Duration `json:"clock_offset_ns,omitempty"`
+	Adversary     string `json:"adversary,omitempty"`
+	WithholdDepth int    `json:"withhold_depth,omitempty"`
+	WithholdSpend bool   `json:"withhold_spend,omitempty"`
+	// WithholdGiveUp is --withhold-give-up (experiments only; 0: the
+	// node's default).
+	WithholdGiveUp int           `json:"withhold_give_up,omitempty"`
+	ClockOffset    time.Duration `json:"clock_offset_ns,omitempty"`
 }
 
 // Honest reports whether r is the zero role.
@@ -64,6 +67,9 @@ func (r Role) args() []string {
 	}
 	if r.WithholdSpend {
 		a = append(a, "--withhold-spend")
+	}
+	if r.WithholdGiveUp > 0 {
+		a = append(a, "--withhold-give-up", strconv.Itoa(r.WithholdGiveUp))
 	}
 	if r.ClockOffset != 0 {
 		a = append(a, "--clock-offset", r.ClockOffset.String())

@@ -1,8 +1,10 @@
 package lab
 
 import (
+	"bytes"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -63,5 +65,42 @@ func TestParseRoles(t *testing.T) {
 	}
 	if err := ParseClockOffsets([]string{"1=soon"}, 4, map[int]Role{}); err == nil {
 		t.Error("bad duration accepted")
+	}
+}
+
+// TestNodeRuleSuccesses: the node's release rule with a give-up is
+// deterministic for a seed, z = 0 succeeds exactly when the attacker
+// finds the first block after the payment (rate q), and a deeper merchant
+// or a shorter give-up never helps the attacker.
+func TestNodeRuleSuccesses(t *testing.T) {
+	const n = 40000
+	r0 := float64(NodeRuleSuccesses(0.3, 0, 5, n, 1)) / n
+	// z = 0, depth 1: the release needs private 1 > public 0 or a later
+	// lead; from the first public block on, the race is the gambler's
+	// ruin of catching up from behind, so the rate is above q.
+	if r0 < 0.3 || r0 > 0.5 {
+		t.Errorf("z 0: %.3f", r0)
+	}
+	r1 := float64(NodeRuleSuccesses(0.3, 1, 5, n, 1)) / n
+	r2 := float64(NodeRuleSuccesses(0.3, 2, 5, n, 1)) / n
+	r1long := float64(NodeRuleSuccesses(0.3, 1, 50, n, 1)) / n
+	if r2 >= r1 || r1 > r1long+0.01 {
+		t.Errorf("z 1: %.3f, z 2: %.3f, z 1 giving up 50 behind: %.3f", r1, r2, r1long)
+	}
+	// The simulation's node-rule column (give-up 50) agrees with it.
+	sim := ExperimentDoubleSpend([]float64{0.3}, []int{1}, n, 3)[0]
+	if d := float64(sim.Withhold)/float64(sim.Trials) - r1long; math.Abs(d) > 0.015 {
+		t.Errorf("node rule %.4f, simulation's withhold column %.4f", r1long, float64(sim.Withhold)/float64(sim.Trials))
+	}
+	if NodeRuleSuccesses(0.3, 1, 5, 1000, 9) != NodeRuleSuccesses(0.3, 1, 5, 1000, 9) {
+		t.Error("not deterministic for a seed")
+	}
+	var b bytes.Buffer
+	PrintDoubleSpendLive(&b, []DoubleSpendLivePoint{{Q: 0.3, Z: 1, Trials: 10, Successes: 2, Lo: 0.057, Hi: 0.51, NodeRule: 0.2, Covered: true,
+		Whitepaper: 0.628, BlockTime: 1, GiveUp: 5, NodeRuleTrials: 200000, Errors: []string{"trial 3: boom"}}})
+	for _, want := range []string{"0.200", "[0.057, 0.510]", "0.628", "z=1 trial 3: boom", "gives up 5 behind"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
 	}
 }
