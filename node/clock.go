@@ -37,6 +37,7 @@ func (c *Config) resolveAdversary(p *chain.Params, r *resolved) error {
 	if err != nil {
 		return fmt.Errorf("--adversary: %w", err)
 	}
+	c.Adversary = string(mode) // " Withhold" selects the same driver as "withhold"
 	if !labOnly(p) {
 		return fmt.Errorf("--adversary %s on the %s network: %w", mode, p.Name, ErrLabOnly)
 	}

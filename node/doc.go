@@ -34,7 +34,12 @@
 // are announced, and the chain view given to p2p (advView) hides the
 // unpublished ones from the status exchange and the sync protocol; the
 // hostile-peer modes (stall, lie-work, junk) act through the same view and
-// a runner. RPC getadversaryinfo reports what the node did.
+// a runner. A withhold node with Config.WithholdSpend double-spends its
+// wallet's payments (withhold_spend.go): sendtoaddress starts a race at
+// the tip, the payment goes to the mempool and gossip, and the miner's
+// transaction source (minerTxSource) gives the private branch's templates
+// a conflicting spend instead. RPC getadversaryinfo reports what the node
+// did, each double spend's outcome included.
 //
 // # Metrics
 //

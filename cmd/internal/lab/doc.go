@@ -101,7 +101,9 @@
 // adversary experiments (experiment_*.go) each run in fresh labs of their
 // own under the lab directory, like the benchmarks: selfish and
 // equivocation on mining dev labs, clock-skew on regtest; double-spend is
-// a seeded simulation of the race (see its comment for why).
+// a seeded simulation of the race (see its comment for why), and with
+// --live the attack on real nodes of a fast dev-derived lab
+// (experiment_doublespend_live.go).
 //
 // # Errors
 //

@@ -79,7 +79,8 @@ type DoubleSpendLivePoint struct {
 	Early     int `json:"reversed_before_z"`
 	Abandoned int `json:"abandoned"`
 	Failed    int `json:"failed"`
-	// Late counts payments not in the first public block after the fork.
+	// Late counts the payments not in the first public block after the
+	// fork (of the races where the public chain found one).
 	Late int `json:"late"`
 	// Whitepaper is P(q, z); NodeRule the simulated rate of the node's
 	// rule (NodeRuleTrials seeded races) with its interval; Covered
@@ -290,7 +291,7 @@ func doubleSpendTrialLive(ctx context.Context, l *Lab, merchant string, blockTim
 		return tr, fmt.Errorf("race of payment %s: %w", txid, err)
 	}
 	tr.conf = ds.Confirmations
-	tr.late = ds.PaymentHeight != ds.ForkHeight+1
+	tr.late = ds.Public > 0 && ds.PaymentHeight != ds.ForkHeight+1
 	switch ds.Outcome {
 	case "abandoned":
 		return tr, nil
