@@ -175,6 +175,7 @@ func (d *adversaryDriver) ownBlock(tc timedChain, b *chain.Block) error {
 		return err
 	}
 	d.mu.Lock()
+	d.ownRaceBlock(b)
 	act := d.strat.OwnBlock(h)
 	d.raceStep(act)
 	priv, pub := d.strat.Lead()

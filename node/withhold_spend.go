@@ -22,7 +22,9 @@ import (
 // of its own wallet, and nothing else from the sender. The public chain's
 // blocks are counted and kept but not connected while the race is on.
 // When the strategy releases the branch (depth reached and longer than
-// the public chain since the fork), every honest node reorganises onto
+// the public chain since the fork, and never before the branch carries
+// the conflict: a block found on a template from before the payment does
+// not count towards the release), every honest node reorganises onto
 // it: the conflict is in their main chain, the payment's nonce is spent,
 // so their mempools refuse the payment. When the public chain leads by the
 // give-up distance, the branch is abandoned and the kept public blocks are
@@ -225,6 +227,22 @@ func (d *adversaryDriver) templateTxs(txs []*chain.Tx) []*chain.Tx {
 		}
 	}
 	return out
+}
+
+// ownRaceBlock tells the strategy, before it hears of b, that the private
+// branch carries the conflict if b does: the branch may be released from
+// then on. d.mu is held.
+func (d *adversaryDriver) ownRaceBlock(b *chain.Block) {
+	r := d.wr.cur
+	if d.withhold == nil || r == nil || r.conflictTx == nil || r.rec.Outcome != SpendPending {
+		return
+	}
+	for _, tx := range b.Txs {
+		if tx.Kind == chain.TxTransfer && tx.TxID() == r.rec.Conflict {
+			d.withhold.Carry()
+			return
+		}
+	}
 }
 
 // keepIgnored records a public block ignored during a race: it is kept

@@ -200,6 +200,7 @@ func TestWithholdSpend(t *testing.T) {
 	if !w.Fork() || !w.Private() || w.Fork() {
 		t.Fatal("Fork: want a race, and no second one")
 	}
+	w.Carry()
 	// The public chain leads 1-0 before the first private block.
 	if a := w.OthersBlock(); a.Adopt || len(a.Publish) != 0 {
 		t.Fatalf("public block during the race: %v", a)
@@ -213,6 +214,17 @@ func TestWithholdSpend(t *testing.T) {
 	}
 	if a := w.OwnBlock(h(4)); !slices.Equal(a.Publish, []chain.Hash{h(4)}) {
 		t.Fatalf("after the release the attacker mines honestly: %v", a)
+	}
+	// Before Carry the branch is not released, however long.
+	w.Fork()
+	for i := 6; i < 9; i++ {
+		if a := w.OwnBlock(h(byte(i))); len(a.Publish) != 0 {
+			t.Fatalf("released before Carry: %v", a)
+		}
+	}
+	w.Carry()
+	if a := w.OwnBlock(h(9)); len(a.Publish) != 4 {
+		t.Fatalf("after Carry: want the 4 blocks released, got %v", a)
 	}
 	// Give up three behind, without a single private block.
 	w.Fork()
@@ -234,7 +246,7 @@ func TestWithholdSpend(t *testing.T) {
 		t.Fatal("Abandon outside a race")
 	}
 	st := w.Stats()
-	if st.Mined != 5 || st.Releases != 1 || st.Published != 2 || st.Overrides != 1 || st.OrphansCaused != 1 || st.Abandoned != 1 {
+	if st.Mined != 9 || st.Releases != 2 || st.Published != 6 || st.Overrides != 1 || st.OrphansCaused != 1 || st.Abandoned != 1 {
 		t.Errorf("stats %+v", st)
 	}
 }

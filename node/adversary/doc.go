@@ -26,7 +26,8 @@
 // blocks. NewWithholdSpend is the same attacker racing only to reverse a
 // payment: it mines honestly until Fork (the node calls it when its wallet
 // pays someone, and mines the conflicting spend into the private branch),
-// races, and mines honestly again after the release or the give-up.
+// races (never releasing before Carry says the branch holds the
+// conflict), and mines honestly again after the release or the give-up.
 //
 // Equivocate is not a state machine over chains but a rule for one height:
 // keep the first block found, mine a second one (its twin) on the same

@@ -28,9 +28,11 @@ type Withhold struct {
 	// once (honest mining).
 	spendOnly bool
 	racing    bool
-	priv      []hashT
-	public    int
-	stats     Stats
+	// hold: a race started by Fork is not released before Carry.
+	hold   bool
+	priv   []hashT
+	public int
+	stats  Stats
 }
 
 // NewWithhold returns an attacker that releases its branch once it is at
@@ -58,15 +60,23 @@ func NewWithholdSpend(depth, giveUp int) *Withhold {
 }
 
 // Fork starts a race from the current public tip, with no private block
-// yet: from now on the public chain's blocks count against the branch.
-// It reports false, and changes nothing, when a race is already on.
+// yet: from now on the public chain's blocks count against the branch,
+// which is not released before Carry (the blocks found before the
+// conflicting spend is in a template do not reverse anything). It reports
+// false, and changes nothing, when a race is already on.
 func (w *Withhold) Fork() bool {
 	if w.racing {
 		return false
 	}
-	w.racing, w.public = true, 0
+	w.racing, w.public, w.hold = true, 0, true
 	return true
 }
+
+// Carry reports that the private branch now carries what the race is for
+// (the node calls it with the block holding the conflicting spend, before
+// OwnBlock of that block): from then on the branch is released by the
+// usual rule.
+func (w *Withhold) Carry() { w.hold = false }
 
 // Abandon ends the current race as the give-up does (the private blocks
 // count as abandoned). It is a no-op outside a race.
@@ -75,7 +85,7 @@ func (w *Withhold) Abandon() Action {
 		return Action{}
 	}
 	w.stats.Abandoned += uint64(len(w.priv))
-	w.priv, w.public, w.racing = nil, 0, false
+	w.priv, w.public, w.racing, w.hold = nil, 0, false, false
 	return Action{Adopt: true}
 }
 
@@ -87,7 +97,7 @@ func (w *Withhold) OwnBlock(h hashT) Action {
 	}
 	w.racing = true
 	w.priv = append(w.priv, h)
-	if len(w.priv) >= w.depth && len(w.priv) > w.public {
+	if !w.hold && len(w.priv) >= w.depth && len(w.priv) > w.public {
 		out := w.priv
 		w.stats.Published += uint64(len(out))
 		w.stats.Releases++

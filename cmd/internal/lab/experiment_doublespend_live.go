@@ -155,7 +155,8 @@ func doubleSpendLiveRun(ctx context.Context, dir, bin string, z int, o DoubleSpe
 		return p, err
 	}
 	defer end()
-	if err := fundAttackerWallet(ctx, l); err != nil {
+	wallet, err := fundAttackerWallet(ctx, l)
+	if err != nil {
 		return p, err
 	}
 	merchant := l.State.Nodes[1].Address
@@ -165,7 +166,7 @@ func doubleSpendLiveRun(ctx context.Context, dir, bin string, z int, o DoubleSpe
 	}
 	last := time.Now()
 	for t := 0; t < o.Trials; t++ {
-		tr, err := doubleSpendTrialLive(ctx, l, merchant, o.BlockTime)
+		tr, err := doubleSpendTrialLive(ctx, l, wallet, merchant, o.BlockTime)
 		if err != nil {
 			if ctx.Err() != nil {
 				return p, err
@@ -210,25 +211,26 @@ func doubleSpendLiveRun(ctx context.Context, dir, bin string, z int, o DoubleSpe
 }
 
 // fundAttackerWallet moves a coin from node 0's miner address (the lab
-// holds its key) to its wallet, which makes the payments: quarryd's
-// wallet does not hold the --miner-address key.
-func fundAttackerWallet(ctx context.Context, l *Lab) error {
+// holds its key) to a new address of its wallet, which makes the payments
+// (quarryd's wallet does not hold the --miner-address key), and returns
+// that address.
+func fundAttackerWallet(ctx context.Context, l *Lab) (string, error) {
 	const fund = chain.Coin
 	miner := l.State.Nodes[0].Address
 	if err := Poll(ctx, 200*time.Millisecond, func() (bool, error) {
 		a, err := l.Account(ctx, 1, miner)
 		return err == nil && a.Balance >= rpcjson.AmountFromUnits(2*fund), err
 	}); err != nil {
-		return fmt.Errorf("waiting for the attacker's first coins: %w", err)
+		return "", fmt.Errorf("waiting for the attacker's first coins: %w", err)
 	}
 	wa, err := call[string](ctx, l, 0, "getnewaddress")
 	if err != nil {
-		return err
+		return "", err
 	}
 	if _, err := l.Send(ctx, Transfer{From: 0, To: wa, Amount: fund, Via: 1}); err != nil {
-		return err
+		return "", err
 	}
-	return Poll(ctx, 200*time.Millisecond, func() (bool, error) {
+	return wa, Poll(ctx, 200*time.Millisecond, func() (bool, error) {
 		a, err := l.Account(ctx, 0, wa)
 		return err == nil && a.Balance > 0, err
 	})
@@ -240,10 +242,13 @@ type liveTrial struct {
 	late     bool
 }
 
-// doubleSpendTrialLive runs one payment and its race.
-func doubleSpendTrialLive(ctx context.Context, l *Lab, merchant string, blockTime time.Duration) (liveTrial, error) {
+// doubleSpendTrialLive runs one payment from wallet, the attacker's
+// funded wallet address, and its race.
+func doubleSpendTrialLive(ctx context.Context, l *Lab, wallet, merchant string, blockTime time.Duration) (liveTrial, error) {
 	var tr liveTrial
-	// 1. One tip for the attacker and the merchant.
+	// 1. One tip for the attacker and the merchant, and no unconfirmed
+	// payment of the attacker's (a failed trial's payment must confirm
+	// first: the conflict spends the sender's next confirmed nonce).
 	sctx, cancel := context.WithTimeout(ctx, 60*blockTime+10*time.Second)
 	defer cancel()
 	if err := Poll(sctx, 20*time.Millisecond, func() (bool, error) {
@@ -252,9 +257,13 @@ func doubleSpendTrialLive(ctx context.Context, l *Lab, merchant string, blockTim
 			return false, err
 		}
 		m, err := l.StateInfo(sctx, 1)
-		return err == nil && a.BestBlockHash == m.BestBlockHash, err
+		if err != nil || a.BestBlockHash != m.BestBlockHash {
+			return false, err
+		}
+		acct, err := l.Account(sctx, 0, wallet)
+		return err == nil && acct.Pending.TxCount == 0, err
 	}); err != nil {
-		return tr, fmt.Errorf("attacker and merchant on one tip: %w", err)
+		return tr, fmt.Errorf("attacker and merchant on one tip, no payment pending: %w", err)
 	}
 	// 2. The payment.
 	txid, err := call[string](sctx, l, 0, "sendtoaddress", merchant, "0.0001")
