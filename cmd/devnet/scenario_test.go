@@ -12,7 +12,7 @@ import (
 
 // testScenarios runs the short scenario files CI runs.
 func testScenarios(t *testing.T, bin string) {
-	for _, f := range []string{"link-partition.toml", "slow-link-gater.yaml", "selfish-miner.toml"} {
+	for _, f := range []string{"link-partition.toml", "slow-link-gater.yaml", "selfish-miner.toml", "double-spend.toml"} {
 		t.Run(f, func(t *testing.T) {
 			sc, err := lab.ReadScenario(filepath.Join("..", "..", "scripts", "scenarios", f))
 			if err != nil {

@@ -36,6 +36,8 @@ type Scenario struct {
 //   - partition: groups ([[0,1],[2,3]]), where (gater or links)
 //   - heal: timeout (waits for agreement and records the heal)
 //   - tx: from, to, amount (coins)
+//   - pay: from, to, amount: node from's wallet pays node to
+//     (sendtoaddress; on a withhold:DEPTH:spend node, a double spend)
 //   - doublespend: a, b, amount
 //   - generate: node, blocks
 //   - wait-until: until ("agree", "height >= N", "peers >= N",
@@ -44,7 +46,9 @@ type Scenario struct {
 //     times, "honest-agree": the nodes without an adversary role are on
 //     one tip), timeout
 //   - assert: check ("agree-within" with within, "spend-confirmed" with
-//     spend 1 or 2, "max-reorg-depth" with max, "agree")
+//     spend 1 or 2, "max-reorg-depth" with max, "agree",
+//     "payment-reversed": the last pay step's payment was replaced by
+//     the payer's conflicting spend on every honest node)
 //
 // At (optional) delays the step until that long after the scenario
 // started.
@@ -152,7 +156,7 @@ func (st ScenarioStep) check() error {
 		}
 	}
 	switch st.Do {
-	case "up", "heal", "tx", "doublespend", "generate":
+	case "up", "heal", "tx", "doublespend", "generate", "pay":
 	case "link":
 		if st.A == nil || st.B == nil {
 			return errors.New("want nodes a and b")
@@ -167,9 +171,9 @@ func (st ScenarioStep) check() error {
 		}
 	case "assert":
 		switch st.Check {
-		case "agree", "agree-within", "spend-confirmed", "max-reorg-depth":
+		case "agree", "agree-within", "spend-confirmed", "max-reorg-depth", "payment-reversed":
 		default:
-			return fmt.Errorf("check %q: want agree, agree-within, spend-confirmed or max-reorg-depth", st.Check)
+			return fmt.Errorf("check %q: want agree, agree-within, spend-confirmed, max-reorg-depth or payment-reversed", st.Check)
 		}
 		if st.Check == "agree-within" && st.Within == "" {
 			return errors.New("agree-within needs within")
@@ -178,7 +182,7 @@ func (st ScenarioStep) check() error {
 			return errors.New("spend-confirmed needs spend 1 or 2")
 		}
 	default:
-		return fmt.Errorf("unknown step %q (want up, link, partition, heal, tx, doublespend, generate, wait-until or assert)", st.Do)
+		return fmt.Errorf("unknown step %q (want up, link, partition, heal, tx, pay, doublespend, generate, wait-until or assert)", st.Do)
 	}
 	return nil
 }
@@ -273,6 +277,10 @@ type scenarioRun struct {
 	lab  *Lab
 	heal *HealRecord
 	ds   *DoubleSpendRecord
+	// paid is the latest pay step; wallets the funded wallet addresses
+	// of the paying nodes.
+	paid    *payRecord
+	wallets map[int]string
 }
 
 // step runs one step and describes what it did.
@@ -369,6 +377,8 @@ func (r *scenarioRun) step(ctx context.Context, st ScenarioStep) (string, error)
 		}
 		r.ds = rec
 		return fmt.Sprintf("spend 1 %s via node%d, spend 2 %s via node%d", rec.TxIDs[0], rec.Nodes[0], rec.TxIDs[1], rec.Nodes[1]), nil
+	case "pay":
+		return r.pay(ctx, st)
 	case "generate":
 		hs, err := l.Generate(ctx, st.Node, max(st.Blocks, 1))
 		if err != nil {
@@ -593,6 +603,8 @@ func (r *scenarioRun) assert(ctx context.Context, st ScenarioStep) (string, erro
 			return "", fmt.Errorf("%w: a reorg of depth %d, more than %d", ErrAssertion, deepest, st.Max)
 		}
 		return fmt.Sprintf("deepest reorg %d (<= %d)", deepest, st.Max), nil
+	case "payment-reversed":
+		return r.paymentReversed(ctx)
 	}
 	return "", fmt.Errorf("unknown check %q", st.Check)
 }

@@ -1,0 +1,150 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/rpc/rpcjson"
+)
+
+// The scenario's pay step and payment-reversed check: a node's wallet
+// pays another node (RPC sendtoaddress). On a double-spending withhold
+// node (role withhold:DEPTH:spend) the payment starts the race; the
+// check then says whether the released branch reversed it on every honest
+// node.
+
+// payRecord is the latest pay step.
+type payRecord struct {
+	from int
+	txid chain.Hash
+}
+
+// pay runs a pay step: node st.From's wallet pays st.Amount coins to node
+// st.To's miner address. A wallet without the coins is first funded from
+// the node's miner key (quarryd's wallet does not hold it) with twice the
+// amount and a coin for fees, confirmed by a generated block when the lab
+// does not mine. It waits until every other node has the payment.
+func (r *scenarioRun) pay(ctx context.Context, st ScenarioStep) (string, error) {
+	l := r.lab
+	amt, err := parseCoins(st.Amount)
+	if err != nil {
+		return "", err
+	}
+	if _, err := l.Node(st.From); err != nil {
+		return "", err
+	}
+	if _, err := l.Node(st.To); err != nil {
+		return "", err
+	}
+	if r.wallets == nil {
+		r.wallets = map[int]string{}
+	}
+	if _, ok := r.wallets[st.From]; !ok {
+		wa, err := r.fundWallet(ctx, st.From, 2*amt+chain.Coin)
+		if err != nil {
+			return "", fmt.Errorf("funding node%d's wallet: %w", st.From, err)
+		}
+		r.wallets[st.From] = wa
+	}
+	txid, err := call[chain.Hash](ctx, l, st.From, "sendtoaddress", l.State.Nodes[st.To].Address, FormatCoins(amt))
+	if err != nil {
+		return "", err
+	}
+	for i := 0; i < l.N(); i++ {
+		if i == st.From || !l.Running(i) {
+			continue
+		}
+		if err := Poll(ctx, 20*time.Millisecond, func() (bool, error) {
+			_, err := call[rpcjson.TxVerbose](ctx, l, i, "getrawtransaction", txid, true)
+			return err == nil, nil
+		}); err != nil {
+			return "", fmt.Errorf("payment %s never reached node%d: %w", txid, i, err)
+		}
+	}
+	r.paid = &payRecord{from: st.From, txid: txid}
+	msg := fmt.Sprintf("%s node%d wallet -> node%d %s coins", txid, st.From, st.To, FormatCoins(amt))
+	if info, err := l.AdversaryInfo(ctx, st.From); err == nil {
+		for _, d := range info.DoubleSpends {
+			if d.Payment == txid.String() {
+				msg += fmt.Sprintf("; double spend %s: conflict %s mined in private from height %d", d.Outcome, d.Conflict, d.ForkHeight)
+			}
+		}
+	}
+	return msg, nil
+}
+
+// fundWallet moves amount from node i's miner key to a new address of its
+// wallet and waits until node i has it confirmed.
+func (r *scenarioRun) fundWallet(ctx context.Context, i int, amount uint64) (string, error) {
+	l := r.lab
+	wa, err := call[string](ctx, l, i, "getnewaddress")
+	if err != nil {
+		return "", err
+	}
+	if _, err := l.Send(ctx, Transfer{From: i, To: wa, Amount: amount, Via: i}); err != nil {
+		return "", err
+	}
+	mining := false
+	for _, n := range l.State.Nodes {
+		mining = mining || n.Hashrate > 0
+	}
+	if !mining {
+		if _, err := l.Generate(ctx, i, 1); err != nil {
+			return "", err
+		}
+	}
+	return wa, Poll(ctx, 50*time.Millisecond, func() (bool, error) {
+		a, err := l.Account(ctx, i, wa)
+		return err == nil && a.Balance >= rpcjson.AmountFromUnits(amount), err
+	})
+}
+
+// paymentReversed checks that the latest pay step's payment was reversed:
+// every honest node has the paying node's conflicting spend in its main
+// chain and the payment neither there nor in its mempool.
+func (r *scenarioRun) paymentReversed(ctx context.Context) (string, error) {
+	l := r.lab
+	if r.paid == nil {
+		return "", fmt.Errorf("%w: payment-reversed: no pay step ran", ErrAssertion)
+	}
+	info, err := l.AdversaryInfo(ctx, r.paid.from)
+	if err != nil {
+		return "", err
+	}
+	var ds *rpcjson.DoubleSpend
+	for k := range info.DoubleSpends {
+		if info.DoubleSpends[k].Payment == r.paid.txid.String() {
+			ds = &info.DoubleSpends[k]
+		}
+	}
+	if ds == nil || ds.Conflict == "" {
+		return "", fmt.Errorf("%w: node%d did not double-spend payment %s (is it withhold:DEPTH:spend?)", ErrAssertion, r.paid.from, r.paid.txid)
+	}
+	conflict, err := chain.ParseHash(ds.Conflict)
+	if err != nil {
+		return "", err
+	}
+	honest := 0
+	for i, n := range l.State.Nodes {
+		if n.Role.Adversary != "" || !l.Running(i) {
+			continue
+		}
+		honest++
+		cs, err := l.TxStatus(ctx, i, conflict)
+		if err != nil {
+			return "", err
+		}
+		ps, err := l.TxStatus(ctx, i, r.paid.txid)
+		if err != nil {
+			return "", err
+		}
+		if cs.Block == nil || ps.Block != nil || ps.InMempool {
+			return "", fmt.Errorf("%w: node%d: conflict %s in a block %v, payment %s in a block %v, in the mempool %v (outcome %s)",
+				ErrAssertion, i, conflict, cs.Block != nil, r.paid.txid, ps.Block != nil, ps.InMempool, ds.Outcome)
+		}
+	}
+	return fmt.Sprintf("payment %s reversed on %d honest nodes: conflict %s in their main chains (outcome %s, %d confirmation(s) before)",
+		r.paid.txid, honest, conflict, ds.Outcome, ds.Confirmations), nil
+}
