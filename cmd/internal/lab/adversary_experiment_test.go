@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/quarrychain/quarry/rpc/rpcjson"
 )
 
 // TestDoubleSpendSimulationMatchesWhitepaper: the exact race agrees with
@@ -101,6 +103,21 @@ func TestNodeRuleSuccesses(t *testing.T) {
 	for _, want := range []string{"0.200", "[0.057, 0.510]", "0.628", "z=1 trial 3: boom", "gives up 5 behind"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// TestAdversaryLineDoubleSpends: status names a double-spending node's
+// outcomes and its last payment.
+func TestAdversaryLineDoubleSpends(t *testing.T) {
+	a := rpcjson.AdversaryInfo{Mode: "withhold", State: "private 0 / public 0 (release at 2)", DoubleSpends: []rpcjson.DoubleSpend{
+		{Payment: "aa", Outcome: "abandoned"}, {Payment: "bb", Outcome: "reversed", Confirmations: 1},
+		{Payment: "0123456789abcdef", Outcome: "reversed", Confirmations: 2},
+	}}
+	got := AdversaryLine(0, Role{Adversary: "withhold", WithholdDepth: 2, WithholdSpend: true}, a)
+	for _, want := range []string{"node0 withhold:2:spend:", "double spends: 2 reversed, 1 abandoned, 0 failed, 0 pending", "last: payment 01234567 reversed, 2 confirmation(s)"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("line lacks %q: %s", want, got)
 		}
 	}
 }
