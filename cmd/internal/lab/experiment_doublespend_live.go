@@ -271,11 +271,12 @@ func doubleSpendTrialLive(ctx context.Context, l *Lab, wallet, merchant string, 
 		return tr, err
 	}
 	// 3. The honest miners put it in their next block.
+	id, err := chain.ParseHash(txid)
+	if err != nil {
+		return tr, err
+	}
 	for i := 1; i < l.N(); i++ {
-		if err := Poll(sctx, 10*time.Millisecond, func() (bool, error) {
-			_, err := call[rpcjson.TxVerbose](sctx, l, i, "getrawtransaction", txid, true)
-			return err == nil, nil
-		}); err != nil {
+		if err := l.WaitTx(sctx, 0, i, id); err != nil {
 			return tr, fmt.Errorf("payment %s in node%d's mempool: %w", txid, i, err)
 		}
 		if _, err := call[json.RawMessage](sctx, l, i, "setgenerate", true, 1); err != nil {

@@ -56,10 +56,7 @@ func (r *scenarioRun) pay(ctx context.Context, st ScenarioStep) (string, error) 
 		if i == st.From || !l.Running(i) {
 			continue
 		}
-		if err := Poll(ctx, 20*time.Millisecond, func() (bool, error) {
-			_, err := call[rpcjson.TxVerbose](ctx, l, i, "getrawtransaction", txid, true)
-			return err == nil, nil
-		}); err != nil {
+		if err := l.WaitTx(ctx, st.From, i, txid); err != nil {
 			return "", fmt.Errorf("payment %s never reached node%d: %w", txid, i, err)
 		}
 	}

@@ -128,3 +128,35 @@ func (l *Lab) DoubleSpend(ctx context.Context, o DoubleSpendOptions) (*DoubleSpe
 	l.State.DoubleSpend = rec
 	return rec, l.Save()
 }
+
+// relayWait is how long WaitTx lets gossip deliver a transaction before
+// it hands the transaction to the node itself.
+const relayWait = 2 * time.Second
+
+// WaitTx waits until node i knows transaction id (in its mempool or
+// chain), which node from has. Gossip does not resend a message that a
+// fresh mesh lost and nodes do not rebroadcast their mempools, so after
+// relayWait the raw transaction is read from node from and submitted to
+// node i (sendrawtransaction), as a wallet would.
+func (l *Lab) WaitTx(ctx context.Context, from, i int, id chain.Hash) error {
+	known := func() (bool, error) {
+		_, err := call[rpcjson.TxVerbose](ctx, l, i, "getrawtransaction", id, true)
+		return err == nil, nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, relayWait)
+	err := Poll(wctx, 20*time.Millisecond, known)
+	cancel()
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	raw, err := call[string](ctx, l, from, "getrawtransaction", id, false)
+	if err != nil {
+		return fmt.Errorf("node%d has no transaction %s to relay: %w", from, id, err)
+	}
+	if _, err := call[chain.Hash](ctx, l, i, "sendrawtransaction", raw); err != nil {
+		if ok, _ := known(); !ok {
+			return fmt.Errorf("node%d refused transaction %s: %w", i, id, err)
+		}
+	}
+	return Poll(ctx, 20*time.Millisecond, known)
+}
