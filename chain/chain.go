@@ -116,6 +116,8 @@ type Chain struct {
 	lastFailure map[Hash]error
 	// hdrs holds headers-only entries (in memory only; see headers.go).
 	hdrs headerIndex
+	// checked records blocks that passed CheckBlock (see checked.go).
+	checked checkedBlocks
 
 	best   atomic.Pointer[Snapshot]
 	events eventHub
@@ -414,7 +416,11 @@ func (c *Chain) ProcessUnrequestedBlock(b *Block) (ProcessResult, error) {
 
 func (c *Chain) processBlock(b *Block, requested bool) (ProcessResult, error) {
 	start := time.Now()
-	h := b.Hash()
+	// A block that passed CheckBlock is not checked again.
+	h, checked := c.checked.take(b)
+	if !checked {
+		h = b.Hash()
+	}
 	res := ProcessResult{Hash: h}
 	// Context-free checks run before taking the lock.
 	if c.haveOrInvalid(h, &res) {
@@ -423,10 +429,12 @@ func (c *Chain) processBlock(b *Block, requested bool) (ProcessResult, error) {
 		}
 		return res, ruleErr(ErrKnownInvalid, "block %s is known to be invalid", h)
 	}
-	if err := CheckBlockSanity(b, c.params); err != nil {
-		// Only header faults may mark a hash invalid; without a parent a
-		// header-only verdict is cheap to recompute, so nothing is stored.
-		return res, err
+	if !checked {
+		if err := CheckBlockSanity(b, c.params); err != nil {
+			// Only header faults may mark a hash invalid; without a parent a
+			// header-only verdict is cheap to recompute, so nothing is stored.
+			return res, err
+		}
 	}
 
 	c.mu.Lock()

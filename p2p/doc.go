@@ -52,8 +52,8 @@
 // msg.ValidatorData:
 //
 //   - blocks: size, decode, (own publish: accept), duplicate (HaveBlock:
-//     ignore), known-invalid (ignore), chain.CheckBlockSanity (PoW, merkle
-//     and mutation, size, coinbase, tx sanity: reject), unknown parent
+//     ignore), known-invalid (ignore), Chain.CheckBlock (chain.CheckBlockSanity:
+//     PoW, merkle and mutation, size, coinbase, tx sanity: reject), unknown parent
 //     (ignore and schedule a sync with the relaying peer, which fetches the
 //     missing ancestors and the block), then ProcessUnrequestedBlock. Only
 //     blocks the chain accepted (connected or side chain) are relayed, so a
@@ -112,10 +112,12 @@
 //     our requests is a stream counted by the server's rate limit and its
 //     8 concurrent requests; five leave room for headers, status and a
 //     slot the server has not yet released), from every peer whose
-//     validated headers include them, checked with chain.CheckBlockSanity
-//     as they arrive and handed to ProcessBlock in height order. A peer
-//     gets two requests of 64 until it has delivered a block, so a peer
-//     that never delivers holds up at most 128. When the window's first
+//     validated headers include them, checked with Chain.CheckBlock in the
+//     goroutine that received them (the chain records the verdict, so
+//     ProcessBlock does not check them again) and handed to ProcessBlock
+//     in height order. A peer gets two requests of 64 until it has
+//     delivered a block, so a peer that never delivers holds up at most
+//     128. When the window's first
 //     block has been in flight for four times the smoothed time from a
 //     request to its delivery (at least 10 ms, at most 100 ms), its
 //     holder's undelivered blocks are also asked from other peers with

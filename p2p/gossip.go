@@ -130,7 +130,7 @@ func (n *Node) validateBlock(_ context.Context, from peer.ID, msg *pubsub.Messag
 		// Not penalised: the mark may come from an operator's invalidateblock.
 		return n.verdict(topicBlocks, pubsub.ValidationIgnore)
 	}
-	if err := chain.CheckBlockSanity(b, p); err != nil {
+	if err := n.cfg.Chain.CheckBlock(b); err != nil {
 		n.penalize(from, penaltyInvalid, reasonInvalidBlock, err)
 		return n.verdict(topicBlocks, pubsub.ValidationReject)
 	}

@@ -262,7 +262,7 @@ func (d *syncDriver) act(ctx context.Context, wg *sync.WaitGroup, r Ready) {
 			bad := make([]error, len(blocks))
 			for i, b := range blocks {
 				if b != nil {
-					bad[i] = chain.CheckBlockSanity(b, n.cfg.Params)
+					bad[i] = n.cfg.Chain.CheckBlock(b)
 				}
 			}
 			n.pushSync(syncInput{kind: inBlocks, peer: br.Peer, hashes: br.Hashes, blocks: blocks, bad: bad, err: err})
