@@ -62,7 +62,7 @@ func (s *checkedBlocks) add(b *Block, h Hash) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
-		s.m = make(map[weak.Pointer[Block]]checkedBlock)
+		s.m = make(map[weak.Pointer[Block]]checkedBlock, 1024) // no regrowth in a sync's steady state
 		s.ring = make([]weak.Pointer[Block], checkedBlocksMax)
 	}
 	// Evicting the oldest slot may drop a newer record of the same block

@@ -46,6 +46,10 @@ type Node struct {
 	set    peerSet // connected peers and remembered scores (own lock)
 	dialer dialer  // peers kept connected (own lock)
 
+	// replyBufs holds the *bufio.Writer buffers of served replies
+	// (replyBufSize each), reused across requests.
+	replyBufs sync.Pool
+
 	// mu guards the running host and gossip handles and the close queue.
 	mu      sync.Mutex
 	started bool

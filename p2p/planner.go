@@ -417,6 +417,14 @@ func (p *Planner) BlockReceived(id peer.ID, h chain.Hash) {
 // chain (the caller keeps it until Connect names it).
 func (p *Planner) Awaiting(h chain.Hash) bool { return p.received[h] }
 
+// Stored reports whether the planner already counts h as stored (handed
+// to the chain, or reported by BlockStored) with nothing received for it:
+// BlockStored(h) would change nothing.
+func (p *Planner) Stored(h chain.Hash) bool {
+	n := p.nodes[h]
+	return n != nil && n.have && !p.received[h]
+}
+
 // BlockBad reports data from id that is not the block asked for or does
 // not match its header (undecodable, wrong merkle root): the peer is
 // penalised and the block is fetched elsewhere; the hash is not marked.

@@ -172,8 +172,10 @@ func (p *Planner) findLosers(now time.Time, peers []*planPeer) {
 			continue
 		}
 		for h, sent := range pp.inflight {
-			n := p.nodes[h]
-			if n == nil || !(n.have || p.received[h]) || now.Sub(sent) < p.stall {
+			if now.Sub(sent) < p.stall {
+				continue // the common case, decided without a lookup
+			}
+			if n := p.nodes[h]; n == nil || !(n.have || p.received[h]) {
 				continue
 			}
 			p.penalise(pp, reasonStall, penaltyStall, newErr(ErrTimeout, "peer did not deliver block %s in %s; another peer did", h, now.Sub(sent)))

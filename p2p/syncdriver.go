@@ -213,6 +213,9 @@ func (d *syncDriver) noteTip() {
 		return
 	}
 	d.lastTip = best.Hash
+	if d.pl.Stored(best.Hash) {
+		return // a block the sync handed over (the usual case while it runs)
+	}
 	info, ok := d.n.cfg.Chain.BlockInfo(best.Hash)
 	if !ok {
 		return
