@@ -118,6 +118,8 @@ type Chain struct {
 	hdrs headerIndex
 	// checked records blocks that passed CheckBlock (see checked.go).
 	checked checkedBlocks
+	// work caches the work of the last bits seen (see pow.go).
+	work workCache
 
 	best   atomic.Pointer[Snapshot]
 	events eventHub
@@ -457,7 +459,7 @@ func (c *Chain) processBlock(b *Block, requested bool) (ProcessResult, error) {
 	}
 	oldTip := c.tipNode()
 	if !requested {
-		work := new(big.Int).Add(parent.chainWork, CalcWork(b.Header.Bits))
+		work := new(big.Int).Add(parent.chainWork, c.work.of(b.Header.Bits))
 		if work.Cmp(oldTip.chainWork) < 0 {
 			return res, ruleErr(ErrLowWork, "block %s at height %d would leave its branch with less work than the tip", h, parent.height+1)
 		}
@@ -573,7 +575,7 @@ func (c *Chain) acceptBlock(b *Block, h Hash, parent *blockNode, now time.Time) 
 func (c *Chain) newNode(b *Block, h Hash, parent *blockNode) *blockNode {
 	n := &blockNode{
 		hash: h, header: b.Header, height: parent.height + 1,
-		chainWork: new(big.Int).Add(parent.chainWork, CalcWork(b.Header.Bits)),
+		chainWork: new(big.Int).Add(parent.chainWork, c.work.of(b.Header.Bits)),
 		txCount:   len(b.Txs), size: b.SerializeSize(),
 	}
 	n.setParent(parent)
@@ -596,7 +598,7 @@ func (c *Chain) storeInvalid(b *Block, h Hash, parent *blockNode, flag blockStat
 // storeNode writes the block and its index record in one batch and adds the
 // node to the in-memory index.
 func (c *Chain) storeNode(n *blockNode, b *Block) error {
-	var batch Batch
+	batch := Batch{Ops: make([]kv.Op, 0, 2)}
 	batch.Put(hashKey(prefixIndex, n.hash), encodeIndexRecord(n))
 	// Data is kept even for invalid blocks (they passed the PoW check, so
 	// storing them costs an attacker work) so that ReconsiderBlock can retry.
