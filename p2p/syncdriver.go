@@ -469,10 +469,15 @@ func (d *syncDriver) metasOf(hdrs []chain.Header) []HeaderMeta {
 	// The first block is missing, so are all after it.
 	out := make([]HeaderMeta, len(hdrs))
 	out[0] = metaOf(first)
+	var bits uint32
+	var work *big.Int // of bits: consecutive headers mostly share them
 	for i := 1; i < len(hdrs); i++ {
 		prev := out[i-1]
+		if work == nil || hdrs[i].Bits != bits {
+			bits, work = hdrs[i].Bits, chain.CalcWork(hdrs[i].Bits)
+		}
 		out[i] = HeaderMeta{Hash: hdrs[i].BlockHash(), Prev: prev.Hash, Height: prev.Height + 1,
-			Work: new(big.Int).Add(prev.Work, chain.CalcWork(hdrs[i].Bits))}
+			Work: new(big.Int).Add(prev.Work, work)}
 	}
 	return out
 }
