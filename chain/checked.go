@@ -76,8 +76,14 @@ func (s *checkedBlocks) add(b *Block, h Hash) {
 // take returns b's hash and true, and forgets the record, if b passed
 // CheckBlock and is unchanged since; else the zero hash and false.
 func (s *checkedBlocks) take(b *Block) (Hash, bool) {
-	k := weak.Make(b)
 	s.mu.Lock()
+	if len(s.m) == 0 {
+		// Nothing recorded (CheckBlock unused): no weak handle is made
+		// for a block that ProcessBlock checks itself.
+		s.mu.Unlock()
+		return Hash{}, false
+	}
+	k := weak.Make(b)
 	r, ok := s.m[k]
 	if ok {
 		delete(s.m, k)
