@@ -268,9 +268,9 @@ func TestEquivocateAnnouncesTwins(t *testing.T) {
 
 // TestLieWorkPeerDoesNotMislead: a node advertising 2^200 chain work in
 // its status makes its peers ask it for headers, which prove nothing more;
-// the honest nodes keep their chain and keep extending it together. (The
-// liar itself is not waited for: its peers penalise the unproven claim and
-// may have dropped it by then.)
+// the honest nodes keep their chain and keep extending it together, and
+// each bans the liar (headers proving less work than the status claimed
+// cost 100 points) and drops its connection.
 func TestLieWorkPeerDoesNotMislead(t *testing.T) {
 	h1, h2, l := labTrio(t, "lie-work")
 	if w := l.p2pChain().Best().ChainWork; w.Cmp(liedWork) != 0 {
@@ -279,6 +279,18 @@ func TestLieWorkPeerDoesNotMislead(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		hb := mineOne(t, h2)
 		waitTip(t, hb.Hash(), h1, h2)
+	}
+	// The claim is found out (its headers prove less work than it
+	// advertised): both honest nodes ban it.
+	testkit.WaitFor(t, 30*time.Second, "the liar banned by both honest nodes", func() bool {
+		return h1.net.IsBanned(l.net.ID()) && h2.net.IsBanned(l.net.ID())
+	})
+	for _, n := range []*Node{h1, h2} {
+		for _, p := range n.net.Peers() {
+			if p.ID == l.net.ID() {
+				t.Fatal("an honest node is still connected to the liar")
+			}
+		}
 	}
 }
 
