@@ -294,15 +294,22 @@ func TestLieWorkPeerDoesNotMislead(t *testing.T) {
 	}
 }
 
-// TestStallHoldsRequestsUntilStop: the stall mode answers no header or
-// block request until the node stops.
+// TestStallHoldsRequestsUntilStop: the stall mode answers no block
+// request until the node stops (headers it serves).
 func TestStallHoldsRequestsUntilStop(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Adversary = "stall"
 	n, stop := startNode(t, cfg)
 	view := n.p2pChain()
-	done := make(chan []chain.Header)
-	go func() { done <- view.HeadersAfter(nil, chain.Hash{}, 10) }()
+	genesis := n.Chain().Best().Hash
+	if hdrs := view.HeadersAfter([]chain.Hash{genesis}, chain.Hash{}, 10); len(hdrs) != 0 {
+		t.Fatalf("%d headers after the tip", len(hdrs))
+	}
+	done := make(chan []byte)
+	go func() {
+		raw, _ := view.BlockBytes(genesis)
+		done <- raw
+	}()
 	testkit.WaitFor(t, 10*time.Second, "a stalled request", func() bool { return adversaryInfo(t, n).Stalls == 1 })
 	select {
 	case <-done:
@@ -313,9 +320,9 @@ func TestStallHoldsRequestsUntilStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case hdrs := <-done:
-		if len(hdrs) != 0 {
-			t.Fatalf("stalled request answered with %d headers", len(hdrs))
+	case raw := <-done:
+		if raw != nil {
+			t.Fatalf("stalled request answered with %d bytes", len(raw))
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the stalled request outlived the node")

@@ -98,7 +98,11 @@
 //
 //   - Headers are asked (locator: the point to continue from, then our
 //     main-chain locator) from every peer that claims more work than the
-//     best header, one request in flight per peer, continuing after the
+//     best header (while blocks are missing, also from one that claims as
+//     much and has not shown it by its headers, so that a peer connected
+//     after another's headers arrived is a block source too: a first peer
+//     that stalls on blocks is never the only one), one request in flight
+//     per peer, continuing after the
 //     last header of a full reply. A reply must start at a block or header
 //     we know and link up (else a protocol violation); chain.ProcessHeaders
 //     then checks proof of work, bits, time and keeps them as headers-only

@@ -290,6 +290,18 @@ func (n *Node) PublishRawBlock(ctx context.Context, data []byte) error {
 	return n.publish(ctx, topicBlocks, data)
 }
 
+// BlockTopicPeers returns the peers known to subscribe to the block topic:
+// those a published block reaches directly. Safe for concurrent use.
+func (n *Node) BlockTopicPeers() []peer.ID {
+	n.mu.Lock()
+	ps := n.ps
+	n.mu.Unlock()
+	if ps == nil {
+		return nil
+	}
+	return ps.ListPeers(n.cfg.Params.BlockTopic())
+}
+
 // PublishTx gossips a transaction. It does not add it to the mempool: the
 // caller (RPC sendrawtransaction) does that first.
 func (n *Node) PublishTx(ctx context.Context, tx *chain.Tx) error {
