@@ -258,10 +258,11 @@ func (d *adversaryDriver) countIgnored(b *chain.Block) ([]*chain.Block, bool) {
 
 // peerBlock reports a peer's block that the chain stored.
 func (d *adversaryDriver) peerBlock(h chain.Hash, height uint64) {
+	d.mu.Lock()
 	if d.strat == nil {
+		d.mu.Unlock()
 		return
 	}
-	d.mu.Lock()
 	if sel, ok := d.strat.(*adversary.Selfish); ok && height == d.pubHeight+1 {
 		if ours, racing := sel.Racing(); racing {
 			if i, ok := d.c.BlockInfo(h); ok {
