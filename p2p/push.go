@@ -70,7 +70,7 @@ func (n *Node) sendPush(ctx context.Context, p peer.ID, data []byte) error {
 	s, err := h.NewStream(network.WithNoDial(ctx, "block push"), p, n.pushProto())
 	if err != nil {
 		n.m.pushesSent.WithLabelValues(resultError).Inc()
-		return wrapErr(ErrNotConnected, err, "push stream to %s", p)
+		return fmt.Errorf("push stream to %s: %w", p, err)
 	}
 	deadline, _ := ctx.Deadline()
 	_ = s.SetDeadline(deadline)

@@ -34,8 +34,8 @@ type EquivocationTrial struct {
 	// equivocator itself included).
 	Sent []string `json:"sent"`
 	// Seen[i] is the twin on node i's main chain when the twins were
-	// found ("A", "B", "-" for a node still below the twins' height, "?"
-	// for another block).
+	// found ("A", "B", "-" for a node still below the twins' height,
+	// "other" for another block at that height).
 	Seen []string `json:"seen"`
 	// Split: some honest node was on twin A and another on twin B.
 	Split bool `json:"split"`
@@ -43,7 +43,7 @@ type EquivocationTrial struct {
 	Distinct    int           `json:"distinct_tips"`
 	Convergence time.Duration `json:"convergence_ns"`
 	Tip         chain.Hash    `json:"tip"`
-	// Winner is the twin on the common chain ("A", "B" or "?").
+	// Winner is the twin on the common chain ("A", "B" or "other").
 	Winner string `json:"winner"`
 }
 
@@ -85,7 +85,6 @@ func ExperimentEquivocation(ctx context.Context, dir, bin string, trials int, to
 		if err != nil {
 			return out, err
 		}
-		lastHeight = tr.Height
 		err = Poll(ctx, pollFast, func() (bool, error) {
 			t, err := l.Tips(ctx)
 			if err != nil {
@@ -97,7 +96,9 @@ func ExperimentEquivocation(ctx context.Context, dir, bin string, trials int, to
 				}
 			}
 			if t[0].Height > tr.Height {
-				tr.Tip = t[0].Hash
+				// Twins found before this point are not trials: the
+				// network was not at rest when they appeared.
+				tr.Tip, lastHeight = t[0].Hash, t[0].Height
 				return true, nil
 			}
 			return false, nil
@@ -106,7 +107,7 @@ func ExperimentEquivocation(ctx context.Context, dir, bin string, trials int, to
 			return out, err
 		}
 		tr.Convergence = time.Since(twinsAt)
-		tr.Winner = "?"
+		tr.Winner = "other"
 		if h, err := l.HashAt(ctx, 0, tr.Height); err == nil {
 			tr.Winner = tr.which(h)
 		}
@@ -176,7 +177,7 @@ func equivocationSeen(ctx context.Context, l *Lab, sends []rpcjson.TwinSend) (Eq
 	return tr, nil
 }
 
-// which names h as twin A or B, or "?".
+// which names h as twin A or B, or "other".
 func (t EquivocationTrial) which(h chain.Hash) string {
 	switch h {
 	case t.TwinA:
@@ -184,7 +185,7 @@ func (t EquivocationTrial) which(h chain.Hash) string {
 	case t.TwinB:
 		return "B"
 	}
-	return "?"
+	return "other"
 }
 
 // line describes a trial on one line.
@@ -202,9 +203,20 @@ func (t EquivocationTrial) line() string {
 	if t.Split {
 		split = "split"
 	}
-	return fmt.Sprintf("twins at height %d (A %s, B %s): pushed %s; honest chains then: %s (%s, %d tips); one tip after %s on twin %s (%s)",
-		t.Height, short(t.TwinA), short(t.TwinB), strings.Join(sent, ", "), strings.Join(seen, ", "), split, t.Distinct,
-		FormatDuration(t.Convergence), t.Winner, short(t.Tip))
+	tips := "tips"
+	if t.Distinct == 1 {
+		tips = "tip"
+	}
+	return fmt.Sprintf("twins at height %d (A %s, B %s): pushed %s; honest chains then: %s (%s, %d %s); one tip after %s on %s (%s)",
+		t.Height, short(t.TwinA), short(t.TwinB), strings.Join(sent, ", "), strings.Join(seen, ", "), split, t.Distinct, tips,
+		FormatDuration(t.Convergence), winnerText(t.Winner), short(t.Tip))
+}
+
+func winnerText(w string) string {
+	if w == "other" {
+		return "another block at that height"
+	}
+	return "twin " + w
 }
 
 // PrintEquivocation writes the trials, how often the network split, and
