@@ -157,15 +157,16 @@ func (n *Node) handlePush(s network.Stream) {
 		return
 	}
 	v, res := n.checkPeerBlock(p, b)
-	_ = s.Close()
+	result := resultIgnore
 	switch v {
 	case pubsub.ValidationAccept:
-		n.m.pushesReceived.WithLabelValues(resultAccept).Inc()
+		result = resultAccept
 	case pubsub.ValidationReject:
-		n.m.pushesReceived.WithLabelValues(resultReject).Inc()
-		return
-	default:
-		n.m.pushesReceived.WithLabelValues(resultIgnore).Inc()
+		result = resultReject
+	}
+	n.m.pushesReceived.WithLabelValues(result).Inc()
+	_ = s.Close() // the sender's SendBlock returns: the block is judged
+	if v != pubsub.ValidationAccept {
 		return
 	}
 	n.log.Debug("pushed block accepted", "hash", res.Hash, "height", res.Height, "status", res.Status, "peer", p)

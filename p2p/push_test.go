@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/quarrychain/quarry/chain"
@@ -144,4 +145,49 @@ func (e *evilPeer) push(t *testing.T, victim *testNode, data []byte) {
 	_ = s.CloseWrite()
 	_, _ = io.Copy(io.Discard, s)
 	_ = s.Close()
+}
+
+// TestPushRateLimited: pushes count against the serving limits; a push
+// beyond the peer's concurrent requests is refused and costs 5 points.
+func TestPushRateLimited(t *testing.T) {
+	p := chain.RegtestParams()
+	victim := startNode(t, "victim", nil)
+	e := newEvilPeer(t, p, nil)
+	e.connect(t, victim)
+	ctx := testkit.Context(t, 10*time.Second)
+	open := func() network.Stream {
+		s, err := e.h.NewStream(ctx, victim.n.ID(), PushProtocolID(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Write([]byte{0}); err != nil { // a frame header begun: the handler waits for the rest
+			t.Fatal(err)
+		}
+		return s
+	}
+	var held []network.Stream
+	for range serveInflight {
+		held = append(held, open())
+	}
+	testkit.WaitFor(t, 10*time.Second, "the victim holds the peer's pushes", func() bool {
+		victim.n.set.mu.Lock()
+		defer victim.n.set.mu.Unlock()
+		ps := victim.n.set.peers[e.h.ID()]
+		return ps != nil && ps.inflight == serveInflight
+	})
+	extra := open()
+	testkit.WaitFor(t, 10*time.Second, "the push beyond the limit penalised", func() bool {
+		for _, pi := range victim.n.Peers() {
+			if pi.ID == e.h.ID() {
+				return pi.BanScore == penaltyRateLimit
+			}
+		}
+		return false
+	})
+	if v := testutil.ToFloat64(victim.n.m.pushesReceived.WithLabelValues(resultLimited)); v != 1 {
+		t.Errorf("%v rate-limited pushes counted, want 1", v)
+	}
+	for _, s := range append(held, extra) {
+		_ = s.Reset()
+	}
 }
