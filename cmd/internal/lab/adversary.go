@@ -122,6 +122,13 @@ func nodeSpec(spec string, n int, flag string) (int, string, error) {
 	return i, val, nil
 }
 
+// bannedByPeers reports whether the role's node is expected to be banned
+// by its peers as soon as they see it (lie-work, junk).
+func (r Role) bannedByPeers() bool {
+	m := adversary.Mode(r.Adversary)
+	return m == adversary.ModeLieWork || m == adversary.ModeJunk
+}
+
 // AdversaryInfo returns node i's getadversaryinfo.
 func (l *Lab) AdversaryInfo(ctx context.Context, i int) (rpcjson.AdversaryInfo, error) {
 	return call[rpcjson.AdversaryInfo](ctx, l, i, "getadversaryinfo")
