@@ -101,7 +101,10 @@
 // adversary experiments (experiment_*.go) each run in fresh labs of their
 // own under the lab directory, like the benchmarks: selfish and
 // equivocation on mining dev labs, clock-skew on regtest; double-spend is
-// a seeded simulation of the race (see its comment for why).
+// a seeded simulation of the race (see its comment for why). Lie-work and
+// junk nodes are banned by their peers by design: starting a lab does not
+// wait for their connections, and agreement (heal, benchmarks) leaves
+// them out.
 //
 // # Errors
 //
