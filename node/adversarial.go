@@ -470,6 +470,7 @@ func (b *backend) AdversaryInfo() rpcjson.AdversaryInfo {
 		return out
 	}
 	i := b.n.adv.info()
+	b.n.adv.netInfo(&out)
 	out.Mode, out.State, out.Private, out.Public = i.Mode, i.State, i.Private, i.Public
 	for _, h := range i.Unpublished {
 		out.Unpublished = append(out.Unpublished, h.String())
@@ -482,6 +483,5 @@ func (b *backend) AdversaryInfo() rpcjson.AdversaryInfo {
 	if i.Recent != nil {
 		out.Recent = i.Recent
 	}
-	b.n.adv.netInfo(&out)
 	return out
 }

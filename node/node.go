@@ -168,9 +168,6 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	n.tc = timedChain{Chain: c, m: cm, log: n.log}
 	if cfg.Adversary != "" {
 		n.adv = newAdversaryDriver(adversary.Mode(cfg.Adversary), cfg.WithholdDepth, c, n.log)
-		if cfg.junkEvery > 0 {
-			n.adv.junkEvery = cfg.junkEvery
-		}
 		n.log.Warn("running as an adversary: this node cheats (lab experiments only)", "mode", cfg.Adversary)
 	}
 	n.mu.Unlock()
