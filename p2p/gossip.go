@@ -133,7 +133,6 @@ func (n *Node) validateBlock(_ context.Context, from peer.ID, msg *pubsub.Messag
 // goes to ProcessUnrequestedBlock. Accept means the chain stored the block
 // (connected or side chain); the result then says which.
 func (n *Node) checkPeerBlock(from peer.ID, b *chain.Block) (pubsub.ValidationResult, chain.ProcessResult) {
-	p := n.cfg.Params
 	hash := b.Hash()
 	if n.cfg.Chain.HaveBlock(hash) {
 		return pubsub.ValidationIgnore, chain.ProcessResult{}
@@ -142,7 +141,7 @@ func (n *Node) checkPeerBlock(from peer.ID, b *chain.Block) (pubsub.ValidationRe
 		// Not penalised: the mark may come from an operator's invalidateblock.
 		return pubsub.ValidationIgnore, chain.ProcessResult{}
 	}
-	if err := chain.CheckBlockSanity(b, p); err != nil {
+	if err := chain.CheckBlockSanity(b, n.cfg.Params); err != nil {
 		n.penalize(from, penaltyInvalid, reasonInvalidBlock, err)
 		return pubsub.ValidationReject, chain.ProcessResult{}
 	}
