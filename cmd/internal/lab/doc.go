@@ -106,6 +106,9 @@
 // skewed host clock, clockminer.go); double-spend is a seeded simulation
 // of the race (see its comment for why). Scenario files can give roles
 // too, and wait for releases or for the honest nodes to agree.
+// Lie-work and junk nodes are banned by their peers by design: starting a
+// lab does not wait for their connections, and agreement (heal,
+// benchmarks) leaves them out.
 //
 // # Errors
 //
