@@ -32,9 +32,14 @@
 // (template times). The adversary modes are driven by adversarial.go: the
 // strategies of package node/adversary decide when the node's own blocks
 // are announced, and the chain view given to p2p (advView) hides the
-// unpublished ones from the status exchange and the sync protocol; the
-// hostile-peer modes (stall, lie-work, junk) act through the same view and
-// a runner. RPC getadversaryinfo reports what the node did.
+// unpublished ones from the status exchange and the sync protocol. The
+// equivocate mode sends its twins to alternate halves of its peers on
+// p2p's block-push protocol (adversarial_net.go). The hostile-peer modes
+// act through the same view (stall: status and headers served, block
+// requests held; lie-work: 2^200 chain work in the status) and a runner
+// (junk, in turn: an invalid block and garbage on gossip, a garbage and an
+// oversized frame pushed to each peer). RPC getadversaryinfo reports what
+// the node did.
 //
 // # Metrics
 //

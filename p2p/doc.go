@@ -51,7 +51,7 @@
 // at least 2 MiB. Validators decode once and keep the object in
 // msg.ValidatorData:
 //
-//   - blocks: size, decode, (own publish: accept), duplicate (HaveBlock:
+//   - blocks: (own publish: accept), size, decode, duplicate (HaveBlock:
 //     ignore), known-invalid (ignore), Chain.CheckBlock (chain.CheckBlockSanity:
 //     PoW, merkle and mutation, size, coinbase, tx sanity: reject), unknown parent
 //     (ignore and schedule a sync with the relaying peer, which fetches the
@@ -98,7 +98,11 @@
 //
 //   - Headers are asked (locator: the point to continue from, then our
 //     main-chain locator) from every peer that claims more work than the
-//     best header, one request in flight per peer, continuing after the
+//     best header (while blocks are missing, also from one that claims as
+//     much and has not shown it by its headers, so that a peer connected
+//     after another's headers arrived is a block source too: a first peer
+//     that stalls on blocks is never the only one), one request in flight
+//     per peer, continuing after the
 //     last header of a full reply. A reply must start at a block or header
 //     we know and link up (else a protocol violation); chain.ProcessHeaders
 //     then checks proof of work, bits, time and keeps them as headers-only
@@ -131,6 +135,21 @@
 //     asked; a claim that rose meanwhile is asked for again at once.
 //   - A gossiped block that does not connect makes the relaying peer be
 //     asked for headers once, whatever its last claim.
+//
+// Block push (push.go). Protocol ID /quarry/<network>/block/1: SendBlock
+// sends one block to one connected peer (never dialling), one block frame
+// per stream; the receiver closes the stream once it has judged the block,
+// so SendBlock returns after that. The receiver applies the serving limits
+// below (a push counts as a request), a deadline of RequestTimeout and the
+// block frame cap, then exactly the checks and penalties of a gossiped
+// block; an oversized, empty, mistyped or undecodable frame costs 100, a
+// stream cut short is a transport failure. A pushed block that becomes the
+// receiver's tip is relayed on the block topic, so it spreads through the
+// receiver's side of the network; one that joins a side branch is kept,
+// not relayed. The equivocate adversary mode uses it to show different
+// blocks to different peers. PeerIDs lists the connected peers.
+// PublishRawBlock and SendRawPush send bytes without checks, for the junk
+// adversary mode only.
 //
 // Gossip is an accelerator only: a missed block, a late join or a healed
 // partition is always repaired by the periodic status.
@@ -210,7 +229,9 @@
 // quarry_p2p_sync_blocks_fetched_total, quarry_p2p_sync_sessions_total{result},
 // quarry_p2p_penalties_total{reason}, quarry_p2p_bans_total,
 // quarry_p2p_dials_total{result}, quarry_p2p_connections_refused_total{reason},
-// quarry_p2p_block_repairs_total{result}.
+// quarry_p2p_block_repairs_total{result},
+// quarry_p2p_block_pushes_received_total{result},
+// quarry_p2p_block_pushes_sent_total{result}.
 // Every label value is created at zero when the metrics are built, so a
 // fresh node exports each series. Received gossip counts what peers sent:
 // the node's own published messages pass its validator too but are counted

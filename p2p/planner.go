@@ -22,8 +22,9 @@ import (
 // Policy (Bitcoin Core's, adapted to request/response streams):
 //
 //   - Headers are asked from every peer that claims more work than the best
-//     header, one request in flight per peer, starting after the best
-//     header. The best header is chosen among validated headers only: a
+//     header (or, while blocks are missing, as much without its headers
+//     showing it: it becomes a block source), one request in flight per
+//     peer, starting after the best header. The best header is chosen among validated headers only: a
 //     peer's claim decides whom we ask, never what we download.
 //   - A peer whose headers end (a reply shorter than the maximum) with less
 //     work than its status claimed lied: penalised and disconnected. A peer

@@ -17,7 +17,8 @@ import (
 // experimentUsage lists the adversary experiments.
 const experimentUsage = `experiments (scripts/devnet experiment NAME [--json] [--plot out.png] [--short]):
   selfish       revenue share of a selfish node vs its hash share, beside Eyal and Sirer's closed form
-                [--alphas 0.1,0.25,0.33,0.4,0.45] [--blocks 200] [--warmup 40] [--honest 3] [--total-hashrate 400000]
+                [--alphas 0.1,0.25,0.33,0.4,0.45] [--replicates 5] [--block-time 1s] [--blocks 60] [--warmup 10]
+                [--honest 3] [--total-hashrate H (default: the floor-difficulty rate for --block-time)]
   double-spend  success rate of the withhold state machine vs the whitepaper's P(q,z) (seeded simulation)
                 [--trials 20000] [--seed 1]
   clock-skew    a node 3 h ahead, then a node 3 h behind: which rule refused their blocks
@@ -36,10 +37,12 @@ func (c *command) experiment(ctx context.Context, rest []string) error {
 	plotPath := c.fs.String("plot", "", "write a figure (PNG, SVG or PDF by extension)")
 	short := c.fs.Bool("short", false, "a short run for CI")
 	alphas := c.fs.String("alphas", "0.1,0.25,0.33,0.4,0.45", "selfish: hash shares of the selfish node")
-	blocks := c.fs.Int("blocks", 200, "selfish: main-chain blocks counted per alpha")
-	warmup := c.fs.Int("warmup", 40, "selfish: blocks before counting starts")
+	blocks := c.fs.Int("blocks", 60, "selfish: main-chain blocks counted per lab")
+	warmup := c.fs.Int("warmup", 10, "selfish: blocks before counting starts")
 	honest := c.fs.Int("honest", 3, "selfish: honest nodes")
-	total := c.fs.Float64("total-hashrate", 400000, "selfish: total hash rate in H/s")
+	replicates := c.fs.Int("replicates", 5, "selfish: independent labs per alpha (the interval comes from their spread)")
+	blockTime := c.fs.Duration("block-time", time.Second, "selfish: block interval of the labs' dev-derived chain (0: dev's own)")
+	total := c.fs.Float64("total-hashrate", 0, "total hash rate in H/s (selfish: default the floor-difficulty rate for --block-time, 400000 without; equivocation: default 400000)")
 	timeout := c.fs.Duration("timeout", 30*time.Minute, "bound on each run")
 	trials := c.fs.Int("trials", 0, "double-spend: trials per (q, z) (default 20000); equivocation: trials (default 5)")
 	seed := c.fs.Int64("seed", 1, "double-spend: simulation seed")
@@ -51,12 +54,16 @@ func (c *command) experiment(ctx context.Context, rest []string) error {
 	var result any
 	switch pos[0] {
 	case "selfish":
-		o := lab.SelfishOptions{Honest: *honest, Warmup: *warmup, Blocks: *blocks, TotalHashrate: *total, Timeout: *timeout}
+		o := lab.SelfishOptions{Honest: *honest, Warmup: *warmup, Blocks: *blocks, Replicates: *replicates, BlockTime: *blockTime,
+			TotalHashrate: *total, Timeout: *timeout}
+		if o.BlockTime == 0 && o.TotalHashrate == 0 {
+			o.TotalHashrate = 400000
+		}
 		if o.Alphas, err = parseFloats(*alphas); err != nil {
 			return usagef("--alphas: %v", err)
 		}
 		if *short {
-			o.Alphas, o.Warmup, o.Blocks, o.Honest = []float64{0.4}, 10, 20, 2
+			o.Alphas, o.Warmup, o.Blocks, o.Honest, o.Replicates = []float64{0.4}, 5, 10, 2, 2
 		}
 		pts, err := lab.ExperimentSelfish(ctx, dir, c.g.bin, o, c.stderr)
 		if err != nil {
@@ -116,7 +123,11 @@ func (c *command) experiment(ctx context.Context, rest []string) error {
 		if *short {
 			n = 1
 		}
-		trs, err := lab.ExperimentEquivocation(ctx, filepath.Join(dir, "equivocation"), c.g.bin, n, *total, c.stderr)
+		eqTotal := *total
+		if eqTotal == 0 {
+			eqTotal = 400000
+		}
+		trs, err := lab.ExperimentEquivocation(ctx, filepath.Join(dir, "equivocation"), c.g.bin, n, eqTotal, c.stderr)
 		if err != nil {
 			return err
 		}

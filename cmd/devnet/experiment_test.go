@@ -24,7 +24,7 @@ func TestAdversaryExperiments(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(steps) != 4 {
+		if len(steps) != 5 {
 			t.Fatalf("%d steps", len(steps))
 		}
 		if s := steps[0]; s.Verdict != "time-too-new" {
@@ -36,20 +36,27 @@ func TestAdversaryExperiments(t *testing.T) {
 		if s := steps[2]; s.MTPSlack != 1 || !strings.HasPrefix(s.Verdict, "accepted") || !s.Agree {
 			t.Errorf("1h behind: %+v, want a block at MTP+1, accepted", s)
 		}
-		if s := steps[3]; s.Verdict != "cannot mine" || !strings.Contains(s.Note, "time-too-new") {
+		if s := steps[3]; s.Verdict != "time-too-old" || s.MTPSlack >= 0 || !strings.Contains(s.Note, "node 2 itself says time-too-old") || !s.Agree {
+			t.Errorf("1h behind, clock-stamped: %+v, want refused time-too-old by both nodes, no tip moved", s)
+		}
+		if s := steps[4]; s.Verdict != "cannot mine" || !strings.Contains(s.Note, "time-too-new") {
 			t.Errorf("3h behind: %+v", s)
 		}
 	})
 	t.Run("selfish-lab", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		pts, err := lab.ExperimentSelfish(ctx, t.TempDir(), bin, lab.SelfishOptions{Alphas: []float64{0.4}, Honest: 2, Warmup: 5,
-			Blocks: 15, TotalHashrate: 300000, Timeout: 2 * time.Minute}, &bytes.Buffer{})
+		pts, err := lab.ExperimentSelfish(ctx, t.TempDir(), bin, lab.SelfishOptions{Alphas: []float64{0.4}, Honest: 2, Warmup: 3,
+			Blocks: 10, Replicates: 2, BlockTime: 500 * time.Millisecond, Timeout: 2 * time.Minute}, &bytes.Buffer{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p := pts[0]; p.Blocks != 15 || p.Releases == 0 {
-			t.Fatalf("selfish run: %+v (no release)", p)
+		p := pts[0]
+		if len(p.Replicates) != 2 || p.Blocks != 20 || p.Releases == 0 {
+			t.Fatalf("selfish run: %+v (want two labs of 10 blocks, with releases)", p)
+		}
+		if !(p.Lo <= p.Share && p.Share <= p.Hi && p.Lo < p.Hi) || p.HashShare <= 0 {
+			t.Fatalf("selfish run: share %.3f, interval [%.3f, %.3f], measured hash share %.3f", p.Share, p.Lo, p.Hi, p.HashShare)
 		}
 	})
 	t.Run("equivocation", func(t *testing.T) {
@@ -61,6 +68,11 @@ func TestAdversaryExperiments(t *testing.T) {
 		}
 		if len(trs) != 1 || trs[0].Tip.IsZero() {
 			t.Fatalf("trials %+v", trs)
+		}
+		// The equivocator's three honest peers, sorted by peer ID, were
+		// pushed A, B, A.
+		if sent := strings.Join(trs[0].Sent, ""); strings.Count(sent, "A") != 2 || strings.Count(sent, "B") != 1 {
+			t.Fatalf("twins pushed %q to the nodes, want A to two and B to one", trs[0].Sent)
 		}
 	})
 	t.Run("status-marks-adversary", func(t *testing.T) {

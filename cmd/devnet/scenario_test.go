@@ -10,9 +10,9 @@ import (
 	"github.com/quarrychain/quarry/cmd/internal/lab"
 )
 
-// testScenarios runs the two short scenario files CI runs.
+// testScenarios runs the short scenario files CI runs.
 func testScenarios(t *testing.T, bin string) {
-	for _, f := range []string{"link-partition.toml", "slow-link-gater.yaml"} {
+	for _, f := range []string{"link-partition.toml", "slow-link-gater.yaml", "selfish-miner.toml"} {
 		t.Run(f, func(t *testing.T) {
 			sc, err := lab.ReadScenario(filepath.Join("..", "..", "scripts", "scenarios", f))
 			if err != nil {

@@ -117,7 +117,7 @@ func bindFlags(fs *flag.FlagSet, c *node.Config) {
 	fs.StringVar(&c.StratumPassword, "stratum-password", "", "password every stratum worker must give (default: none)")
 	fs.StringVar(&c.StratumDefaultAddress, "stratum-default-address", "", `address paid when a stratum worker name is not ADDRESS[.worker] (default: the miner address; "none" refuses such names)`)
 	fs.DurationVar(&c.ClockOffset, "clock-offset", 0, "run the node's clock this far ahead (e.g. 3h) or behind (-3h): lab experiments, dev and regtest only")
-	fs.StringVar(&c.Adversary, "adversary", "", "dishonest behaviour for lab experiments: selfish, withhold, equivocate (withheld or twin blocks), stall, lie-work, junk (hostile peer); dev and regtest only")
+	fs.StringVar(&c.Adversary, "adversary", "", "dishonest behaviour for lab experiments: selfish, withhold, equivocate (withheld or twin blocks, each twin to half of the peers), stall, lie-work, junk (hostile peer); dev and regtest only")
 	fs.IntVar(&c.WithholdDepth, "withhold-depth", 0, "with --adversary withhold: release the private branch once it is this long and longer than the public one (default 6)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&c.LogSummaryInterval, "log-summary-interval", node.DefaultSummaryInterval, "period of the one-line status log (height, peers, hash rate, mempool, sync ETA); negative turns it off")

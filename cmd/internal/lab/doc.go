@@ -99,9 +99,16 @@
 // becomes quarryd flags; status, watch and the heal report add what each
 // dishonest node did, read from its getadversaryinfo (adversary.go). The
 // adversary experiments (experiment_*.go) each run in fresh labs of their
-// own under the lab directory, like the benchmarks: selfish and
-// equivocation on mining dev labs, clock-skew on regtest; double-spend is
-// a seeded simulation of the race (see its comment for why).
+// own under the lab directory, like the benchmarks: selfish (several
+// independent replicate labs per hash share, because the blocks of one run
+// are not independent trials) and equivocation on mining dev labs,
+// clock-skew on regtest (with an external miner that stamps blocks by the
+// skewed host clock, clockminer.go); double-spend is a seeded simulation
+// of the race (see its comment for why). Scenario files can give roles
+// too, and wait for releases or for the honest nodes to agree.
+// Lie-work and junk nodes are banned by their peers by design: starting a
+// lab does not wait for their connections, and agreement (heal,
+// benchmarks) leaves them out.
 //
 // # Errors
 //

@@ -27,7 +27,13 @@ import (
 //     median time past, so the block carries MTP+1 and is accepted; the
 //     report says the MTP rule bound its timestamp (a miner that ignored
 //     the template's mintime would be refused as time-too-old).
-//  4. behind 3 h: MTP+1 is beyond the node's own future limit (local time
+//  4. behind 1 h, stamped by the clock: an external miner on node 2's
+//     host builds a block from node 2's getblocktemplate but stamps it with
+//     the host's (skewed) clock, ignoring mintime, as a miner that trusts
+//     its clock would. The timestamp is below the median time past: node 2
+//     itself and node 0 refuse it as time-too-old (the MTP rule), and no
+//     tip moves.
+//  5. behind 3 h: MTP+1 is beyond the node's own future limit (local time
 //     + 2 h), so it cannot build a template at all, and it refuses the
 //     honest nodes' new blocks as too far in its future: it is stuck
 //     until its clock is fixed.
@@ -124,10 +130,20 @@ func ExperimentClockSkew(ctx context.Context, dir, bin string, progress io.Write
 	_, err = l.WaitAgreement(ctx)
 	behind.Agree = err == nil
 	if behind.MTPSlack == 1 {
-		behind.Note = "the template's time was MTP+1: the median-time-past rule bound it, not the clock (a miner ignoring mintime would be refused time-too-old)"
+		behind.Note = "the template's time was MTP+1: the median-time-past rule bound it, not the clock (the next phase shows a miner that ignores mintime)"
 	}
 	out = append(out, behind)
 	fmt.Fprintf(progress, "clock-skew: behind 1h: %s, %s\n", behind.Verdict, behind.Note)
+
+	// Behind by 1 h, stamped by the clock: a miner on node 2's host that
+	// takes its time from the host's clock instead of the template's
+	// mintime produces a block below the median time past.
+	own, err := l.clockStampBehind(ctx, -time.Hour)
+	if err != nil {
+		return out, err
+	}
+	out = append(out, own)
+	fmt.Fprintf(progress, "clock-skew: behind 1h, clock-stamped: %s (%s)\n", own.Verdict, own.Note)
 
 	// Behind by 3 h: the earliest valid time, MTP+1, is beyond the node's
 	// own future limit: it cannot mine, and it refuses the honest
@@ -159,6 +175,53 @@ func ExperimentClockSkew(ctx context.Context, dir, bin string, progress io.Write
 	out = append(out, far)
 	fmt.Fprintf(progress, "clock-skew: behind 3h: %s (%s)\n", far.Verdict, far.Note)
 	return out, nil
+}
+
+// clockStampBehind runs phase 4: a block from node 2's template stamped
+// with node 2's clock (real time + offset), submitted to node 2 and node 0.
+func (l *Lab) clockStampBehind(ctx context.Context, offset time.Duration) (ClockStep, error) {
+	st := ClockStep{Phase: "behind", Offset: offset}
+	before, err := l.Tips(ctx)
+	if err != nil {
+		return st, err
+	}
+	at := time.Now()
+	b, tmpl, err := l.clockStampedBlock(ctx, 2, at.Add(offset))
+	if err != nil {
+		return st, err
+	}
+	st.Block = b.Hash()
+	st.BlockAhead = time.Unix(int64(b.Header.Timestamp), 0).Sub(at).Round(time.Second)
+	// The template's mintime is the parent's median time past + 1.
+	st.MTPSlack = int64(b.Header.Timestamp) - (tmpl.MinTime - 1)
+	self, err := l.submitVerdict(ctx, 2, b)
+	if err != nil {
+		return st, err
+	}
+	if st.Verdict, err = l.submitVerdict(ctx, 0, b); err != nil {
+		return st, err
+	}
+	st.Rule = map[string]string{
+		"time-too-old": "median time past of the last 11 blocks",
+		"time-too-new": fmt.Sprintf("future-time limit (local time + %s)", l.params.MaxFutureBlockTime),
+	}[st.Verdict]
+	if st.Rule == "" {
+		st.Rule = "none fired"
+	}
+	after, err := l.Tips(ctx)
+	if err != nil {
+		return st, err
+	}
+	moved := 0
+	for i := range after {
+		if i < len(before) && after[i].Hash != before[i].Hash {
+			moved++
+		}
+	}
+	st.Agree = moved == 0
+	st.Note = fmt.Sprintf("stamped by the host clock, below the template's mintime %d; node 2 itself says %s; tips moved on %d nodes",
+		tmpl.MinTime, self, moved)
+	return st, nil
 }
 
 // skewedBlock mines one block on node 2 and asks node 0's verdict on it.
@@ -224,7 +287,7 @@ func PrintClockSkew(w io.Writer, steps []ClockStep) {
 	for _, s := range steps {
 		fmt.Fprintf(w, "%-7s offset %-6s", s.Phase, fmtOffset(s.Offset))
 		if s.Block != (chain.Hash{}) {
-			fmt.Fprintf(w, " block %s stamped %s from real time, MTP+%ds: node 0 says %s -> rule: %s", short(s.Block), fmtOffset(s.BlockAhead), s.MTPSlack, s.Verdict, s.Rule)
+			fmt.Fprintf(w, " block %s stamped %s from real time, MTP%+ds: node 0 says %s -> rule: %s", short(s.Block), fmtOffset(s.BlockAhead), s.MTPSlack, s.Verdict, s.Rule)
 		} else if s.Rule != "" {
 			fmt.Fprintf(w, " %s -> rule: %s", s.Verdict, s.Rule)
 		} else {

@@ -30,7 +30,8 @@ type Scenario struct {
 // its arguments (unused ones must be left out):
 //
 //   - up: n, network, seed, topology, link-delay, link-bandwidth, shaped,
-//     block-time, hashrate (total H/s), mine
+//     block-time, hashrate (total H/s), shares (percent per node), mine,
+//     adversary (["3=selfish", "2=withhold:4"]), clock-offset (["1=3h"])
 //   - link: a, b, delay, jitter, bandwidth, down (true/false)
 //   - partition: groups ([[0,1],[2,3]]), where (gater or links)
 //   - heal: timeout (waits for agreement and records the heal)
@@ -38,8 +39,10 @@ type Scenario struct {
 //   - doublespend: a, b, amount
 //   - generate: node, blocks
 //   - wait-until: until ("agree", "height >= N", "peers >= N",
-//     "side-blocks >= N": every partition side N blocks past the fork),
-//     timeout
+//     "side-blocks >= N": every partition side N blocks past the fork,
+//     "releases >= N": the dishonest nodes published private blocks N
+//     times, "honest-agree": the nodes without an adversary role are on
+//     one tip), timeout
 //   - assert: check ("agree-within" with within, "spend-confirmed" with
 //     spend 1 or 2, "max-reorg-depth" with max, "agree")
 //
@@ -50,16 +53,19 @@ type ScenarioStep struct {
 	At      string `toml:"at" yaml:"at"`
 	Timeout string `toml:"timeout" yaml:"timeout"`
 
-	N             int     `toml:"n" yaml:"n"`
-	Network       string  `toml:"network" yaml:"network"`
-	Seed          string  `toml:"seed" yaml:"seed"`
-	Topology      string  `toml:"topology" yaml:"topology"`
-	LinkDelay     string  `toml:"link-delay" yaml:"link-delay"`
-	LinkBandwidth string  `toml:"link-bandwidth" yaml:"link-bandwidth"`
-	Shaped        bool    `toml:"shaped" yaml:"shaped"`
-	BlockTime     string  `toml:"block-time" yaml:"block-time"`
-	Hashrate      float64 `toml:"hashrate" yaml:"hashrate"`
-	Mine          *bool   `toml:"mine" yaml:"mine"`
+	N             int       `toml:"n" yaml:"n"`
+	Network       string    `toml:"network" yaml:"network"`
+	Seed          string    `toml:"seed" yaml:"seed"`
+	Topology      string    `toml:"topology" yaml:"topology"`
+	LinkDelay     string    `toml:"link-delay" yaml:"link-delay"`
+	LinkBandwidth string    `toml:"link-bandwidth" yaml:"link-bandwidth"`
+	Shaped        bool      `toml:"shaped" yaml:"shaped"`
+	BlockTime     string    `toml:"block-time" yaml:"block-time"`
+	Hashrate      float64   `toml:"hashrate" yaml:"hashrate"`
+	Mine          *bool     `toml:"mine" yaml:"mine"`
+	Shares        []float64 `toml:"shares" yaml:"shares"`
+	Adversary     []string  `toml:"adversary" yaml:"adversary"`
+	ClockOffset   []string  `toml:"clock-offset" yaml:"clock-offset"`
 
 	A         *int   `toml:"a" yaml:"a"`
 	B         *int   `toml:"b" yaml:"b"`
@@ -181,7 +187,7 @@ func (st ScenarioStep) check() error {
 // with what one of height, peers, side-blocks.
 func parseCondition(s string) (what string, n int, err error) {
 	s = strings.TrimSpace(s)
-	if s == "agree" {
+	if s == "agree" || s == "honest-agree" {
 		return s, 0, nil
 	}
 	what, num, ok := strings.Cut(s, ">=")
@@ -189,8 +195,8 @@ func parseCondition(s string) (what string, n int, err error) {
 	if ok {
 		n, err = strconv.Atoi(strings.TrimSpace(num))
 	}
-	if !ok || err != nil || (what != "height" && what != "peers" && what != "side-blocks") {
-		return "", 0, fmt.Errorf("until %q: want agree, height >= N, peers >= N or side-blocks >= N", s)
+	if !ok || err != nil || (what != "height" && what != "peers" && what != "side-blocks" && what != "releases") {
+		return "", 0, fmt.Errorf("until %q: want agree, honest-agree, height >= N, peers >= N, side-blocks >= N or releases >= N", s)
 	}
 	return what, n, nil
 }
@@ -393,9 +399,18 @@ func (r *scenarioRun) up(ctx context.Context, st ScenarioStep) (string, error) {
 		return "", errors.New("the lab is already up")
 	}
 	opts := UpOptions{N: st.N, Seed: st.Seed, Network: st.Network, Topology: st.Topology, Shaped: st.Shaped,
-		TotalHashrate: st.Hashrate, Attached: r.opts.Attached, Devnet: r.opts.Devnet}
+		TotalHashrate: st.Hashrate, Shares: st.Shares, Attached: r.opts.Attached, Devnet: r.opts.Devnet}
 	if opts.N == 0 {
 		opts.N = 4
+	}
+	if len(st.Adversary)+len(st.ClockOffset) > 0 {
+		opts.Roles = map[int]Role{}
+		if err := ParseAdversaries(st.Adversary, opts.N, opts.Roles); err != nil {
+			return "", err
+		}
+		if err := ParseClockOffsets(st.ClockOffset, opts.N, opts.Roles); err != nil {
+			return "", err
+		}
 	}
 	if opts.Network == "" {
 		opts.Network = "dev"
@@ -432,7 +447,13 @@ func (r *scenarioRun) up(ctx context.Context, st ScenarioStep) (string, error) {
 	if err := l.Up(ctx, opts); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%d %s nodes, %s topology (%d links, shaped %v)", l.N(), l.State.Network, l.State.Topology, len(l.State.Links), l.State.Shaped), nil
+	msg := fmt.Sprintf("%d %s nodes, %s topology (%d links, shaped %v)", l.N(), l.State.Network, l.State.Topology, len(l.State.Links), l.State.Shaped)
+	for i, n := range l.State.Nodes {
+		if !n.Role.Honest() {
+			msg += fmt.Sprintf("; node%d %s", i, n.Role)
+		}
+	}
+	return msg, nil
 }
 
 func (r *scenarioRun) waitUntil(ctx context.Context, cond string) (string, error) {
@@ -448,6 +469,38 @@ func (r *scenarioRun) waitUntil(ctx context.Context, cond string) (string, error
 			a, err := l.CheckAgreement(ctx)
 			last = a.Reason
 			return err == nil && a.Agree, nil
+		case "honest-agree":
+			tips, err := l.Tips(ctx)
+			if err != nil {
+				return false, nil
+			}
+			var first chain.Hash
+			for i, t := range tips {
+				if l.State.Nodes[i].Role.Adversary != "" {
+					continue
+				}
+				if first.IsZero() {
+					first = t.Hash
+				} else if t.Hash != first {
+					last = fmt.Sprintf("node%d on %s, another honest node on %s", i, short(t.Hash), short(first))
+					return false, nil
+				}
+			}
+			return true, nil
+		case "releases":
+			total := uint64(0)
+			for i, nd := range l.State.Nodes {
+				if nd.Role.Adversary == "" {
+					continue
+				}
+				info, err := l.AdversaryInfo(ctx, i)
+				if err != nil {
+					return false, nil
+				}
+				total += info.Releases
+			}
+			last = fmt.Sprintf("%d releases", total)
+			return total >= uint64(n), nil
 		case "height", "peers":
 			for i := 0; i < l.N(); i++ {
 				st := l.NodeStatus(ctx, i)
