@@ -116,6 +116,10 @@ type Chain struct {
 	lastFailure map[Hash]error
 	// hdrs holds headers-only entries (in memory only; see headers.go).
 	hdrs headerIndex
+	// checked records blocks that passed CheckBlock (see checked.go).
+	checked checkedBlocks
+	// work caches the work of the last bits seen (see pow.go).
+	work workCache
 
 	best   atomic.Pointer[Snapshot]
 	events eventHub
@@ -414,7 +418,11 @@ func (c *Chain) ProcessUnrequestedBlock(b *Block) (ProcessResult, error) {
 
 func (c *Chain) processBlock(b *Block, requested bool) (ProcessResult, error) {
 	start := time.Now()
-	h := b.Hash()
+	// A block that passed CheckBlock is not checked again.
+	h, checked := c.checked.take(b)
+	if !checked {
+		h = b.Hash()
+	}
 	res := ProcessResult{Hash: h}
 	// Context-free checks run before taking the lock.
 	if c.haveOrInvalid(h, &res) {
@@ -423,10 +431,12 @@ func (c *Chain) processBlock(b *Block, requested bool) (ProcessResult, error) {
 		}
 		return res, ruleErr(ErrKnownInvalid, "block %s is known to be invalid", h)
 	}
-	if err := CheckBlockSanity(b, c.params); err != nil {
-		// Only header faults may mark a hash invalid; without a parent a
-		// header-only verdict is cheap to recompute, so nothing is stored.
-		return res, err
+	if !checked {
+		if err := CheckBlockSanity(b, c.params); err != nil {
+			// Only header faults may mark a hash invalid; without a parent a
+			// header-only verdict is cheap to recompute, so nothing is stored.
+			return res, err
+		}
 	}
 
 	c.mu.Lock()
@@ -449,7 +459,7 @@ func (c *Chain) processBlock(b *Block, requested bool) (ProcessResult, error) {
 	}
 	oldTip := c.tipNode()
 	if !requested {
-		work := new(big.Int).Add(parent.chainWork, CalcWork(b.Header.Bits))
+		work := new(big.Int).Add(parent.chainWork, c.work.of(b.Header.Bits))
 		if work.Cmp(oldTip.chainWork) < 0 {
 			return res, ruleErr(ErrLowWork, "block %s at height %d would leave its branch with less work than the tip", h, parent.height+1)
 		}
@@ -565,7 +575,7 @@ func (c *Chain) acceptBlock(b *Block, h Hash, parent *blockNode, now time.Time) 
 func (c *Chain) newNode(b *Block, h Hash, parent *blockNode) *blockNode {
 	n := &blockNode{
 		hash: h, header: b.Header, height: parent.height + 1,
-		chainWork: new(big.Int).Add(parent.chainWork, CalcWork(b.Header.Bits)),
+		chainWork: new(big.Int).Add(parent.chainWork, c.work.of(b.Header.Bits)),
 		txCount:   len(b.Txs), size: b.SerializeSize(),
 	}
 	n.setParent(parent)
@@ -588,7 +598,7 @@ func (c *Chain) storeInvalid(b *Block, h Hash, parent *blockNode, flag blockStat
 // storeNode writes the block and its index record in one batch and adds the
 // node to the in-memory index.
 func (c *Chain) storeNode(n *blockNode, b *Block) error {
-	var batch Batch
+	batch := Batch{Ops: make([]kv.Op, 0, 2)}
 	batch.Put(hashKey(prefixIndex, n.hash), encodeIndexRecord(n))
 	// Data is kept even for invalid blocks (they passed the PoW check, so
 	// storing them costs an attacker work) so that ReconsiderBlock can retry.

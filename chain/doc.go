@@ -13,7 +13,10 @@
 //     the PoW limit, hash <= target, merkle root and the CVE-2012-2459
 //     mutation check, size, coinbase first and only, transaction sanity
 //     (chain ID, memo length, non-zero amount, overflow, no self-transfer),
-//     no duplicate transactions. No lock is held.
+//     no duplicate transactions. No lock is held. A block that passed
+//     CheckBlock (which records it in the chain, see checked.go) is not
+//     checked again, so a caller can run these checks as blocks arrive, off
+//     the goroutine that connects them.
 //  2. Parent lookup: an unknown parent puts the block into a bounded orphan
 //     pool (count and age) until the parent arrives.
 //  3. Contextual header checks against the parent: bits equal to the ASERT

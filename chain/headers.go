@@ -134,7 +134,7 @@ func (c *Chain) ProcessHeaders(hdrs []Header) error {
 		}
 		n := &blockNode{
 			hash: h, header: *hdr, height: parent.height + 1,
-			chainWork: new(big.Int).Add(parent.chainWork, CalcWork(hdr.Bits)),
+			chainWork: new(big.Int).Add(parent.chainWork, c.work.of(hdr.Bits)),
 		}
 		n.setParent(parent)
 		if c.headerInvalidLocked(parent, true) {

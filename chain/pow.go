@@ -2,6 +2,7 @@ package chain
 
 import (
 	"math/big"
+	"sync/atomic"
 )
 
 // Proof-of-work arithmetic, bit-for-bit compatible with Bitcoin Core
@@ -100,6 +101,29 @@ func CalcWork(bits uint32) *big.Int {
 	notT := new(big.Int).Sub(oneLsh256, denom)
 	notT.Quo(notT, denom)
 	return notT.Add(notT, big.NewInt(1))
+}
+
+// workCache remembers the work of the last compact target it was asked
+// about: consecutive blocks mostly share their bits, so connecting or
+// indexing a block does not divide 256-bit numbers again. The work it
+// returns is shared and must not be modified. Safe for concurrent use.
+type workCache struct {
+	last atomic.Pointer[bitsWork]
+}
+
+type bitsWork struct {
+	bits uint32
+	work *big.Int
+}
+
+// of returns CalcWork(bits), shared: the caller must not modify it.
+func (w *workCache) of(bits uint32) *big.Int {
+	if p := w.last.Load(); p != nil && p.bits == bits {
+		return p.work
+	}
+	work := CalcWork(bits)
+	w.last.Store(&bitsWork{bits: bits, work: work})
+	return work
 }
 
 // CheckProofOfWork checks that bits decode to a valid target <= powLimit (else

@@ -3,6 +3,8 @@ package chain
 import (
 	"errors"
 	"fmt"
+
+	"github.com/quarrychain/quarry/chain/kv"
 )
 
 // maxRememberedFailures bounds the map of recent validation failures kept to
@@ -98,7 +100,8 @@ func (c *Chain) connectBlock(n *blockNode) (Event, error) {
 	if err := applyBlockTxs(view, b.Txs, n.height, c.params); err != nil {
 		return Event{}, err
 	}
-	var batch Batch
+	// Accounts, undo, one index entry per transaction, height, index, tip.
+	batch := Batch{Ops: make([]kv.Op, 0, len(view.undo)+len(ids)+4)}
 	digest := c.digest
 	for _, u := range view.undo {
 		cur := view.overlay[u.addr]

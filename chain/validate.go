@@ -21,42 +21,53 @@ func CheckHeaderSanity(h *Header, p *Params) error {
 // sanity, merkle root (including the CVE-2012-2459 mutation check) and no
 // duplicate transactions. Safe for concurrent use.
 func CheckBlockSanity(b *Block, p *Params) error {
-	if err := CheckHeaderSanity(&b.Header, p); err != nil {
-		return err
+	_, err := checkBlockSanity(b, p)
+	return err
+}
+
+// checkBlockSanity is CheckBlockSanity; it also returns the block hash,
+// computed once.
+func checkBlockSanity(b *Block, p *Params) (Hash, error) {
+	h := b.Hash()
+	if b.Header.Version < 1 {
+		return h, ruleErr(ErrBadVersion, "block version %d", b.Header.Version)
+	}
+	if err := CheckProofOfWork(h, b.Header.Bits, p.PowLimit); err != nil {
+		return h, err
 	}
 	if len(b.Txs) == 0 {
-		return ruleErr(ErrNoTransactions, "block %s has no transactions", b.Hash())
+		return h, ruleErr(ErrNoTransactions, "block %s has no transactions", h)
 	}
 	// The merkle check comes before body rules: a body that does not match its
 	// header is the sender's fault, not the block's, and must not mark the hash.
 	ids := b.TxIDs()
 	root, mutated := MerkleRoot(ids)
 	if root != b.Header.MerkleRoot {
-		return ruleErr(ErrBadMerkleRoot, "block %s: merkle root %s does not match transactions (%s)", b.Hash(), b.Header.MerkleRoot, root)
+		return h, ruleErr(ErrBadMerkleRoot, "block %s: merkle root %s does not match transactions (%s)", h, b.Header.MerkleRoot, root)
 	}
 	if mutated {
-		return ruleErr(ErrMutatedMerkle, "block %s: transaction list pairs identical hashes", b.Hash())
+		return h, ruleErr(ErrMutatedMerkle, "block %s: transaction list pairs identical hashes", h)
 	}
 	if size := b.SerializeSize(); size > p.MaxBlockSize {
-		return ruleErr(ErrBlockTooBig, "block %s is %d bytes, limit %d", b.Hash(), size, p.MaxBlockSize)
+		return h, ruleErr(ErrBlockTooBig, "block %s is %d bytes, limit %d", h, size, p.MaxBlockSize)
 	}
 	if !b.Txs[0].IsCoinbase() {
-		return ruleErr(ErrFirstNotCoinbase, "block %s: first transaction is a transfer", b.Hash())
+		return h, ruleErr(ErrFirstNotCoinbase, "block %s: first transaction is a transfer", h)
 	}
 	seen := make(map[Hash]struct{}, len(ids))
 	for i, tx := range b.Txs {
 		if i > 0 && tx.IsCoinbase() {
-			return ruleErr(ErrMultipleCoinbases, "block %s: transaction %d is a second coinbase", b.Hash(), i)
+			return h, ruleErr(ErrMultipleCoinbases, "block %s: transaction %d is a second coinbase", h, i)
 		}
 		if err := tx.CheckSanity(p); err != nil {
-			return err
+			return h, err
 		}
 		if _, dup := seen[ids[i]]; dup {
-			return ruleErr(ErrDuplicateTx, "block %s: transaction %s appears twice", b.Hash(), ids[i])
+			return h, ruleErr(ErrDuplicateTx, "block %s: transaction %s appears twice", h, ids[i])
 		}
 		seen[ids[i]] = struct{}{}
 	}
-	return nil
+	return h, nil
 }
 
 // checkHeaderContext applies the rules that need the parent: expected bits,

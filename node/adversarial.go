@@ -27,6 +27,7 @@ type adversaryDriver struct {
 	c       *chain.Chain
 	log     *slog.Logger
 	publish func(*chain.Block) // announce on gossip
+	net     adversaryNet       // nil without networking
 
 	mu       sync.Mutex
 	strat    adversary.Strategy     // selfish, withhold
@@ -45,53 +46,48 @@ type adversaryDriver struct {
 
 	stop           chan struct{} // closed when the node stops (ends stalls)
 	stalls, junked uint64
+	junkByKind     [junkKinds]uint64
+	junkEvery      time.Duration
+	twinSends      []twinSend // recent equivocation deliveries, oldest first
 	// races counts the selfish races (state 0') decided by an honest
 	// block, onOurs those where it was mined on this node's block: their
 	// ratio estimates the paper's gamma.
 	races, onOurs uint64
 }
 
-// stallFor is how long the stall mode holds a request: longer than any
-// peer's request timeout.
+// stallFor is how long the stall mode holds a block request: longer than
+// any peer's request timeout. It answers status and headers, so that its
+// peers count on it for blocks.
 const stallFor = 2 * time.Minute
 
-// junkEvery is the period of the junk mode's invalid blocks.
+// junkEvery is the period of the junk mode's junk.
 const junkEvery = 5 * time.Second
 
 // liedWork is the chain work the lie-work mode advertises: 2^200.
 var liedWork = new(big.Int).Lsh(big.NewInt(1), 200)
 
 // run is the driver's goroutine: it ends the stalls when ctx ends and, in
-// junk mode, announces an invalid block every junkEvery.
+// junk mode, sends a piece of junk every junkEvery, each kind in turn.
 func (d *adversaryDriver) run(ctx context.Context) error {
 	defer close(d.stop)
 	if d.mode != adversary.ModeJunk {
 		<-ctx.Done()
 		return nil
 	}
-	t := time.NewTicker(junkEvery)
+	t := time.NewTicker(d.junkEvery)
 	defer t.Stop()
-	for {
+	for kind := 0; ; kind = (kind + 1) % junkKinds {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			b, err := d.c.Block(d.c.Best().Hash)
-			if err != nil || b == nil {
-				continue
-			}
-			junk := *b
-			junk.Header.MerkleRoot[0] ^= 0xff // the proof of work no longer covers the transactions
-			d.mu.Lock()
-			d.junked++
-			d.note("announcing invalid block %s (broken merkle root)", junk.Hash())
-			d.mu.Unlock()
-			d.publish(&junk)
+			d.sendJunk(ctx, kind)
 		}
 	}
 }
 
-// stall holds a peer's request until stallFor passes or the node stops.
+// stall holds a peer's block request until stallFor passes or the node
+// stops.
 func (d *adversaryDriver) stall() {
 	d.mu.Lock()
 	d.stalls++
@@ -109,7 +105,7 @@ const adversaryLogMax = 32
 func newAdversaryDriver(mode adversary.Mode, withholdDepth int, c *chain.Chain, log *slog.Logger) *adversaryDriver {
 	d := &adversaryDriver{mode: mode, c: c, log: log.With("component", "adversary", "mode", string(mode)),
 		hidden: map[chain.Hash]*chain.Block{}, ignored: map[chain.Hash]uint64{}, pubHeight: c.Height(),
-		stop: make(chan struct{})}
+		stop: make(chan struct{}), junkEvery: junkEvery}
 	switch mode {
 	case adversary.ModeSelfish:
 		d.strat = adversary.NewSelfish()
@@ -150,7 +146,8 @@ func (d *adversaryDriver) ownBlock(tc timedChain, b *chain.Block) error {
 		}
 		first := d.hidden[twins[0]]
 		delete(d.hidden, twins[0])
-		d.note("equivocating at height %d: twins %s and %s", d.heightOf(b), twins[0], h)
+		height := d.heightOf(b)
+		d.note("equivocating at height %d: twins %s and %s", height, twins[0], h)
 		d.mu.Unlock()
 		if first == nil {
 			first = b // not reached: the held block is kept until published
@@ -161,8 +158,7 @@ func (d *adversaryDriver) ownBlock(tc timedChain, b *chain.Block) error {
 				firstErr = err
 			}
 		}
-		d.publish(first)
-		d.publish(b)
+		d.sendTwins(height, first, b)
 		return firstErr
 	}
 	d.mu.Lock()
@@ -267,10 +263,11 @@ func (d *adversaryDriver) countIgnored(b *chain.Block) ([]*chain.Block, bool) {
 
 // peerBlock reports a peer's block that the chain stored.
 func (d *adversaryDriver) peerBlock(h chain.Hash, height uint64) {
+	d.mu.Lock()
 	if d.strat == nil {
+		d.mu.Unlock()
 		return
 	}
-	d.mu.Lock()
 	if sel, ok := d.strat.(*adversary.Selfish); ok && height == d.pubHeight+1 {
 		if ours, racing := sel.Racing(); racing {
 			if i, ok := d.c.BlockInfo(h); ok {
@@ -441,10 +438,6 @@ func (v advView) BlockBytes(h chain.Hash) ([]byte, error) {
 }
 
 func (v advView) HeadersAfter(locator []chain.Hash, stop chain.Hash, max int) []chain.Header {
-	if v.d.mode == adversary.ModeStall {
-		v.d.stall()
-		return nil
-	}
 	hdrs := v.timedChain.HeadersAfter(locator, stop, max)
 	for i := range hdrs {
 		if v.d.isHidden(hdrs[i].BlockHash()) {
@@ -487,6 +480,7 @@ func (b *backend) AdversaryInfo() rpcjson.AdversaryInfo {
 		return out
 	}
 	i := b.n.adv.info()
+	b.n.adv.netInfo(&out)
 	out.Mode, out.State, out.Private, out.Public = i.Mode, i.State, i.Private, i.Public
 	for _, h := range i.Unpublished {
 		out.Unpublished = append(out.Unpublished, h.String())

@@ -268,9 +268,9 @@ func TestEquivocateAnnouncesTwins(t *testing.T) {
 
 // TestLieWorkPeerDoesNotMislead: a node advertising 2^200 chain work in
 // its status makes its peers ask it for headers, which prove nothing more;
-// the honest nodes keep their chain and keep extending it together. (The
-// liar itself is not waited for: its peers penalise the unproven claim and
-// may have dropped it by then.)
+// the honest nodes keep their chain and keep extending it together, and
+// each bans the liar (headers proving less work than the status claimed
+// cost 100 points) and drops its connection.
 func TestLieWorkPeerDoesNotMislead(t *testing.T) {
 	h1, h2, l := labTrio(t, "lie-work")
 	if w := l.p2pChain().Best().ChainWork; w.Cmp(liedWork) != 0 {
@@ -280,17 +280,36 @@ func TestLieWorkPeerDoesNotMislead(t *testing.T) {
 		hb := mineOne(t, h2)
 		waitTip(t, hb.Hash(), h1, h2)
 	}
+	// The claim is found out (its headers prove less work than it
+	// advertised): both honest nodes ban it.
+	testkit.WaitFor(t, 30*time.Second, "the liar banned by both honest nodes", func() bool {
+		return h1.net.IsBanned(l.net.ID()) && h2.net.IsBanned(l.net.ID())
+	})
+	for _, n := range []*Node{h1, h2} {
+		for _, p := range n.net.Peers() {
+			if p.ID == l.net.ID() {
+				t.Fatal("an honest node is still connected to the liar")
+			}
+		}
+	}
 }
 
-// TestStallHoldsRequestsUntilStop: the stall mode answers no header or
-// block request until the node stops.
+// TestStallHoldsRequestsUntilStop: the stall mode answers no block
+// request until the node stops (headers it serves).
 func TestStallHoldsRequestsUntilStop(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Adversary = "stall"
 	n, stop := startNode(t, cfg)
 	view := n.p2pChain()
-	done := make(chan []chain.Header)
-	go func() { done <- view.HeadersAfter(nil, chain.Hash{}, 10) }()
+	genesis := n.Chain().Best().Hash
+	if hdrs := view.HeadersAfter([]chain.Hash{genesis}, chain.Hash{}, 10); len(hdrs) != 0 {
+		t.Fatalf("%d headers after the tip", len(hdrs))
+	}
+	done := make(chan []byte)
+	go func() {
+		raw, _ := view.BlockBytes(genesis)
+		done <- raw
+	}()
 	testkit.WaitFor(t, 10*time.Second, "a stalled request", func() bool { return adversaryInfo(t, n).Stalls == 1 })
 	select {
 	case <-done:
@@ -301,9 +320,9 @@ func TestStallHoldsRequestsUntilStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case hdrs := <-done:
-		if len(hdrs) != 0 {
-			t.Fatalf("stalled request answered with %d headers", len(hdrs))
+	case raw := <-done:
+		if raw != nil {
+			t.Fatalf("stalled request answered with %d bytes", len(raw))
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the stalled request outlived the node")

@@ -63,6 +63,10 @@ func (n *Node) build(c *chain.Chain, pool *mempool.Pool, reg prometheus.Register
 		}
 		if n.adv != nil {
 			n.adv.publish = func(b *chain.Block) { n.announce(comps, b) }
+			n.adv.net = comps.net
+			if cfg.junkEvery > 0 {
+				n.adv.junkEvery = cfg.junkEvery
+			}
 			comps.runners = append(comps.runners, n.adv.run)
 		}
 		if reg != nil {

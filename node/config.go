@@ -135,6 +135,8 @@ type resolved struct {
 	rpcOn  bool
 	// now is the node's clock: time.Now shifted by ClockOffset.
 	now func() time.Time
+	// junkEvery, when positive, replaces the junk mode's period (tests).
+	junkEvery time.Duration
 }
 
 func (c Config) resolve() (*resolved, error) {

@@ -32,14 +32,19 @@
 // (template times). The adversary modes are driven by adversarial.go: the
 // strategies of package node/adversary decide when the node's own blocks
 // are announced, and the chain view given to p2p (advView) hides the
-// unpublished ones from the status exchange and the sync protocol; the
-// hostile-peer modes (stall, lie-work, junk) act through the same view and
-// a runner. A withhold node with Config.WithholdSpend double-spends its
-// wallet's payments (withhold_spend.go): sendtoaddress starts a race at
-// the tip, the payment goes to the mempool and gossip, and the miner's
-// transaction source (minerTxSource) gives the private branch's templates
-// a conflicting spend instead. RPC getadversaryinfo reports what the node
-// did, each double spend's outcome included.
+// unpublished ones from the status exchange and the sync protocol. The
+// equivocate mode sends its twins to alternate halves of its peers on
+// p2p's block-push protocol (adversarial_net.go). The hostile-peer modes
+// act through the same view (stall: status and headers served, block
+// requests held; lie-work: 2^200 chain work in the status) and a runner
+// (junk, in turn: an invalid block and garbage on gossip, a garbage and an
+// oversized frame pushed to each peer). A withhold node with
+// Config.WithholdSpend double-spends its wallet's payments
+// (withhold_spend.go): sendtoaddress starts a race at the tip, the payment
+// goes to the mempool and gossip, and the miner's transaction source
+// (minerTxSource) gives the private branch's templates a conflicting spend
+// instead. RPC getadversaryinfo reports what the node did, each double
+// spend's outcome included.
 //
 // # Metrics
 //

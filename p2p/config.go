@@ -18,6 +18,12 @@ type Chain interface {
 	HaveBlock(chain.Hash) bool
 	IsKnownInvalid(chain.Hash) bool
 	ProcessBlock(*chain.Block) (chain.ProcessResult, error)
+	// CheckBlock runs chain.CheckBlockSanity with the chain's parameters;
+	// a block that passes is not checked again by ProcessBlock or
+	// ProcessUnrequestedBlock (the chain keeps the record, see
+	// chain.Chain.CheckBlock), so the sync checks blocks as they arrive,
+	// off the goroutine that connects them.
+	CheckBlock(*chain.Block) error
 	// ProcessHeaders validates headers and keeps them as headers-only
 	// entries (headers-first sync); BlockInfo then describes them with
 	// HaveData false.

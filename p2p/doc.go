@@ -51,9 +51,9 @@
 // at least 2 MiB. Validators decode once and keep the object in
 // msg.ValidatorData:
 //
-//   - blocks: size, decode, (own publish: accept), duplicate (HaveBlock:
-//     ignore), known-invalid (ignore), chain.CheckBlockSanity (PoW, merkle
-//     and mutation, size, coinbase, tx sanity: reject), unknown parent
+//   - blocks: (own publish: accept), size, decode, duplicate (HaveBlock:
+//     ignore), known-invalid (ignore), Chain.CheckBlock (chain.CheckBlockSanity:
+//     PoW, merkle and mutation, size, coinbase, tx sanity: reject), unknown parent
 //     (ignore and schedule a sync with the relaying peer, which fetches the
 //     missing ancestors and the block), then ProcessUnrequestedBlock. Only
 //     blocks the chain accepted (connected or side chain) are relayed, so a
@@ -98,7 +98,11 @@
 //
 //   - Headers are asked (locator: the point to continue from, then our
 //     main-chain locator) from every peer that claims more work than the
-//     best header, one request in flight per peer, continuing after the
+//     best header (while blocks are missing, also from one that claims as
+//     much and has not shown it by its headers, so that a peer connected
+//     after another's headers arrived is a block source too: a first peer
+//     that stalls on blocks is never the only one), one request in flight
+//     per peer, continuing after the
 //     last header of a full reply. A reply must start at a block or header
 //     we know and link up (else a protocol violation); chain.ProcessHeaders
 //     then checks proof of work, bits, time and keeps them as headers-only
@@ -112,10 +116,12 @@
 //     our requests is a stream counted by the server's rate limit and its
 //     8 concurrent requests; five leave room for headers, status and a
 //     slot the server has not yet released), from every peer whose
-//     validated headers include them, checked with chain.CheckBlockSanity
-//     as they arrive and handed to ProcessBlock in height order. A peer
-//     gets two requests of 64 until it has delivered a block, so a peer
-//     that never delivers holds up at most 128. When the window's first
+//     validated headers include them, checked with Chain.CheckBlock in the
+//     goroutine that received them (the chain records the verdict, so
+//     ProcessBlock does not check them again) and handed to ProcessBlock
+//     in height order. A peer gets two requests of 64 until it has
+//     delivered a block, so a peer that never delivers holds up at most
+//     128. When the window's first
 //     block has been in flight for four times the smoothed time from a
 //     request to its delivery (at least 10 ms, at most 100 ms), its
 //     holder's undelivered blocks are also asked from other peers with
@@ -129,6 +135,21 @@
 //     asked; a claim that rose meanwhile is asked for again at once.
 //   - A gossiped block that does not connect makes the relaying peer be
 //     asked for headers once, whatever its last claim.
+//
+// Block push (push.go). Protocol ID /quarry/<network>/block/1: SendBlock
+// sends one block to one connected peer (never dialling), one block frame
+// per stream; the receiver closes the stream once it has judged the block,
+// so SendBlock returns after that. The receiver applies the serving limits
+// below (a push counts as a request), a deadline of RequestTimeout and the
+// block frame cap, then exactly the checks and penalties of a gossiped
+// block; an oversized, empty, mistyped or undecodable frame costs 100, a
+// stream cut short is a transport failure. A pushed block that becomes the
+// receiver's tip is relayed on the block topic, so it spreads through the
+// receiver's side of the network; one that joins a side branch is kept,
+// not relayed. The equivocate adversary mode uses it to show different
+// blocks to different peers. PeerIDs lists the connected peers.
+// PublishRawBlock and SendRawPush send bytes without checks, for the junk
+// adversary mode only.
 //
 // Gossip is an accelerator only: a missed block, a late join or a healed
 // partition is always repaired by the periodic status.
@@ -208,7 +229,9 @@
 // quarry_p2p_sync_blocks_fetched_total, quarry_p2p_sync_sessions_total{result},
 // quarry_p2p_penalties_total{reason}, quarry_p2p_bans_total,
 // quarry_p2p_dials_total{result}, quarry_p2p_connections_refused_total{reason},
-// quarry_p2p_block_repairs_total{result}.
+// quarry_p2p_block_repairs_total{result},
+// quarry_p2p_block_pushes_received_total{result},
+// quarry_p2p_block_pushes_sent_total{result}.
 // Every label value is created at zero when the metrics are built, so a
 // fresh node exports each series. Received gossip counts what peers sent:
 // the node's own published messages pass its validator too but are counted

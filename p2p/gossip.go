@@ -105,6 +105,13 @@ func (n *Node) validateBlock(_ context.Context, from peer.ID, msg *pubsub.Messag
 		return pubsub.ValidationIgnore
 	}
 	defer n.track.leave()
+	if from == n.id {
+		// Our own PublishBlock: the block is already connected (or the
+		// caller wants it relayed regardless); never reject it as a
+		// duplicate. PublishRawBlock's data is sent as is too. Not counted
+		// as received: gossip_messages_published_total has it.
+		return pubsub.ValidationAccept
+	}
 	p := n.cfg.Params
 	if len(msg.Data) > maxBlockFrame(p)-1 {
 		n.penalize(from, penaltyMalformed, reasonOversized, newErr(ErrFrameTooLarge, "gossip block of %d bytes", len(msg.Data)))
@@ -116,52 +123,56 @@ func (n *Node) validateBlock(_ context.Context, from peer.ID, msg *pubsub.Messag
 		return n.verdict(topicBlocks, pubsub.ValidationReject)
 	}
 	msg.ValidatorData = b
-	if from == n.id {
-		// Our own PublishBlock: the block is already connected (or the
-		// caller wants it relayed regardless); never reject it as a duplicate.
-		// Not counted as received: gossip_messages_published_total has it.
-		return pubsub.ValidationAccept
-	}
+	v, _ := n.checkPeerBlock(from, b)
+	return n.verdict(topicBlocks, v)
+}
+
+// checkPeerBlock judges a decoded block a peer sent (gossip or push):
+// duplicate and known-invalid blocks are ignored, the context-free checks
+// penalise the sender, an orphan schedules a sync with it, and the rest
+// goes to ProcessUnrequestedBlock. Accept means the chain stored the block
+// (connected or side chain); the result then says which.
+func (n *Node) checkPeerBlock(from peer.ID, b *chain.Block) (pubsub.ValidationResult, chain.ProcessResult) {
 	hash := b.Hash()
 	if n.cfg.Chain.HaveBlock(hash) {
-		return n.verdict(topicBlocks, pubsub.ValidationIgnore)
+		return pubsub.ValidationIgnore, chain.ProcessResult{}
 	}
 	if n.cfg.Chain.IsKnownInvalid(hash) {
 		// Not penalised: the mark may come from an operator's invalidateblock.
-		return n.verdict(topicBlocks, pubsub.ValidationIgnore)
+		return pubsub.ValidationIgnore, chain.ProcessResult{}
 	}
-	if err := chain.CheckBlockSanity(b, p); err != nil {
+	if err := n.cfg.Chain.CheckBlock(b); err != nil {
 		n.penalize(from, penaltyInvalid, reasonInvalidBlock, err)
-		return n.verdict(topicBlocks, pubsub.ValidationReject)
+		return pubsub.ValidationReject, chain.ProcessResult{}
 	}
 	if !n.cfg.Chain.HaveBlock(b.Header.PrevBlock) {
 		// An orphan: we are behind or missed blocks. Fetch the ancestors
-		// (and the block itself) from the peer that relayed it.
-		n.log.Debug("gossip block with unknown parent", "hash", hash, "peer", from)
+		// (and the block itself) from the peer that sent it.
+		n.log.Debug("peer block with unknown parent", "hash", hash, "peer", from)
 		n.requestSync(from)
-		return n.verdict(topicBlocks, pubsub.ValidationIgnore)
+		return pubsub.ValidationIgnore, chain.ProcessResult{}
 	}
 	res, err := n.cfg.Chain.ProcessUnrequestedBlock(b)
 	switch classifyBlockErr(err) {
 	case blockOK:
 		if res.Status == chain.StatusOrphan {
 			n.requestSync(from)
-			return n.verdict(topicBlocks, pubsub.ValidationIgnore)
+			return pubsub.ValidationIgnore, res
 		}
 		if res.Status == chain.StatusDuplicate {
-			return n.verdict(topicBlocks, pubsub.ValidationIgnore)
+			return pubsub.ValidationIgnore, res
 		}
-		n.log.Debug("gossip block accepted", "hash", hash, "height", res.Height, "peer", from)
-		return n.verdict(topicBlocks, pubsub.ValidationAccept)
+		n.log.Debug("peer block accepted", "hash", hash, "height", res.Height, "peer", from)
+		return pubsub.ValidationAccept, res
 	case blockInvalid:
 		n.penalize(from, penaltyInvalid, reasonInvalidBlock, err)
-		return n.verdict(topicBlocks, pubsub.ValidationReject)
+		return pubsub.ValidationReject, res
 	case blockUnknownParent:
 		n.requestSync(from)
-		return n.verdict(topicBlocks, pubsub.ValidationIgnore)
+		return pubsub.ValidationIgnore, res
 	default:
-		n.log.Debug("gossip block ignored", "hash", hash, "peer", from, "err", err)
-		return n.verdict(topicBlocks, pubsub.ValidationIgnore)
+		n.log.Debug("peer block ignored", "hash", hash, "peer", from, "err", err)
+		return pubsub.ValidationIgnore, res
 	}
 }
 
@@ -269,6 +280,25 @@ func isContextFreeTxKind(k chain.ErrorKind) bool {
 // connected). The local validator accepts it without the duplicate check.
 func (n *Node) PublishBlock(ctx context.Context, b *chain.Block) error {
 	return n.publish(ctx, topicBlocks, b.Bytes())
+}
+
+// PublishRawBlock gossips data on the block topic as is, without decoding
+// or checking it. It exists for the lab's junk adversary mode, which sends
+// garbage to show that peers penalise it; an honest node never calls it.
+func (n *Node) PublishRawBlock(ctx context.Context, data []byte) error {
+	return n.publish(ctx, topicBlocks, data)
+}
+
+// BlockTopicPeers returns the peers known to subscribe to the block topic:
+// those a published block reaches directly. Safe for concurrent use.
+func (n *Node) BlockTopicPeers() []peer.ID {
+	n.mu.Lock()
+	ps := n.ps
+	n.mu.Unlock()
+	if ps == nil {
+		return nil
+	}
+	return ps.ListPeers(n.cfg.Params.BlockTopic())
 }
 
 // PublishTx gossips a transaction. It does not add it to the mempool: the

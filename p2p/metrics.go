@@ -20,6 +20,8 @@ type metrics struct {
 	dials           *prometheus.CounterVec // result
 	refused         *prometheus.CounterVec // reason
 	repairs         *prometheus.CounterVec // result
+	pushesReceived  *prometheus.CounterVec // result
+	pushesSent      *prometheus.CounterVec // result
 }
 
 // Label values.
@@ -92,11 +94,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: ns, Subsystem: sub, Name: "block_repairs_total",
 			Help: "Corrupted stored blocks fetched from peers to be rewritten, by result.",
 		}, []string{"result"}),
+		pushesReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "block_pushes_received_total",
+			Help: "Blocks peers pushed to this node alone (block-push protocol), by result (accept, ignore, reject, rate_limited).",
+		}, []string{"result"}),
+		pushesSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "block_pushes_sent_total",
+			Help: "Blocks this node pushed to a single peer (block-push protocol), by result.",
+		}, []string{"result"}),
 	}
 	m.initLabels()
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.peers, m.gossipReceived, m.gossipPublished, m.syncRequests,
-			m.served, m.blocksFetched, m.syncs, m.penalties, m.bans, m.dials, m.refused, m.repairs} {
+			m.served, m.blocksFetched, m.syncs, m.penalties, m.bans, m.dials, m.refused, m.repairs,
+			m.pushesReceived, m.pushesSent} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
@@ -127,6 +138,12 @@ func (m *metrics) initLabels() {
 	for _, r := range []string{resultOK, resultError} {
 		m.syncs.WithLabelValues(r)
 		m.dials.WithLabelValues(r)
+	}
+	for _, r := range []string{resultAccept, resultIgnore, resultReject, resultLimited} {
+		m.pushesReceived.WithLabelValues(r)
+	}
+	for _, r := range []string{resultOK, resultError} {
+		m.pushesSent.WithLabelValues(r)
 	}
 	for _, reason := range []string{reasonInvalidBlock, reasonInvalidTx, reasonMalformed, reasonOversized, reasonProtocol, reasonGenesis, reasonRateLimit} {
 		m.penalties.WithLabelValues(reason)

@@ -116,6 +116,11 @@ func TestOrphanTriggersFetch(t *testing.T) {
 	}
 	tip := mine(t, g, a, "o4", "o3")
 	waitTip(t, 10*time.Second, tip.Hash(), b)
+	// The count follows the chain's verdicts back to the sync loop, just
+	// after the tip moved.
+	testkit.WaitFor(t, 10*time.Second, "the sync to count its blocks", func() bool {
+		return counterValue(t, b.n.m.blocksFetched) >= 4
+	})
 	if got := counterValue(t, b.n.m.blocksFetched); got != 4 {
 		t.Fatalf("fetched %v blocks by sync, want 4", got)
 	}

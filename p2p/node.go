@@ -46,6 +46,10 @@ type Node struct {
 	set    peerSet // connected peers and remembered scores (own lock)
 	dialer dialer  // peers kept connected (own lock)
 
+	// replyBufs holds the *bufio.Writer buffers of served replies
+	// (replyBufSize each), reused across requests.
+	replyBufs sync.Pool
+
 	// mu guards the running host and gossip handles and the close queue.
 	mu      sync.Mutex
 	started bool
@@ -188,6 +192,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	h.Network().Notify(n.notifee())
 	h.SetStreamHandler(n.proto, n.handleStream)
+	h.SetStreamHandler(n.pushProto(), n.handlePush)
 	// libp2p.New listens before the notifee is registered: a peer that
 	// connected in that gap produced no Connected event. Adopt those
 	// connections now (onConnected is idempotent).
@@ -346,6 +351,17 @@ func (n *Node) queueClose(p peer.ID) {
 	n.toClose[p] = struct{}{}
 	n.mu.Unlock()
 	n.wake(n.wakeClose)
+}
+
+// PeerIDs returns the connected peers' IDs, sorted. Safe for concurrent use.
+func (n *Node) PeerIDs() []peer.ID {
+	h := n.host()
+	if h == nil {
+		return nil
+	}
+	out := slices.Clone(h.Network().Peers())
+	slices.SortFunc(out, cmp.Compare[peer.ID])
+	return out
 }
 
 // ConnectionCount returns the number of connected peers.

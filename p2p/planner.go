@@ -22,8 +22,9 @@ import (
 // Policy (Bitcoin Core's, adapted to request/response streams):
 //
 //   - Headers are asked from every peer that claims more work than the best
-//     header, one request in flight per peer, starting after the best
-//     header. The best header is chosen among validated headers only: a
+//     header (or, while blocks are missing, as much without its headers
+//     showing it: it becomes a block source), one request in flight per
+//     peer, starting after the best header. The best header is chosen among validated headers only: a
 //     peer's claim decides whom we ask, never what we download.
 //   - A peer whose headers end (a reply shorter than the maximum) with less
 //     work than its status claimed lied: penalised and disconnected. A peer
@@ -416,6 +417,14 @@ func (p *Planner) BlockReceived(id peer.ID, h chain.Hash) {
 // Awaiting reports whether a received block waits to be handed to the
 // chain (the caller keeps it until Connect names it).
 func (p *Planner) Awaiting(h chain.Hash) bool { return p.received[h] }
+
+// Stored reports whether the planner already counts h as stored (handed
+// to the chain, or reported by BlockStored) with nothing received for it:
+// BlockStored(h) would change nothing.
+func (p *Planner) Stored(h chain.Hash) bool {
+	n := p.nodes[h]
+	return n != nil && n.have && !p.received[h]
+}
 
 // BlockBad reports data from id that is not the block asked for or does
 // not match its header (undecodable, wrong merkle root): the peer is

@@ -34,7 +34,7 @@ func (p *Planner) Ready(now time.Time) Ready {
 
 	peers := p.sortedPeers()
 	for _, pp := range peers {
-		if pp.gone || pp.hdrBusy || pp.hdrDone || pp.next == nil && !pp.force && pp.claimed.Cmp(p.best.work) <= 0 {
+		if pp.gone || pp.hdrBusy || pp.hdrDone || pp.next == nil && !pp.force && !p.wantHeaders(pp) {
 			continue
 		}
 		from := p.best.hash
@@ -51,6 +51,19 @@ func (p *Planner) Ready(now time.Time) Ready {
 	r.Penalties, p.pen = append(r.Penalties, p.pen...), nil
 	r.Done = r.Empty() && len(p.path) == 0 && len(p.connecting) == 0 && !p.headersBusy()
 	return r
+}
+
+// wantHeaders reports whether pp's claim is worth a headers request: it
+// claims more work than the best header, or, while blocks of the best
+// header chain are missing, as much work as the best header without its
+// own headers showing it, so that it becomes a source of those blocks
+// (else a first peer that serves headers and stalls on blocks would be the
+// only source).
+func (p *Planner) wantHeaders(pp *planPeer) bool {
+	if c := pp.claimed.Cmp(p.best.work); c != 0 {
+		return c > 0
+	}
+	return len(p.path) > 0 && (pp.best == nil || pp.best.work.Cmp(p.best.work) < 0)
 }
 
 // assignBlocks hands window blocks to peers with room and detects the peer
@@ -172,8 +185,10 @@ func (p *Planner) findLosers(now time.Time, peers []*planPeer) {
 			continue
 		}
 		for h, sent := range pp.inflight {
-			n := p.nodes[h]
-			if n == nil || !(n.have || p.received[h]) || now.Sub(sent) < p.stall {
+			if now.Sub(sent) < p.stall {
+				continue // the common case, decided without a lookup
+			}
+			if n := p.nodes[h]; n == nil || !(n.have || p.received[h]) {
 				continue
 			}
 			p.penalise(pp, reasonStall, penaltyStall, newErr(ErrTimeout, "peer did not deliver block %s in %s; another peer did", h, now.Sub(sent)))

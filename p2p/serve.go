@@ -12,6 +12,10 @@ import (
 	"github.com/quarrychain/quarry/chain"
 )
 
+// replyBufSize is the write buffer of a reply (replies are buffered so
+// that a blocks reply goes out in few large writes).
+const replyBufSize = 64 << 10
+
 // handleStream serves one sync-protocol request: one request frame in, the
 // reply frames out, under a deadline and the per-peer rate limits.
 func (n *Node) handleStream(s network.Stream) {
@@ -45,11 +49,18 @@ func (n *Node) handleStream(s network.Stream) {
 		_ = s.Reset()
 		return
 	}
-	w := bufio.NewWriterSize(s, 64<<10)
+	w, _ := n.replyBufs.Get().(*bufio.Writer)
+	if w == nil {
+		w = bufio.NewWriterSize(s, replyBufSize)
+	} else {
+		w.Reset(s)
+	}
 	kind, err := n.serve(p, typ, payload, w)
 	if err == nil {
 		err = w.Flush()
 	}
+	w.Reset(nil) // keep no reference to the stream
+	n.replyBufs.Put(w)
 	if err != nil {
 		n.m.served.WithLabelValues(kind, resultError).Inc()
 		n.penalizeErr(p, err)

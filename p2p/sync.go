@@ -201,11 +201,15 @@ func (n *Node) fetchHeaders(ctx context.Context, p peer.ID, locator []chain.Hash
 // order (block or notfound); a server may stop early at its byte budget.
 // A nil entry is a notfound; the slice may be shorter than hashes.
 func (n *Node) getBlocks(ctx context.Context, p peer.ID, hashes []chain.Hash) ([]*chain.Block, error) {
-	var out []*chain.Block
+	out := make([]*chain.Block, 0, len(hashes))
 	maxLen := maxBlockFrame(n.cfg.Params)
 	err := n.request(ctx, p, msgGetBlocks, encodeHashes(hashes), func(r io.Reader) error {
+		var buf []byte // one read buffer for the reply: DecodeBlock copies what it keeps
 		for i := range hashes {
-			typ, payload, err := readFrame(r, maxLen)
+			var typ byte
+			var payload []byte
+			var err error
+			typ, payload, buf, err = readFrameInto(r, maxLen, buf)
 			if err != nil {
 				if errors.Is(err, io.EOF) && i > 0 {
 					return nil // server budget reached

@@ -213,6 +213,9 @@ func (d *syncDriver) noteTip() {
 		return
 	}
 	d.lastTip = best.Hash
+	if d.pl.Stored(best.Hash) {
+		return // a block the sync handed over (the usual case while it runs)
+	}
 	info, ok := d.n.cfg.Chain.BlockInfo(best.Hash)
 	if !ok {
 		return
@@ -262,7 +265,7 @@ func (d *syncDriver) act(ctx context.Context, wg *sync.WaitGroup, r Ready) {
 			bad := make([]error, len(blocks))
 			for i, b := range blocks {
 				if b != nil {
-					bad[i] = chain.CheckBlockSanity(b, n.cfg.Params)
+					bad[i] = n.cfg.Chain.CheckBlock(b)
 				}
 			}
 			n.pushSync(syncInput{kind: inBlocks, peer: br.Peer, hashes: br.Hashes, blocks: blocks, bad: bad, err: err})
@@ -466,10 +469,15 @@ func (d *syncDriver) metasOf(hdrs []chain.Header) []HeaderMeta {
 	// The first block is missing, so are all after it.
 	out := make([]HeaderMeta, len(hdrs))
 	out[0] = metaOf(first)
+	var bits uint32
+	var work *big.Int // of bits: consecutive headers mostly share them
 	for i := 1; i < len(hdrs); i++ {
 		prev := out[i-1]
+		if work == nil || hdrs[i].Bits != bits {
+			bits, work = hdrs[i].Bits, chain.CalcWork(hdrs[i].Bits)
+		}
 		out[i] = HeaderMeta{Hash: hdrs[i].BlockHash(), Prev: prev.Hash, Height: prev.Height + 1,
-			Work: new(big.Int).Add(prev.Work, chain.CalcWork(hdrs[i].Bits))}
+			Work: new(big.Int).Add(prev.Work, work)}
 	}
 	return out
 }

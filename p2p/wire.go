@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -66,12 +67,23 @@ func maxBlockFrame(p *chain.Params) int {
 	return 1 + n
 }
 
-// writeFrame writes one frame.
+// writeFrame writes one frame. To a *bufio.Writer (a server's reply) the
+// frame header and the payload are written in turn, so that a block is not
+// copied into a frame buffer first; to anything else, in one Write.
 func writeFrame(w io.Writer, typ byte, payload []byte) error {
-	buf := make([]byte, frameHeaderLen+1+len(payload))
-	binary.BigEndian.PutUint32(buf, uint32(1+len(payload)))
-	buf[frameHeaderLen] = typ
-	copy(buf[frameHeaderLen+1:], payload)
+	var hdr [frameHeaderLen + 1]byte
+	binary.BigEndian.PutUint32(hdr[:], uint32(1+len(payload)))
+	hdr[frameHeaderLen] = typ
+	if bw, ok := w.(*bufio.Writer); ok {
+		if _, err := bw.Write(hdr[:]); err != nil {
+			return err
+		}
+		_, err := bw.Write(payload)
+		return err
+	}
+	buf := make([]byte, len(hdr)+len(payload))
+	copy(buf, hdr[:])
+	copy(buf[len(hdr):], payload)
 	_, err := w.Write(buf)
 	return err
 }
@@ -82,25 +94,36 @@ func writeFrame(w io.Writer, typ byte, payload []byte) error {
 // ends inside a frame returns io.ErrUnexpectedEOF (a transport failure, not
 // necessarily the peer's fault).
 func readFrame(r io.Reader, maxLen int) (byte, []byte, error) {
+	typ, payload, _, err := readFrameInto(r, maxLen, nil)
+	return typ, payload, err
+}
+
+// readFrameInto is readFrame reading into buf when the frame fits in its
+// capacity (else into a new buffer); it also returns the buffer used, for
+// the next frame. The payload is valid until buf is reused.
+func readFrameInto(r io.Reader, maxLen int, buf []byte) (byte, []byte, []byte, error) {
 	var hdr [frameHeaderLen]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return 0, nil, err
+		return 0, nil, buf, err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
 	if n == 0 {
-		return 0, nil, newErr(ErrMalformed, "empty frame")
+		return 0, nil, buf, newErr(ErrMalformed, "empty frame")
 	}
 	if uint64(n) > uint64(maxLen) {
-		return 0, nil, newErr(ErrFrameTooLarge, "frame of %d bytes, limit %d", n, maxLen)
+		return 0, nil, buf, newErr(ErrFrameTooLarge, "frame of %d bytes, limit %d", n, maxLen)
 	}
-	body := make([]byte, n)
+	if uint64(cap(buf)) < uint64(n) {
+		buf = make([]byte, n)
+	}
+	body := buf[:n]
 	if _, err := io.ReadFull(r, body); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return 0, nil, err
+		return 0, nil, buf, err
 	}
-	return body[0], body[1:], nil
+	return body[0], body[1:], buf, nil
 }
 
 // Status is what a peer says about its chain in the status exchange.

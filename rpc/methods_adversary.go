@@ -16,8 +16,8 @@ type AdversaryBackend interface {
 func adversaryMethods() []*method {
 	return []*method{
 		{name: "getadversaryinfo", category: "Lab", sub: subNone,
-			summary: "Returns the dishonest behaviour this node runs for lab experiments (quarryd --adversary, --clock-offset; dev and regtest only) and what it did: blocks mined, withheld, published, releases, honest blocks orphaned, twins announced, requests stalled, invalid blocks sent. An honest node reports mode \"honest\".",
-			result:  `{ "mode", "clockoffset", "state", "private", "public", "unpublished", "mined", "withheld", "published", "releases", "overrides", "orphanscaused", "abandoned", "twins", "ignored", "stalls", "junk", "races", "racesonours", "recent" }`,
+			summary: "Returns the dishonest behaviour this node runs for lab experiments (quarryd --adversary, --clock-offset; dev and regtest only) and what it did: blocks mined, withheld, published, releases, honest blocks orphaned, twins announced and which peer was sent which twin, requests stalled, junk sent by kind. An honest node reports mode \"honest\".",
+			result:  `{ "mode", "clockoffset", "state", "private", "public", "unpublished", "mined", "withheld", "published", "releases", "overrides", "orphanscaused", "abandoned", "twins", "ignored", "stalls", "junk", "races", "racesonours", "recent", "twinsends": [{ "height", "which", "twin", "peer", "error" }], "junkkinds" }`,
 			run:     (*call).getAdversaryInfo},
 	}
 }

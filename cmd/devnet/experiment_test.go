@@ -84,6 +84,11 @@ func TestAdversaryExperiments(t *testing.T) {
 		if len(trs) != 1 || trs[0].Tip.IsZero() {
 			t.Fatalf("trials %+v", trs)
 		}
+		// The equivocator's three honest peers, sorted by peer ID, were
+		// pushed A, B, A.
+		if sent := strings.Join(trs[0].Sent, ""); strings.Count(sent, "A") != 2 || strings.Count(sent, "B") != 1 {
+			t.Fatalf("twins pushed %q to the nodes, want A to two and B to one", trs[0].Sent)
+		}
 	})
 	t.Run("status-marks-adversary", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)

@@ -117,7 +117,7 @@ func bindFlags(fs *flag.FlagSet, c *node.Config) {
 	fs.StringVar(&c.StratumPassword, "stratum-password", "", "password every stratum worker must give (default: none)")
 	fs.StringVar(&c.StratumDefaultAddress, "stratum-default-address", "", `address paid when a stratum worker name is not ADDRESS[.worker] (default: the miner address; "none" refuses such names)`)
 	fs.DurationVar(&c.ClockOffset, "clock-offset", 0, "run the node's clock this far ahead (e.g. 3h) or behind (-3h): lab experiments, dev and regtest only")
-	fs.StringVar(&c.Adversary, "adversary", "", "dishonest behaviour for lab experiments: selfish, withhold, equivocate (withheld or twin blocks), stall, lie-work, junk (hostile peer); dev and regtest only")
+	fs.StringVar(&c.Adversary, "adversary", "", "dishonest behaviour for lab experiments: selfish, withhold, equivocate (withheld or twin blocks, each twin to half of the peers), stall, lie-work, junk (hostile peer); dev and regtest only")
 	fs.IntVar(&c.WithholdDepth, "withhold-depth", 0, "with --adversary withhold: release the private branch once it is this long and longer than the public one (default 6)")
 	fs.IntVar(&c.WithholdGiveUp, "withhold-give-up", 0, "with --adversary withhold: abandon the private branch when the public chain leads by this many blocks (default 10)")
 	fs.BoolVar(&c.WithholdSpend, "withhold-spend", false, "with --adversary withhold: mine honestly until the wallet pays someone (sendtoaddress), then race a private branch carrying a conflicting spend (the whitepaper's double spend)")

@@ -17,10 +17,12 @@ const (
 	ModeWithhold   Mode = "withhold"
 	ModeEquivocate Mode = "equivocate"
 	// The hostile-peer modes mine honestly but misbehave towards peers,
-	// to demonstrate the networking layer's defences: stall never answers
-	// header and block requests, lie-work advertises 2^200 chain work in
-	// its status, junk announces invalid blocks (a valid block with its
-	// merkle root broken) every few seconds.
+	// to demonstrate the networking layer's defences: stall answers
+	// status and headers but never a block request, lie-work advertises
+	// 2^200 chain work in its status, junk sends junk every few seconds
+	// (in turn: a valid block with its merkle root broken on gossip,
+	// garbage on the block topic, a garbage block frame and an oversized
+	// frame pushed to each peer).
 	ModeStall   Mode = "stall"
 	ModeLieWork Mode = "lie-work"
 	ModeJunk    Mode = "junk"

@@ -31,7 +31,8 @@
 //
 // Equivocate is not a state machine over chains but a rule for one height:
 // keep the first block found, mine a second one (its twin) on the same
-// parent, then announce both; see Equivocator.
+// parent, then announce both, each to one half of the peers; see
+// Equivocator.
 //
 // The hostile-peer modes (stall, lie-work, junk) have no state machine:
 // the node mines honestly and misbehaves towards its peers only (see

@@ -3,9 +3,9 @@ package adversary
 // Equivocator is the rule of the equivocate mode for each height: the
 // first block found on a parent is held back (not connected, not
 // announced) while the miner keeps working on the same parent; the second
-// block found on that parent is its twin, and both are announced, the held
-// one first, so that honest nodes split between them until the next block
-// decides. A held block whose parent is no longer the tip (someone else
+// block found on that parent is its twin, and both are announced (the node
+// sends each to one half of its peers), so that honest nodes split between
+// them until the next block decides. A held block whose parent is no longer the tip (someone else
 // extended the chain first) is replaced by the next block found. It is not
 // safe for concurrent use.
 type Equivocator struct {

@@ -39,9 +39,26 @@ type AdversaryInfo struct {
 	RacesOnOurs uint64 `json:"racesonours"`
 	// Recent are the latest actions, oldest first.
 	Recent []string `json:"recent"`
+	// TwinSends says which connected peer was sent which twin of the
+	// latest equivocations (equivocate; at most 64, oldest first).
+	TwinSends []TwinSend `json:"twinsends,omitempty"`
+	// JunkKinds counts the junk sent by kind (junk): invalid-block,
+	// gossip-garbage, push-garbage, push-oversized.
+	JunkKinds map[string]uint64 `json:"junkkinds,omitempty"`
 	// DoubleSpends are the double spends of a withhold node run with
 	// --withhold-spend, oldest first (the pending one last).
 	DoubleSpends []DoubleSpend `json:"doublespends,omitempty"`
+}
+
+// TwinSend is one twin of an equivocation sent to one peer alone.
+type TwinSend struct {
+	Height uint64 `json:"height"`
+	// Which is "A" (the twin found first) or "B".
+	Which string `json:"which"`
+	Twin  string `json:"twin"`
+	Peer  string `json:"peer"`
+	// Error is set when the push failed.
+	Error string `json:"error,omitempty"`
 }
 
 // DoubleSpend is one payment a withholding node tried to reverse.

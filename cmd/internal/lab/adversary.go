@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -149,6 +150,13 @@ func nodeSpec(spec string, n int, flag string) (int, string, error) {
 	return i, val, nil
 }
 
+// bannedByPeers reports whether the role's node is expected to be banned
+// by its peers as soon as they see it (lie-work, junk).
+func (r Role) bannedByPeers() bool {
+	m := adversary.Mode(r.Adversary)
+	return m == adversary.ModeLieWork || m == adversary.ModeJunk
+}
+
 // AdversaryInfo returns node i's getadversaryinfo.
 func (l *Lab) AdversaryInfo(ctx context.Context, i int) (rpcjson.AdversaryInfo, error) {
 	return call[rpcjson.AdversaryInfo](ctx, l, i, "getadversaryinfo")
@@ -179,10 +187,25 @@ func AdversaryLine(i int, role Role, a rpcjson.AdversaryInfo) string {
 		}
 	case "equivocate":
 		s += fmt.Sprintf(" %d twin pairs announced, mined %d, %d held blocks went stale", a.Twins, a.Mined, a.Abandoned)
+		if sends := latestTwinSends(a.TwinSends); len(sends) > 0 {
+			var to []string
+			for _, x := range sends {
+				to = append(to, fmt.Sprintf("%s to %s", x.Which, shortID(x.Peer)))
+			}
+			s += fmt.Sprintf("; last pair at height %d: %s", sends[0].Height, strings.Join(to, ", "))
+		}
 	case "stall":
 		s += fmt.Sprintf(" %d peer requests stalled", a.Stalls)
 	case "junk":
-		s += fmt.Sprintf(" %d invalid blocks announced", a.Junk)
+		s += fmt.Sprintf(" %d pieces of junk sent", a.Junk)
+		if len(a.JunkKinds) > 0 {
+			kinds := make([]string, 0, len(a.JunkKinds))
+			for k, n := range a.JunkKinds {
+				kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
+			}
+			sort.Strings(kinds)
+			s += " (" + strings.Join(kinds, ", ") + ")"
+		}
 	case "lie-work":
 		s += " advertises 2^200 chain work"
 	default:

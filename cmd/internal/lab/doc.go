@@ -107,7 +107,11 @@
 // of the race (see its comment for why), and with --live the attack on
 // real nodes of a fast dev-derived lab (experiment_doublespend_live.go).
 // Scenario files can give roles too, and wait for releases or for the
-// honest nodes to agree.
+// honest nodes to agree; their pay step and payment-reversed check run a
+// double spend step by step (scenario_pay.go).
+// Lie-work and junk nodes are banned by their peers by design: starting a
+// lab does not wait for their connections, and agreement (heal,
+// benchmarks) leaves them out.
 //
 // # Errors
 //

@@ -67,8 +67,10 @@ type StalePoint struct {
 	// TheoryN the (N-1)/N form.
 	Theory  float64 `json:"theory"`
 	TheoryN float64 `json:"theory_n"`
-	// Inside reports whether Theory lies in [Lo, Hi].
+	// Inside reports whether Theory lies in [Lo, Hi], InsideN whether
+	// TheoryN does.
 	Inside  bool          `json:"theory_inside_ci"`
+	InsideN bool          `json:"theory_n_inside_ci"`
 	Elapsed time.Duration `json:"elapsed_ns"`
 }
 
@@ -179,17 +181,18 @@ func staleRun(ctx context.Context, opts StaleRateOptions, d time.Duration, dir s
 	pt.Theory = 1 - math.Exp(-d.Seconds()/T)
 	pt.TheoryN = 1 - math.Exp(-float64(opts.N-1)/float64(opts.N)*d.Seconds()/T)
 	pt.Inside = pt.Theory >= pt.Lo && pt.Theory <= pt.Hi
+	pt.InsideN = pt.TheoryN >= pt.Lo && pt.TheoryN <= pt.Hi
 	return pt, nil
 }
 
 // PrintStaleRate writes the experiment's table and model.
 func PrintStaleRate(w io.Writer, pts []StalePoint) {
 	fmt.Fprintf(w, "%-8s %-6s %-9s %6s %5s %5s  %-7s %-17s %-7s %-9s %s\n",
-		"delay", "T", "mean T", "mined", "main", "stale", "rate", "95% CI (Wilson)", "theory", "theory(N)", "theory in CI")
+		"delay", "T", "mean T", "mined", "main", "stale", "rate", "95% CI (Wilson)", "theory", "theory(N)", "in CI: theory, theory(N)")
 	for _, p := range pts {
-		fmt.Fprintf(w, "%-8s %-6s %-9s %6d %5d %5d  %6.2f%% [%6.2f%%, %6.2f%%] %6.2f%% %8.2f%%  %v\n",
+		fmt.Fprintf(w, "%-8s %-6s %-9s %6d %5d %5d  %6.2f%% [%6.2f%%, %6.2f%%] %6.2f%% %8.2f%%  %s, %s\n",
 			p.Delay, p.BlockTime, p.MeanInterval.Round(time.Millisecond), p.Mined, p.Main, p.Stale,
-			100*p.Rate, 100*p.Lo, 100*p.Hi, 100*p.Theory, 100*p.TheoryN, yesNo(p.Inside))
+			100*p.Rate, 100*p.Lo, 100*p.Hi, 100*p.Theory, 100*p.TheoryN, yesNo(p.Inside), yesNo(p.InsideN))
 	}
 	fmt.Fprintf(w, "\n%s\n", StaleRateModel)
 }

@@ -236,10 +236,13 @@ func selfishRun(ctx context.Context, dir, bin string, alpha float64, rep int, o 
 	from := uint64(o.Warmup) + 1
 	to := from + uint64(o.Blocks) - 1
 	last := time.Time{}
-	// Wait until the honest chain is a few blocks past the window, so the
-	// last blocks of the window are settled (a selfish release may still
-	// replace a short tail).
-	err = Poll(ctx, 500*time.Millisecond, func() (bool, error) {
+	// Wait until the honest chain is a few blocks past the window and the
+	// selfish node has nothing private and is on the honest node's tip.
+	// Counting in the middle of a private lead would be biased against
+	// the selfish node: its withheld blocks are not on the honest chain
+	// yet, while the honest blocks they will orphan are. A lead returns to
+	// zero with certainty for alpha < 1/2, so this wait ends.
+	err = Poll(ctx, 250*time.Millisecond, func() (bool, error) {
 		si, err := l.StateInfo(ctx, honest)
 		if err != nil {
 			return false, err
@@ -248,11 +251,20 @@ func selfishRun(ctx context.Context, dir, bin string, alpha float64, rep int, o 
 			fmt.Fprintf(progress, "selfish alpha %.2f replicate %d: height %d of %d\n", alpha, rep, si.Height, to+3)
 			last = time.Now()
 		}
-		return si.Height >= to+3, nil
+		if si.Height < to+3 {
+			return false, nil
+		}
+		info, err := l.AdversaryInfo(ctx, 0)
+		if err != nil || len(info.Unpublished) > 0 || info.Private > 0 {
+			return false, err
+		}
+		self, err := l.StateInfo(ctx, 0)
+		if err != nil {
+			return false, err
+		}
+		again, err := l.StateInfo(ctx, honest)
+		return err == nil && self.BestBlockHash == again.BestBlockHash, err
 	})
-	if err != nil {
-		return SelfishReplicate{}, err
-	}
 	self := l.State.Nodes[0].Address
 	var r SelfishReplicate
 	selfWork, totalWork := new(big.Int), new(big.Int)

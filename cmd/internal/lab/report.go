@@ -247,7 +247,11 @@ func (r *Report) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  orphaned      %d blocks\n", r.Orphaned)
 	if r.Now.Agree {
-		fmt.Fprintf(w, "  agreement     all nodes on %s height %d, state digest %s\n", short(r.Now.Tip), r.Now.Height, short(r.Now.Digest))
+		who := "all nodes"
+		if len(r.Now.Left) > 0 {
+			who = fmt.Sprintf("all nodes but %v (lie-work, junk: banned by their peers)", r.Now.Left)
+		}
+		fmt.Fprintf(w, "  agreement     %s on %s height %d, state digest %s\n", who, short(r.Now.Tip), r.Now.Height, short(r.Now.Digest))
 	} else {
 		fmt.Fprintf(w, "  agreement     NO: %s\n", r.Now.Reason)
 	}

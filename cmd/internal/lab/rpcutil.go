@@ -55,30 +55,41 @@ type Agreement struct {
 	Digest chain.Hash
 	// Reason says what differs when Agree is false.
 	Reason string
+	// Left lists the nodes left out (lie-work and junk: banned by their
+	// peers).
+	Left []int `json:",omitempty"`
 }
 
 // CheckAgreement reads every node's tip and state digest.
+// Lie-work and junk nodes are left out: their peers ban them, so they
+// never rejoin the others' chain.
 func (l *Lab) CheckAgreement(ctx context.Context) (Agreement, error) {
 	var first rpcjson.StateInfo
+	var left []int
+	ref := -1
 	for i := 0; i < l.N(); i++ {
+		if l.State.Nodes[i].Role.bannedByPeers() {
+			left = append(left, i)
+			continue
+		}
 		si, err := l.StateInfo(ctx, i)
 		if err != nil {
 			return Agreement{}, err
 		}
-		if i == 0 {
-			first = si
+		if ref < 0 {
+			first, ref = si, i
 			continue
 		}
 		if si.BestBlockHash != first.BestBlockHash {
-			return Agreement{Reason: fmt.Sprintf("node%d tip %s (height %d) != node0 tip %s (height %d)",
-				i, short(si.BestBlockHash), si.Height, short(first.BestBlockHash), first.Height)}, nil
+			return Agreement{Reason: fmt.Sprintf("node%d tip %s (height %d) != node%d tip %s (height %d)",
+				i, short(si.BestBlockHash), si.Height, ref, short(first.BestBlockHash), first.Height)}, nil
 		}
 		if si.StateDigest != first.StateDigest {
-			return Agreement{Reason: fmt.Sprintf("node%d state digest %s != node0 %s on the same tip %s",
-				i, short(si.StateDigest), short(first.StateDigest), short(si.BestBlockHash))}, nil
+			return Agreement{Reason: fmt.Sprintf("node%d state digest %s != node%d %s on the same tip %s",
+				i, short(si.StateDigest), ref, short(first.StateDigest), short(si.BestBlockHash))}, nil
 		}
 	}
-	return Agreement{Agree: true, Tip: first.BestBlockHash, Height: first.Height, Digest: first.StateDigest}, nil
+	return Agreement{Agree: true, Tip: first.BestBlockHash, Height: first.Height, Digest: first.StateDigest, Left: left}, nil
 }
 
 // WaitAgreement polls until all nodes agree (tip and state digest).

@@ -1,0 +1,182 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/quarrychain/quarry/chain"
+)
+
+// Block push protocol. Gossip sends a block to every subscribed peer; the
+// push protocol sends one block to one peer. A stream carries exactly one
+// block frame (the sync protocol's framing, type msgBlock, capped at the
+// network's MaxBlockSize), the sender closes its side, and the receiver
+// closes the stream once it has judged the block, so SendBlock returns
+// after the peer has handled it.
+//
+// The receiver treats a pushed block exactly as a gossiped one (see
+// checkPeerBlock): the same checks, the same penalties for the sender, and
+// the same hand-over to the chain. A pushed block that becomes the
+// receiver's tip is then relayed on the block topic like any new tip, so
+// it spreads through the receiver's side of the network.
+
+// PushProtocolID returns the block-push protocol's libp2p protocol ID for
+// a network: /quarry/<network>/block/1.
+func PushProtocolID(p *chain.Params) protocol.ID {
+	return protocol.ID(fmt.Sprintf("/quarry/%s/block/%d", p.Name, ProtocolVersion))
+}
+
+// SendBlock sends b to the connected peer p alone, on the block-push
+// protocol, and returns once p has read and judged it (or the exchange
+// failed). It never dials: a peer that is not connected is
+// ErrNotConnected. The stream is bounded by ctx and Config.RequestTimeout.
+// Safe for concurrent use.
+func (n *Node) SendBlock(ctx context.Context, p peer.ID, b *chain.Block) error {
+	raw := b.Bytes()
+	frame := make([]byte, 0, frameHeaderLen+1+len(raw))
+	frame = appendFrame(frame, msgBlock, raw)
+	return n.sendPush(ctx, p, frame)
+}
+
+// SendRawPush writes data as is (no framing, no checks) on a new
+// block-push stream to the connected peer p. It exists for the lab's junk
+// adversary mode, which sends malformed frames to show that peers
+// penalise them; an honest node never calls it. Safe for concurrent use.
+func (n *Node) SendRawPush(ctx context.Context, p peer.ID, data []byte) error {
+	return n.sendPush(ctx, p, data)
+}
+
+func (n *Node) sendPush(ctx context.Context, p peer.ID, data []byte) error {
+	h := n.host()
+	if h == nil {
+		return newErr(ErrNotRunning, "push to %s", p)
+	}
+	if p == n.id {
+		return newErr(ErrSelf, "push to this node")
+	}
+	if h.Network().Connectedness(p) != network.Connected {
+		return newErr(ErrNotConnected, "push to %s", p)
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	defer cancel()
+	s, err := h.NewStream(network.WithNoDial(ctx, "block push"), p, n.pushProto())
+	if err != nil {
+		n.m.pushesSent.WithLabelValues(resultError).Inc()
+		return fmt.Errorf("push stream to %s: %w", p, err)
+	}
+	deadline, _ := ctx.Deadline()
+	_ = s.SetDeadline(deadline)
+	err = n.writePush(s, data)
+	if err != nil {
+		_ = s.Reset()
+		n.m.pushesSent.WithLabelValues(resultError).Inc()
+		return fmt.Errorf("push to %s: %w", p, err)
+	}
+	_ = s.Close()
+	n.m.pushesSent.WithLabelValues(resultOK).Inc()
+	return nil
+}
+
+// writePush writes data, closes our side and waits for the receiver to
+// close its side (it has then judged the block).
+func (n *Node) writePush(s network.Stream, data []byte) error {
+	if _, err := s.Write(data); err != nil {
+		return err
+	}
+	if err := s.CloseWrite(); err != nil {
+		return err
+	}
+	// The receiver sends nothing; EOF says it is done.
+	if _, err := io.Copy(io.Discard, io.LimitReader(s, 1)); err != nil {
+		return err
+	}
+	return nil
+}
+
+func appendFrame(b []byte, typ byte, payload []byte) []byte {
+	l := uint32(1 + len(payload))
+	b = append(b, byte(l>>24), byte(l>>16), byte(l>>8), byte(l), typ)
+	return append(b, payload...)
+}
+
+// pushProto is this node's block-push protocol ID.
+func (n *Node) pushProto() protocol.ID { return PushProtocolID(n.cfg.Params) }
+
+// handlePush receives one pushed block: under the serving rate limits
+// (a push counts as a request) and a deadline of RequestTimeout, one frame
+// of at most the network's block size, then the checks of a gossiped block.
+func (n *Node) handlePush(s network.Stream) {
+	if !n.track.enter() {
+		_ = s.Reset()
+		return
+	}
+	defer n.track.leave()
+	p := s.Conn().RemotePeer()
+	if !n.gate.allowed(p) {
+		_ = s.Reset()
+		return
+	}
+	if ok, limited := n.admit(p); !ok {
+		if limited {
+			n.m.pushesReceived.WithLabelValues(resultLimited).Inc()
+			n.penalize(p, penaltyRateLimit, reasonRateLimit, nil)
+		}
+		_ = s.Reset()
+		return
+	}
+	defer n.release(p)
+	_ = s.SetDeadline(time.Now().Add(n.cfg.RequestTimeout))
+
+	typ, payload, err := readFrame(s, maxBlockFrame(n.cfg.Params))
+	if err == nil && typ != msgBlock {
+		err = newErr(ErrUnexpectedMsg, "pushed frame of type %d", typ)
+	}
+	if err != nil {
+		// A stream that ends early is a transport failure (not punished);
+		// an oversized, empty or mistyped frame is the sender's fault.
+		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			n.m.pushesReceived.WithLabelValues(resultReject).Inc()
+			n.penalizeErr(p, err)
+		}
+		_ = s.Reset()
+		return
+	}
+	b, err := chain.DecodeBlock(payload)
+	if err != nil {
+		n.m.pushesReceived.WithLabelValues(resultReject).Inc()
+		n.penalize(p, penaltyMalformed, reasonMalformed, wrapErr(ErrMalformed, err, "pushed block"))
+		_ = s.Reset()
+		return
+	}
+	v, res := n.checkPeerBlock(p, b)
+	result := resultIgnore
+	switch v {
+	case pubsub.ValidationAccept:
+		result = resultAccept
+	case pubsub.ValidationReject:
+		result = resultReject
+	}
+	n.m.pushesReceived.WithLabelValues(result).Inc()
+	_ = s.Close() // the sender's SendBlock returns: the block is judged
+	if v != pubsub.ValidationAccept {
+		return
+	}
+	n.log.Debug("pushed block accepted", "hash", res.Hash, "height", res.Height, "status", res.Status, "peer", p)
+	if res.Status != chain.StatusConnected || n.cfg.Chain.Best().Hash != res.Hash {
+		// A side branch (or a block already superseded): the push was
+		// meant for this node, and sync serves it to whoever wants it.
+		return
+	}
+	// Our new tip: relay it as we would a block we had just connected.
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
+	defer cancel()
+	_ = n.publish(ctx, topicBlocks, payload)
+}
