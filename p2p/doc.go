@@ -164,7 +164,11 @@
 // labs) keeps per-peer state only for its connected, dialled, partitioned
 // and banned peers and those of the last minute: the peer set, the sync
 // planner and gossip drop a peer on disconnection, remembered scores hold
-// at most 1,024 peers and the ban list 4,096.
+// at most 1,024 peers and the ban list 4,096. What go-libp2p keeps beyond
+// that expires with time: the resource manager's peer scopes within a
+// minute, the bandwidth meters after 10 idle minutes, and gossipsub's
+// peer-exchange address book (signed peer records, which it stores even
+// with peer exchange off) after 15 minutes.
 //
 // # Penalties, bans, partitions
 //
