@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -100,6 +101,7 @@ type churnPeer struct {
 	h      host.Host
 	cancel context.CancelFunc
 	done   chan struct{} // closed by close: a staller's handlers return
+	once   sync.Once
 }
 
 func newChurnPeer(victim *testNode, kind churnKind) (*churnPeer, error) {
@@ -150,10 +152,13 @@ func newChurnPeer(victim *testNode, kind churnKind) (*churnPeer, error) {
 	return cp, nil
 }
 
+// close stops the peer (idempotent).
 func (cp *churnPeer) close() {
-	close(cp.done)
-	cp.cancel()
-	_ = cp.h.Close()
+	cp.once.Do(func() {
+		close(cp.done)
+		cp.cancel()
+		_ = cp.h.Close()
+	})
 }
 
 // askStatus sends the node a status request, as a peer does on connecting.
@@ -445,4 +450,42 @@ func benchChurnHeap(b *testing.B, settle time.Duration) {
 		rmCollected()
 		b.ReportMetric(heap(), "MiB-heap@400-settled")
 	}
+}
+
+// TestPartitionedPeerForgottenAfterHeal: a departed peer that is
+// partitioned keeps its addresses (Heal redials it), and is forgotten
+// once Heal's redial window has passed without it coming back.
+func TestPartitionedPeerForgottenAfterHeal(t *testing.T) {
+	clk := &offsetClock{}
+	victim := startChurnVictim(t, clk)
+	cp, err := newChurnPeer(victim, churnHonest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := cp.h.Connect(ctx, peer.AddrInfo{ID: victim.n.ID(), Addrs: victim.n.host().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	id := cp.h.ID()
+	testkit.WaitFor(t, 10*time.Second, "identify to give the peer's addresses", func() bool {
+		return len(victim.n.host().Peerstore().Addrs(id)) > 0
+	})
+	victim.n.Partition([]peer.ID{id})
+	cp.close() // gone for good
+	testkit.WaitFor(t, 10*time.Second, "the peer to leave", func() bool { return !victim.n.isConnected(id) })
+	clk.advance(peerstoreGrace + time.Second)
+	// Two passes of forgetPeers (one a second) leave the partitioned peer.
+	before := victim.n.forgetPeers(victim.n.host())
+	if before != 0 || len(victim.n.host().Peerstore().Addrs(id)) == 0 {
+		t.Fatalf("a partitioned peer was forgotten (%d removed)", before)
+	}
+	victim.n.Heal()
+	clk.advance(healRedialWindow + peerstoreGrace + time.Second)
+	victim.n.wake(victim.n.wakeDial)
+	testkit.WaitFor(t, 20*time.Second, "the healed peer forgotten after its redial window", func() bool {
+		c := victim.n.stateCounts()
+		return c.Peerstore == 0 && c.Targets == 0 && c.Gone == 0
+	})
 }

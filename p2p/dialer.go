@@ -241,8 +241,9 @@ func (n *Node) dialLoop(ctx context.Context) error {
 // forgetPeers removes from the peerstore (keys, protocols, metadata,
 // latency and addresses) every peer that left at least peerstoreGrace ago
 // and that the node has no reason to remember: not connected again, not
-// a dial target (static, healed or found by mDNS) and not partitioned. It
-// returns how many it removed.
+// a dial target (static, healed or found by mDNS) and not partitioned. A
+// departed peer that is still a target or partitioned is checked again a
+// grace later. It returns how many it removed.
 //
 // go-libp2p keeps a disconnected peer's addresses for
 // RecentlyConnectedAddrTTL (15 minutes) and its other records for a
@@ -277,13 +278,26 @@ func (n *Node) forgetPeers(h host.Host) int {
 	n.dialer.mu.Unlock()
 	ps := h.Peerstore()
 	removed := 0
+	var later []peer.ID
 	for _, p := range due {
-		if keep[p] || p == n.id || n.gate.isPartitioned(p) || h.Network().Connectedness(p) == network.Connected {
-			continue
+		switch {
+		case p == n.id || h.Network().Connectedness(p) == network.Connected:
+		case keep[p] || n.gate.isPartitioned(p):
+			later = append(later, p) // forgotten once it is neither
+		default:
+			ps.ClearAddrs(p)
+			ps.RemovePeer(p)
+			removed++
 		}
-		ps.ClearAddrs(p)
-		ps.RemovePeer(p)
-		removed++
+	}
+	if len(later) > 0 {
+		n.set.mu.Lock()
+		for _, p := range later {
+			if _, back := n.set.peers[p]; !back {
+				n.set.gone[p] = now
+			}
+		}
+		n.set.mu.Unlock()
 	}
 	return removed
 }
