@@ -48,11 +48,19 @@ type stateCounts struct {
 	ToClose    int // close queue
 	Planner    int // peers in the sync planner
 	TopicPeers int // gossip peers of the block topic
+	Protected  int // of the peers passed to stateCounts, those the connection manager protects
 }
 
-func (n *Node) stateCounts() stateCounts {
+// stateCounts returns the sizes; departed lists peers that left, whose
+// protection in the connection manager is counted.
+func (n *Node) stateCounts(departed ...peer.ID) stateCounts {
 	var c stateCounts
 	if h := n.host(); h != nil {
+		for _, p := range departed {
+			if h.ConnManager().IsProtected(p, "") {
+				c.Protected++
+			}
+		}
 		for _, p := range h.Peerstore().Peers() {
 			if p != n.id {
 				c.Peerstore++
@@ -183,9 +191,10 @@ func (cp *churnPeer) askStatus(victim *testNode) error {
 // each has been dealt with (honest: status exchanged both ways and a
 // gossip peer; malformed: banned and dropped; staller: penalised and
 // dropped), closes them all and waits until the victim has no peer left.
-func churnWave(tb testing.TB, victim *testNode, kinds []churnKind) {
+func churnWave(tb testing.TB, victim *testNode, kinds []churnKind) []peer.ID {
 	tb.Helper()
 	var peers []*churnPeer
+	var ids []peer.ID
 	defer func() {
 		for _, cp := range peers {
 			cp.close()
@@ -197,6 +206,7 @@ func churnWave(tb testing.TB, victim *testNode, kinds []churnKind) {
 			tb.Fatal(err)
 		}
 		peers = append(peers, cp)
+		ids = append(ids, cp.h.ID())
 	}
 	vi := peer.AddrInfo{ID: victim.n.ID(), Addrs: victim.n.host().Addrs()}
 	for _, cp := range peers {
@@ -247,18 +257,20 @@ func churnWave(tb testing.TB, victim *testNode, kinds []churnKind) {
 		c := victim.n.stateCounts()
 		return c.Connected == 0 && c.PeerSet == 0 && c.Planner == 0 && c.TopicPeers == 0 && c.ToClose == 0
 	})
+	return ids
 }
 
 // waitForgotten moves the victim's clock past peerstoreGrace and waits
-// until its peerstore holds no other peer.
-func waitForgotten(tb testing.TB, victim *testNode, clk *offsetClock) stateCounts {
+// until its peerstore holds no other peer and the connection manager
+// protects none of the departed ones.
+func waitForgotten(tb testing.TB, victim *testNode, clk *offsetClock, departed []peer.ID) stateCounts {
 	tb.Helper()
 	clk.advance(peerstoreGrace + time.Second)
 	victim.n.wake(victim.n.wakeDial)
 	var c stateCounts
 	testkit.WaitFor(tb, 20*time.Second, "departed peers forgotten", func() bool {
-		c = victim.n.stateCounts()
-		return c.Peerstore == 0 && c.WithAddrs == 0 && c.Gone == 0
+		c = victim.n.stateCounts(departed...)
+		return c.Peerstore == 0 && c.WithAddrs == 0 && c.Gone == 0 && c.Protected == 0
 	})
 	return c
 }
@@ -303,7 +315,7 @@ func TestPeerChurnBounded(t *testing.T) {
 	bans, stallers := 0, 0
 	for first := 0; first < total; first += wave {
 		kinds := churnKinds(first, wave)
-		churnWave(t, victim, kinds)
+		departed := churnWave(t, victim, kinds)
 		for _, k := range kinds {
 			switch k {
 			case churnMalformed:
@@ -312,7 +324,7 @@ func TestPeerChurnBounded(t *testing.T) {
 				stallers++
 			}
 		}
-		c := waitForgotten(t, victim, clk)
+		c := waitForgotten(t, victim, clk, departed)
 		if c.PeerSet != 0 || c.Planner != 0 || c.Targets != 0 || c.Partition != 0 || c.ToClose != 0 || c.TopicPeers != 0 ||
 			c.Bans != bans || c.ScoreLeft != stallers || c.ScoreLeft > maxScoreMemory {
 			t.Fatalf("after %d peers (%d banned, %d stallers): %+v", first+wave, bans, stallers, c)
@@ -432,13 +444,11 @@ func benchChurnHeap(b *testing.B, settle time.Duration) {
 	}
 	// A first wave warms up the caches that do not depend on the number
 	// of peers (gossipsub, the resource manager, sync buffers).
-	churnWave(b, victim, churnKinds(0, wave))
-	waitForgotten(b, victim, clk)
+	waitForgotten(b, victim, clk, churnWave(b, victim, churnKinds(0, wave)))
 	met := 0
 	for _, mark := range []int{0, 100, 200, 400} {
 		for ; met < mark; met += wave {
-			churnWave(b, victim, churnKinds(met, wave))
-			waitForgotten(b, victim, clk)
+			waitForgotten(b, victim, clk, churnWave(b, victim, churnKinds(met, wave)))
 		}
 		rmCollected()
 		b.ReportMetric(heap(), fmt.Sprintf("MiB-heap@%d", mark))

@@ -239,7 +239,8 @@ func (n *Node) dialLoop(ctx context.Context) error {
 }
 
 // forgetPeers removes from the peerstore (keys, protocols, metadata,
-// latency and addresses) every peer that left at least peerstoreGrace ago
+// latency and addresses), and from the connection manager's protected
+// peers, every peer that left at least peerstoreGrace ago
 // and that the node has no reason to remember: not connected again, not
 // a dial target (static, healed or found by mDNS) and not partitioned. A
 // departed peer that is still a target or partitioned is checked again a
@@ -276,7 +277,11 @@ func (n *Node) forgetPeers(h host.Host) int {
 		}
 	}
 	n.dialer.mu.Unlock()
-	ps := h.Peerstore()
+	ps, cm := h.Peerstore(), h.ConnManager()
+	// gossipsub protects the peers of its topic meshes in the connection
+	// manager and does not lift the protection when they disconnect
+	// (go-libp2p-pubsub v0.17.0), so it would outlive them.
+	pubsubTags := []string{"pubsub:" + n.cfg.Params.BlockTopic(), "pubsub:" + n.cfg.Params.TxTopic(), "pubsub:<direct>"}
 	removed := 0
 	var later []peer.ID
 	for _, p := range due {
@@ -287,6 +292,9 @@ func (n *Node) forgetPeers(h host.Host) int {
 		default:
 			ps.ClearAddrs(p)
 			ps.RemovePeer(p)
+			for _, tag := range pubsubTags {
+				cm.Unprotect(p, tag)
+			}
 			removed++
 		}
 	}

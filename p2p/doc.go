@@ -159,7 +159,9 @@
 // Peers that leave are forgotten (forgetPeers, dialer.go): a minute after
 // its last connection closed, a peer that is not a dial target and not
 // partitioned is removed from the peerstore, addresses included (go-libp2p
-// keeps those for 15 minutes). With the bounds below, a node that meets
+// keeps those for 15 minutes), and from the connection manager's
+// protected peers (gossipsub protects its mesh peers and never lifts it
+// for one that disconnected). With the bounds below, a node that meets
 // peer after peer under fresh identities (one that outlives many devnet
 // labs) keeps per-peer state only for its connected, dialled, partitioned
 // and banned peers and those of the last minute: the peer set, the sync
