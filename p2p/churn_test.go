@@ -403,18 +403,17 @@ func TestRememberedScoresBounded(t *testing.T) {
 //
 //	go test -run '^$' -bench 'PeerChurnHeap$' -benchtime 1x ./p2p/
 //
-// What remains of a departed peer then is in go-libp2p's own caches that
-// expire with time, not with a count: gossipsub's address book for peer
-// exchange (signed peer records kept for RecentlyConnectedAddrTTL, 15
-// minutes; go-libp2p-pubsub has no option to turn it off) and the
-// bandwidth counter's per-peer meters (trimmed after 10 idle minutes).
-// BenchmarkPeerChurnHeapSettled measures the same node again once they
-// have expired.
+// The figures are those of the whole test process, which also holds
+// the closed churned peers' hosts until they are collected. Some of
+// go-libp2p's per-peer caches expire with time, not with a count:
+// gossipsub's address book for peer exchange (signed peer records kept
+// for RecentlyConnectedAddrTTL, 15 minutes; go-libp2p-pubsub has no
+// option to turn it off) and the bandwidth counter's per-peer meters
+// (trimmed after 10 idle minutes).
 func BenchmarkPeerChurnHeap(b *testing.B) { benchChurnHeap(b, 0) }
 
 // BenchmarkPeerChurnHeapSettled is BenchmarkPeerChurnHeap followed by a
-// 16-minute wait, after which the heap of the node that met 400 peers
-// should be back to that of the node that met none (about 20 minutes):
+// 16-minute wait, once those caches have expired (about 20 minutes):
 //
 //	go test -run '^$' -bench PeerChurnHeapSettled -benchtime 1x -timeout 30m ./p2p/
 func BenchmarkPeerChurnHeapSettled(b *testing.B) {
