@@ -28,6 +28,12 @@ const (
 	maxConcurrentDials = 8
 	// peerstorePermanent keeps addresses of known peers forever.
 	peerstorePermanent = peerstore.PermanentAddrTTL
+	// peerstoreGrace is how long the peerstore keeps a disconnected peer
+	// that the node does not dial (see forgetPeers).
+	peerstoreGrace = time.Minute
+	// maxGone bounds the disconnected peers waiting for forgetPeers; more
+	// are forgotten without waiting out the grace.
+	maxGone = 4096
 )
 
 // dialTarget is a peer the node keeps dialling. Guarded by dialer.mu.
@@ -169,7 +175,7 @@ func (n *Node) dialLoop(ctx context.Context) error {
 			<-done
 		}
 	}()
-	trim := time.Now()
+	trim, forgot := time.Now(), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -181,7 +187,14 @@ func (n *Node) dialLoop(ctx context.Context) error {
 			continue
 		}
 		h := n.host()
-		if h == nil || !n.gate.active() {
+		if h == nil {
+			continue
+		}
+		if time.Since(forgot) >= time.Second {
+			forgot = time.Now()
+			n.forgetPeers(h)
+		}
+		if !n.gate.active() {
 			continue
 		}
 		if time.Since(trim) > time.Minute {
@@ -223,6 +236,78 @@ func (n *Node) dialLoop(ctx context.Context) error {
 			}()
 		}
 	}
+}
+
+// forgetPeers removes from the peerstore (keys, protocols, metadata,
+// latency and addresses), and from the connection manager's protected
+// peers, every peer that left at least peerstoreGrace ago
+// and that the node has no reason to remember: not connected again, not
+// a dial target (static, healed or found by mDNS) and not partitioned. A
+// departed peer that is still a target or partitioned is checked again a
+// grace later. It returns how many it removed.
+//
+// go-libp2p keeps a disconnected peer's addresses for
+// RecentlyConnectedAddrTTL (15 minutes) and its other records for a
+// minute (its peerstore manager), which bounds the peerstore only by the
+// rate at which peers come and go. This node never dials a peer it only
+// met (it has no address exchange), so those addresses are of no use: a
+// node that meets peer after peer, as one that outlives many labs does,
+// keeps only the peers it is connected to, dials or holds partitioned,
+// plus those that left in the last peerstoreGrace (at most maxGone).
+func (n *Node) forgetPeers(h host.Host) int {
+	now := n.cfg.Now()
+	var due []peer.ID
+	n.set.mu.Lock()
+	all := len(n.set.gone) > maxGone
+	for p, at := range n.set.gone {
+		if all || now.Sub(at) >= peerstoreGrace {
+			due = append(due, p)
+			delete(n.set.gone, p)
+		}
+	}
+	n.set.mu.Unlock()
+	if len(due) == 0 {
+		return 0
+	}
+	n.dialer.mu.Lock()
+	keep := make(map[peer.ID]bool)
+	for _, p := range due {
+		if n.dialer.targets[p] != nil {
+			keep[p] = true
+		}
+	}
+	n.dialer.mu.Unlock()
+	ps, cm := h.Peerstore(), h.ConnManager()
+	// gossipsub protects the peers of its topic meshes in the connection
+	// manager and does not lift the protection when they disconnect
+	// (go-libp2p-pubsub v0.17.0), so it would outlive them.
+	pubsubTags := []string{"pubsub:" + n.cfg.Params.BlockTopic(), "pubsub:" + n.cfg.Params.TxTopic(), "pubsub:<direct>"}
+	removed := 0
+	var later []peer.ID
+	for _, p := range due {
+		switch {
+		case p == n.id || h.Network().Connectedness(p) == network.Connected:
+		case keep[p] || n.gate.isPartitioned(p):
+			later = append(later, p) // forgotten once it is neither
+		default:
+			ps.ClearAddrs(p)
+			ps.RemovePeer(p)
+			for _, tag := range pubsubTags {
+				cm.Unprotect(p, tag)
+			}
+			removed++
+		}
+	}
+	if len(later) > 0 {
+		n.set.mu.Lock()
+		for _, p := range later {
+			if _, back := n.set.peers[p]; !back {
+				n.set.gone[p] = now
+			}
+		}
+		n.set.mu.Unlock()
+	}
+	return removed
 }
 
 // mdnsNotifee turns mDNS finds into transient dial targets.

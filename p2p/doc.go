@@ -177,6 +177,22 @@
 // own dial backoff is cleared before each of our dials. mDNS (Config.MDNS)
 // adds transient targets for a minute; it is off in tests.
 //
+// Peers that leave are forgotten (forgetPeers, dialer.go): a minute after
+// its last connection closed, a peer that is not a dial target and not
+// partitioned is removed from the peerstore, addresses included (go-libp2p
+// keeps those for 15 minutes), and from the connection manager's
+// protected peers (gossipsub protects its mesh peers and never lifts it
+// for one that disconnected). With the bounds below, a node that meets
+// peer after peer under fresh identities (one that outlives many devnet
+// labs) keeps per-peer state only for its connected, dialled, partitioned
+// and banned peers and those of the last minute: the peer set, the sync
+// planner and gossip drop a peer on disconnection, remembered scores hold
+// at most 1,024 peers and the ban list 4,096. What go-libp2p keeps beyond
+// that expires with time: the resource manager's peer scopes within a
+// minute, the bandwidth meters after 10 idle minutes, and gossipsub's
+// peer-exchange address book (signed peer records, which it stores even
+// with peer exchange off) after 15 minutes.
+//
 // # Penalties, bans, partitions
 //
 // Misbehaviour adds points; at 100 the peer is banned for BanDuration
@@ -193,7 +209,9 @@
 // Core's banlist; a restart does not forgive a peer), and enforced by the
 // ConnectionGater in both directions, so a banned peer cannot reconnect;
 // the gater only refuses new connections, so banning also closes the open
-// ones. Partition(peers) puts peers in the same gater (dial and accept
+// ones. The ban list holds at most 4,096 bans (identities cost an attacker
+// nothing): a full list drops the expired bans, then the one that ends
+// soonest. Partition(peers) puts peers in the same gater (dial and accept
 // refused, connections closed) and remembers their addresses with a
 // permanent TTL; Heal clears the set and redials them for two minutes (and
 // static peers forever). SetNetworkActive(false) refuses everything and

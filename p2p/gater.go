@@ -27,9 +27,17 @@ type BanInfo struct {
 // and the network switch. Safe for concurrent use.
 //
 // The gater only refuses new connections; callers close open ones.
+//
+// The ban list is bounded (maxBans): a peer that misbehaves under a fresh
+// identity each time earns a ban per identity, so a long-running node
+// would otherwise keep one entry for every identity it ever banned. A new
+// ban prunes the expired ones when the list is full, and if it is still
+// full the ban that ends soonest gives way (an automatic ban of
+// BanDuration, before any longer operator ban).
 type gater struct {
 	now     func() time.Time
 	refused *prometheus.CounterVec // reason; may be nil
+	maxBans int
 
 	mu          sync.RWMutex
 	self        peer.ID
@@ -39,7 +47,44 @@ type gater struct {
 }
 
 func newGater(now func() time.Time, refused *prometheus.CounterVec) *gater {
-	return &gater{now: now, refused: refused, bans: make(map[peer.ID]BanInfo), partitioned: make(map[peer.ID]struct{})}
+	return &gater{now: now, refused: refused, maxBans: maxBans, bans: make(map[peer.ID]BanInfo), partitioned: make(map[peer.ID]struct{})}
+}
+
+// maxBans bounds the ban list (Bitcoin Core's ban list is unbounded, but
+// its bans are mostly by address; ours are by peer ID, which costs an
+// attacker nothing to change).
+const maxBans = 4096
+
+// makeRoomLocked frees a slot in a full ban list for a new entry: first
+// the expired bans go, then, if none had expired, the one that ends
+// soonest. The caller holds g.mu for writing.
+func (g *gater) makeRoomLocked(now time.Time) {
+	if len(g.bans) < g.maxBans {
+		return
+	}
+	for id, b := range g.bans {
+		if !now.Before(b.Until) {
+			delete(g.bans, id)
+		}
+	}
+	for len(g.bans) >= g.maxBans {
+		var victim BanInfo
+		first := true
+		for _, b := range g.bans {
+			if first || b.Until.Before(victim.Until) || b.Until.Equal(victim.Until) && b.ID < victim.ID {
+				victim, first = b, false
+			}
+		}
+		delete(g.bans, victim.ID)
+	}
+}
+
+// banCount returns the number of entries in the ban list, expired ones
+// not yet pruned included.
+func (g *gater) banCount() int {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return len(g.bans)
 }
 
 // Refusal reasons (metric label values).
@@ -94,6 +139,9 @@ func (g *gater) ban(p peer.ID, d time.Duration, reason string) bool {
 	now := g.now()
 	old, had := g.bans[p]
 	fresh := !had || !now.Before(old.Until)
+	if !had {
+		g.makeRoomLocked(now)
+	}
 	until := now.Add(d)
 	if !fresh && old.Until.After(until) {
 		until = old.Until
@@ -106,6 +154,9 @@ func (g *gater) ban(p peer.ID, d time.Duration, reason string) bool {
 func (g *gater) restore(b BanInfo) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if _, had := g.bans[b.ID]; !had {
+		g.makeRoomLocked(g.now())
+	}
 	g.bans[b.ID] = b
 }
 

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -50,6 +52,11 @@ type Node struct {
 	// (replyBufSize each), reused across requests.
 	replyBufs sync.Pool
 
+	// planPeers is the number of peers the sync planner tracks, stored by
+	// the sync loop after each batch of inputs (the planner itself is
+	// owned by that goroutine); it should equal the connected peers.
+	planPeers atomic.Int64
+
 	// mu guards the running host and gossip handles and the close queue.
 	mu      sync.Mutex
 	started bool
@@ -61,12 +68,16 @@ type Node struct {
 	toClose map[peer.ID]struct{}
 }
 
-// peerSet is the state of connected peers and the scores of recently
-// disconnected ones. Its lock is never held while taking another.
+// peerSet is the state of connected peers, the scores of recently
+// disconnected ones and when peers left (for forgetPeers). Every map is
+// bounded: peers by the connection limits, scoreLeft by maxScoreMemory,
+// gone by the disconnections of the last peerstoreGrace (at most
+// maxGone). Its lock is never held while taking another.
 type peerSet struct {
 	mu        sync.Mutex
 	peers     map[peer.ID]*peerState
-	scoreLeft map[peer.ID]int // scores of recently disconnected peers
+	scoreLeft map[peer.ID]int       // scores of recently disconnected peers
+	gone      map[peer.ID]time.Time // when a peer's last connection closed, until forgetPeers runs
 }
 
 // dialer holds the peers the node keeps dialling. Its lock is never held
@@ -110,7 +121,7 @@ func New(cfg Config) (*Node, error) {
 		wakeStatus: make(chan struct{}, 1),
 		wakeDial:   make(chan struct{}, 1),
 		wakeClose:  make(chan struct{}, 1),
-		set:        peerSet{peers: make(map[peer.ID]*peerState), scoreLeft: make(map[peer.ID]int)},
+		set:        peerSet{peers: make(map[peer.ID]*peerState), scoreLeft: make(map[peer.ID]int), gone: make(map[peer.ID]time.Time)},
 		dialer:     dialer{targets: make(map[peer.ID]*dialTarget)},
 		toClose:    make(map[peer.ID]struct{}),
 	}

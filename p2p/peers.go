@@ -90,6 +90,7 @@ func (n *Node) stateLocked(p peer.ID) *peerState {
 	if ps == nil {
 		ps = &peerState{since: n.cfg.Now(), limiter: rate.NewLimiter(serveRate, serveBurst), score: n.set.scoreLeft[p]}
 		delete(n.set.scoreLeft, p)
+		delete(n.set.gone, p)
 		n.set.peers[p] = ps
 		n.m.peers.Set(float64(len(n.set.peers)))
 	}
@@ -101,6 +102,14 @@ func (n *Node) notifee() network.Notifiee {
 		ConnectedF:    func(_ network.Network, c network.Conn) { n.onConnected(c) },
 		DisconnectedF: func(nw network.Network, c network.Conn) { n.onDisconnected(nw, c) },
 	}
+}
+
+// isConnected reports whether p is in the set of connected peers (from its
+// Connected event to its last connection's Disconnected event).
+func (n *Node) isConnected(p peer.ID) bool {
+	n.set.mu.Lock()
+	defer n.set.mu.Unlock()
+	return n.set.peers[p] != nil
 }
 
 func (n *Node) onConnected(c network.Conn) {
@@ -132,18 +141,28 @@ func (n *Node) onDisconnected(nw network.Network, c network.Conn) {
 	n.set.mu.Lock()
 	if ps := n.set.peers[p]; ps != nil {
 		if ps.score > 0 {
-			if len(n.set.scoreLeft) >= maxScoreMemory {
-				clear(n.set.scoreLeft)
-			}
-			n.set.scoreLeft[p] = ps.score
+			n.rememberScoreLocked(p, ps.score)
 		}
 		delete(n.set.peers, p)
 		n.m.peers.Set(float64(len(n.set.peers)))
 	}
+	n.set.gone[p] = n.cfg.Now()
 	n.set.mu.Unlock()
 	n.pushSync(syncInput{kind: inPeerDown, peer: p})
 	n.log.Debug("peer disconnected", "peer", p)
 	n.wake(n.wakeDial)
+}
+
+// rememberScoreLocked keeps the score of a peer that is not connected,
+// so that reconnecting does not wipe it. The memory holds maxScoreMemory
+// peers; when it is full it starts over (a peer that left many
+// disconnections ago regains a clean score, which a ban never does).
+// Caller holds n.set.mu.
+func (n *Node) rememberScoreLocked(p peer.ID, score int) {
+	if _, ok := n.set.scoreLeft[p]; !ok && len(n.set.scoreLeft) >= maxScoreMemory {
+		clear(n.set.scoreLeft)
+	}
+	n.set.scoreLeft[p] = score
 }
 
 // penalize adds misbehaviour points to p and bans it at the threshold.
@@ -161,10 +180,13 @@ func (n *Node) penalize(p peer.ID, points int, reason string, err error) {
 			ps.score = 0
 		}
 	} else {
-		n.set.scoreLeft[p] += points
-		score = n.set.scoreLeft[p]
+		// A peer that already left (a reply or gossip message judged
+		// after the disconnection).
+		score = n.set.scoreLeft[p] + points
 		if score >= banThreshold {
 			delete(n.set.scoreLeft, p)
+		} else {
+			n.rememberScoreLocked(p, score)
 		}
 	}
 	n.set.mu.Unlock()

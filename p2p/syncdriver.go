@@ -184,6 +184,7 @@ func (n *Node) syncLoop(ctx context.Context) error {
 		for _, in := range n.syncQ.take() {
 			d.apply(in)
 		}
+		n.planPeers.Store(int64(len(d.pl.peers)))
 		d.noteTip()
 		r := d.pl.Ready(n.cfg.Now())
 		d.act(ctx, &wg, r)
@@ -355,7 +356,12 @@ func (d *syncDriver) apply(in syncInput) {
 	case inPeerDown:
 		d.pl.RemovePeer(in.peer)
 	case inStatus:
-		d.pl.AddPeer(in.peer) // a status may arrive before the connection event
+		// A status may arrive before the connection event, or after the
+		// disconnection (a reply in flight when the peer left): only a
+		// connected peer joins the planner, else it would stay there.
+		if d.n.isConnected(in.peer) {
+			d.pl.AddPeer(in.peer)
+		}
 		d.pl.Status(in.peer, in.claim)
 	case inAnnounce:
 		d.pl.Announce(in.peer)

@@ -92,6 +92,12 @@
 //     link, plus the proxy control port, and kept in the state file.
 //   - WaitPeers checks that every connection is known to both ends and
 //     repairs (and logs) one that is not (see its comment).
+//   - A program that runs lab after lab (the experiments) must not grow
+//     with them: Down reaps the detached processes this program started
+//     (no zombies), and the proxies end every toxiproxy stream whose
+//     destination is gone (drainToxic; toxiproxy itself leaves a
+//     goroutine and its queued data per connection closed with data in
+//     flight).
 //
 // # Adversaries and experiments
 //

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/quarrychain/quarry/rpc/rpcjson"
@@ -156,15 +155,8 @@ func (l *Lab) stopProxy(grace time.Duration) error {
 	if !processRunsWith(pid, "--dir", l.Dir) {
 		return nil
 	}
-	proc, err := os.FindProcess(pid)
-	if err != nil {
+	if err := stopDetached(pid, grace, func() bool { return processRunsWith(pid, "--dir", l.Dir) }); err != nil {
 		return err
-	}
-	_ = proc.Signal(syscall.SIGTERM)
-	gctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	if Poll(gctx, 50*time.Millisecond, func() (bool, error) { return !processRunsWith(pid, "--dir", l.Dir), nil }) != nil {
-		_ = proc.Kill()
 	}
 	l.logf("proxies stopped (pid %d)", pid)
 	return nil

@@ -289,6 +289,29 @@ func (l *Lab) waitPeers(ctx context.Context, want func(i int) int) error {
 	return nil
 }
 
+// stopDetached stops a detached process: SIGTERM, then SIGKILL if alive
+// still reports it after grace. It then reaps the process if this
+// program started it (reapChild). The process may belong to an earlier
+// command, so its exit can only be polled.
+func stopDetached(pid int, grace time.Duration, alive func() bool) error {
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	_ = proc.Signal(syscall.SIGTERM)
+	gctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if Poll(gctx, 50*time.Millisecond, func() (bool, error) { return !alive(), nil }) != nil {
+		_ = proc.Kill()
+		// SIGKILL cannot be ignored; the kernel ends the process at once.
+		kctx, kcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = Poll(kctx, 10*time.Millisecond, func() (bool, error) { return !pidAlive(pid), nil })
+		kcancel()
+	}
+	reapChild(pid)
+	return nil
+}
+
 // Down stops every node: SIGTERM, then SIGKILL after grace. It only
 // signals processes that are the lab's own quarryd (checked by data
 // directory on Linux).
@@ -309,18 +332,11 @@ func (l *Lab) Down(grace time.Duration) error {
 			n.PID = 0
 			continue
 		}
-		proc, err := os.FindProcess(n.PID)
-		if err != nil {
+		pid, dataDir := n.PID, n.DataDir
+		if err := stopDetached(pid, grace, func() bool { return processAlive(pid, dataDir) }); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		_ = proc.Signal(syscall.SIGTERM)
-		// Not our child: its exit can only be polled.
-		gctx, cancel := context.WithTimeout(context.Background(), grace)
-		if Poll(gctx, 50*time.Millisecond, func() (bool, error) { return !processAlive(n.PID, n.DataDir), nil }) != nil {
-			_ = proc.Kill()
-		}
-		cancel()
 		l.logf("node%d stopped (pid %d)", i, n.PID)
 		n.PID = 0
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/Shopify/toxiproxy/v2/toxics"
 	"github.com/rs/zerolog"
 )
 
@@ -69,6 +70,7 @@ func NewProxyServer(links []Link, p2pPorts []int, listen string, log *slog.Logge
 	// toxiproxy's toxics log through zerolog's global logger (trace lines
 	// when a connection closes); the lab logs link changes itself.
 	zerolog.SetGlobalLevel(zerolog.Disabled)
+	toxics.Register(drainToxicType, new(drainToxic)) // idempotent
 	s.api = toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
 	for _, k := range s.links {
 		if k.A < 0 || k.B < 0 || k.A >= len(p2pPorts) || k.B >= len(p2pPorts) || k.Ports[0] == 0 || k.Ports[1] == 0 {
@@ -253,7 +255,7 @@ type toxic struct {
 func setToxics(p *toxiproxy.Proxy, k Link) error {
 	ctx := context.Background()
 	for _, stream := range []string{"upstream", "downstream"} {
-		for _, kind := range []string{"latency", "bandwidth"} {
+		for _, kind := range []string{"latency", "bandwidth", drainToxicType} {
 			name := kind + "_" + stream
 			if p.Toxics.GetToxic(name) != nil {
 				if err := p.Toxics.RemoveToxic(ctx, name); err != nil {
@@ -270,6 +272,8 @@ func setToxics(p *toxiproxy.Proxy, k Link) error {
 			add = append(add, toxic{Name: "bandwidth_" + stream, Type: "bandwidth", Stream: stream, Toxicity: 1,
 				Attributes: map[string]any{"rate": max(k.Bandwidth/8000, 1)}}) // KB/s
 		}
+		// Last in every stream's chain (see drainToxic).
+		add = append(add, toxic{Name: drainToxicType + "_" + stream, Type: drainToxicType, Stream: stream, Toxicity: 1})
 		for _, t := range add {
 			raw, err := json.Marshal(t)
 			if err != nil {
@@ -281,6 +285,58 @@ func setToxics(p *toxiproxy.Proxy, k Link) error {
 		}
 	}
 	return nil
+}
+
+// drainToxicType is the type name of drainToxic in toxiproxy's registry.
+const drainToxicType = "quarry_drain"
+
+// drainAfter is how long drainToxic waits for a destination that takes no
+// data before it gives the stream up.
+const drainAfter = 10 * time.Second
+
+// drainToxic is the last toxic of every stream of the lab's proxies. It
+// passes data on unchanged, and exists because of how toxiproxy (v2.5.0
+// to v2.12.0) ends a connection: its writer goroutine returns at the
+// first write error (the destination closed, or the proxy stopped), and
+// then nothing reads the stream's last channel, so the toxic that holds
+// a chunk for it (the latency toxic, most of the time) blocks forever
+// with its queued data: goroutines and buffers leaked for every
+// connection that closed with data in flight, which a process that runs
+// lab after lab, or a proxy daemon that outlives many link changes,
+// accumulates. drainToxic hands each chunk on with a deadline
+// (drainAfter) and, once a destination has taken nothing for that long,
+// discards the rest of the stream until it ends, so every toxic before
+// it finishes. A live node reads its socket long before drainAfter;
+// one that does not is treated as a dead link.
+type drainToxic struct{}
+
+// Pipe implements toxics.Toxic.
+func (drainToxic) Pipe(stub *toxics.ToxicStub) {
+	for {
+		select {
+		case <-stub.Interrupt:
+			return
+		case c := <-stub.Input:
+			if c == nil {
+				stub.Close()
+				return
+			}
+			if stub.WriteOutput(c, drainAfter) == nil {
+				continue
+			}
+			for {
+				select {
+				case <-stub.Interrupt:
+					return
+				case c := <-stub.Input:
+					if c == nil {
+						stub.Close()
+						return
+					}
+				}
+			}
+		}
+	}
 }
 
 // ProxyClient talks to a ProxyServer's control API. It is safe for
