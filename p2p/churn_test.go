@@ -49,6 +49,7 @@ type stateCounts struct {
 	Planner    int // peers in the sync planner
 	TopicPeers int // gossip peers of the block topic
 	Protected  int // of the peers passed to stateCounts, those the connection manager protects
+	Bandwidth  int // peers with byte counters
 }
 
 // stateCounts returns the sizes; departed lists peers that left, whose
@@ -83,6 +84,9 @@ func (n *Node) stateCounts(departed ...peer.ID) stateCounts {
 	c.Partition = len(n.Partitioned())
 	n.mu.Lock()
 	c.ToClose = len(n.toClose)
+	if n.bwc != nil {
+		c.Bandwidth = n.bwc.peerCount()
+	}
 	n.mu.Unlock()
 	c.Planner = int(n.planPeers.Load())
 	c.TopicPeers = n.topicPeers(topicBlocks)
@@ -270,7 +274,7 @@ func waitForgotten(tb testing.TB, victim *testNode, clk *offsetClock, departed [
 	var c stateCounts
 	testkit.WaitFor(tb, 20*time.Second, "departed peers forgotten", func() bool {
 		c = victim.n.stateCounts(departed...)
-		return c.Peerstore == 0 && c.WithAddrs == 0 && c.Gone == 0 && c.Protected == 0
+		return c.Peerstore == 0 && c.WithAddrs == 0 && c.Gone == 0 && c.Protected == 0 && c.Bandwidth == 0
 	})
 	return c
 }

@@ -175,7 +175,7 @@ func (n *Node) dialLoop(ctx context.Context) error {
 			<-done
 		}
 	}()
-	trim, forgot := time.Now(), time.Now()
+	forgot := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -196,15 +196,6 @@ func (n *Node) dialLoop(ctx context.Context) error {
 		}
 		if !n.gate.active() {
 			continue
-		}
-		if time.Since(trim) > time.Minute {
-			trim = time.Now()
-			n.mu.Lock()
-			bwc := n.bwc
-			n.mu.Unlock()
-			if bwc != nil {
-				bwc.TrimIdle(trim.Add(-10 * time.Minute))
-			}
 		}
 		now := n.cfg.Now()
 		connected := make(map[peer.ID]bool)
@@ -278,6 +269,9 @@ func (n *Node) forgetPeers(h host.Host) int {
 	}
 	n.dialer.mu.Unlock()
 	ps, cm := h.Peerstore(), h.ConnManager()
+	n.mu.Lock()
+	bwc := n.bwc
+	n.mu.Unlock()
 	// gossipsub protects the peers of its topic meshes in the connection
 	// manager and does not lift the protection when they disconnect
 	// (go-libp2p-pubsub v0.17.0), so it would outlive them.
@@ -292,6 +286,9 @@ func (n *Node) forgetPeers(h host.Host) int {
 		default:
 			ps.ClearAddrs(p)
 			ps.RemovePeer(p)
+			if bwc != nil {
+				bwc.forget(p)
+			}
 			for _, tag := range pubsubTags {
 				cm.Unprotect(p, tag)
 			}

@@ -187,11 +187,14 @@
 // labs) keeps per-peer state only for its connected, dialled, partitioned
 // and banned peers and those of the last minute: the peer set, the sync
 // planner and gossip drop a peer on disconnection, remembered scores hold
-// at most 1,024 peers and the ban list 4,096. What go-libp2p keeps beyond
-// that expires with time: the resource manager's peer scopes within a
-// minute, the bandwidth meters after 10 idle minutes, and gossipsub's
-// peer-exchange address book (signed peer records, which it stores even
-// with peer exchange off) after 15 minutes.
+// at most 1,024 peers and the ban list 4,096, and a forgotten peer's byte
+// counters go with it (byteCounter, bandwidth.go: go-libp2p's own
+// bandwidth counter keeps a rate meter per peer that its TrimIdle never
+// deletes in go-flow-metrics v0.3.0). What go-libp2p keeps beyond that
+// expires with time: the resource manager's peer scopes within a minute,
+// and gossipsub's peer-exchange address book (signed peer records, which
+// it stores even with peer exchange off) when their address TTL runs out
+// (its address book collects expired entries every minute).
 //
 // # Penalties, bans, partitions
 //
@@ -254,8 +257,8 @@
 // fresh node exports each series. Received gossip counts what peers sent:
 // the node's own published messages pass its validator too but are counted
 // only as published.
-// Per-peer traffic is in PeerInfo (libp2p bandwidth counter; its totals
-// update once a second).
+// Per-peer traffic is in PeerInfo (byte totals from byteCounter, the
+// host's bandwidth reporter).
 //
 // # Locks
 //

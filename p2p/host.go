@@ -18,7 +18,6 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
-	lpmetrics "github.com/libp2p/go-libp2p/core/metrics"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
@@ -185,7 +184,7 @@ func lanPrefixes() (v4, v6 []rcmgr.NetworkPrefixLimit) {
 // resource manager and a bandwidth counter. With Config.Announce the host
 // announces exactly those addresses: its AddrsFactory replaces the listen
 // and observed addresses that identify would otherwise send.
-func (n *Node) newHost() (host.Host, *lpmetrics.BandwidthCounter, error) {
+func (n *Node) newHost() (host.Host, *byteCounter, error) {
 	addrs, err := listenAddrs(n.cfg.listenAddr())
 	if err != nil {
 		return nil, nil, err
@@ -219,7 +218,7 @@ func (n *Node) newHost() (host.Host, *lpmetrics.BandwidthCounter, error) {
 		_ = rm.Close()
 		return nil, nil, wrapErr(ErrBadConfig, err, "connection manager")
 	}
-	bwc := lpmetrics.NewBandwidthCounter()
+	bwc := newByteCounter()
 	// The host starts without listeners and listen opens them one by one:
 	// libp2p.New succeeds when any of its listen addresses works, which
 	// would leave a node whose TCP port is taken running on QUIC alone.

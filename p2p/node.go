@@ -14,7 +14,6 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
-	lpmetrics "github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -61,7 +60,7 @@ type Node struct {
 	mu      sync.Mutex
 	started bool
 	h       host.Host
-	bwc     *lpmetrics.BandwidthCounter
+	bwc     *byteCounter
 	ps      *pubsub.PubSub
 	blockT  *pubsub.Topic
 	txT     *pubsub.Topic
