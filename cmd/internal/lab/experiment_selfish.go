@@ -81,7 +81,11 @@ type SelfishReplicate struct {
 	// miners tried (quarry_miner_hashes_total): the alpha the rate
 	// limiters actually delivered.
 	HashShare float64 `json:"hash_share"`
-	Seconds   float64 `json:"seconds"`
+	// Lead is the selfish node's private lead when the window was counted
+	// on its own chain (no settled moment within settleWait); 0 when the
+	// count waited for one.
+	Lead    int     `json:"lead_at_count"`
+	Seconds float64 `json:"seconds"`
 }
 
 // SelfishPoint is the result of one alpha over its replicates.
@@ -147,6 +151,10 @@ func ExperimentSelfish(ctx context.Context, dir, bin string, o SelfishOptions, p
 	}
 	return out, nil
 }
+
+// settleWait bounds the wait for a settled moment before a replicate's
+// window is counted.
+const settleWait = 90 * time.Second
 
 // floorHashrate is the total hash rate at which the easiest difficulty
 // (about 65,536 hashes a block) gives the block interval d.
@@ -236,12 +244,16 @@ func selfishRun(ctx context.Context, dir, bin string, alpha float64, rep int, o 
 	from := uint64(o.Warmup) + 1
 	to := from + uint64(o.Blocks) - 1
 	last := time.Time{}
-	// Wait until the honest chain is a few blocks past the window and the
-	// selfish node has nothing private and is on the honest node's tip.
-	// Counting in the middle of a private lead would be biased against
-	// the selfish node: its withheld blocks are not on the honest chain
-	// yet, while the honest blocks they will orphan are. A lead returns to
-	// zero with certainty for alpha < 1/2, so this wait ends.
+	// Wait until the honest chain is a few blocks past the window, then
+	// for a settled moment: the selfish node has nothing private and is on
+	// the honest node's tip. Counting in the middle of a private lead
+	// would be biased against the selfish node: its withheld blocks are
+	// not on the honest chain yet, while the honest blocks they will
+	// orphan are. A lead returns to zero with certainty for alpha < 1/2,
+	// but near 1/2 it can take hundreds of blocks; after settleWait the
+	// window is counted on the heaviest chain instead, the selfish node's
+	// own when it leads (the chain every node would adopt if it published
+	// now), and the replicate records the lead.
 	err = Poll(ctx, 250*time.Millisecond, func() (bool, error) {
 		si, err := l.StateInfo(ctx, honest)
 		if err != nil {
@@ -251,9 +263,12 @@ func selfishRun(ctx context.Context, dir, bin string, alpha float64, rep int, o 
 			fmt.Fprintf(progress, "selfish alpha %.2f replicate %d: height %d of %d\n", alpha, rep, si.Height, to+3)
 			last = time.Now()
 		}
-		if si.Height < to+3 {
-			return false, nil
-		}
+		return si.Height >= to+3, nil
+	})
+	if err != nil {
+		return SelfishReplicate{}, err
+	}
+	settled := func() (bool, error) {
 		info, err := l.AdversaryInfo(ctx, 0)
 		if err != nil || len(info.Unpublished) > 0 || info.Private > 0 {
 			return false, err
@@ -264,16 +279,32 @@ func selfishRun(ctx context.Context, dir, bin string, alpha float64, rep int, o 
 		}
 		again, err := l.StateInfo(ctx, honest)
 		return err == nil && self.BestBlockHash == again.BestBlockHash, err
-	})
-	self := l.State.Nodes[0].Address
+	}
+	sctx, scancel := context.WithTimeout(ctx, settleWait)
+	err = Poll(sctx, 250*time.Millisecond, settled)
+	scancel()
+	counted := honest
 	var r SelfishReplicate
-	selfWork, totalWork := new(big.Int), new(big.Int)
-	for h := from; h <= to; h++ {
-		hash, err := l.HashAt(ctx, honest, h)
+	if err != nil {
+		if ctx.Err() != nil {
+			return r, ctx.Err()
+		}
+		info, err := l.AdversaryInfo(ctx, 0)
 		if err != nil {
 			return r, err
 		}
-		b, err := call[rpcjson.BlockVerboseTx](ctx, l, honest, "getblock", hash, 2)
+		if info.Private > info.Public {
+			counted, r.Lead = 0, info.Private-info.Public
+		}
+	}
+	self := l.State.Nodes[0].Address
+	selfWork, totalWork := new(big.Int), new(big.Int)
+	for h := from; h <= to; h++ {
+		hash, err := l.HashAt(ctx, counted, h)
+		if err != nil {
+			return r, err
+		}
+		b, err := call[rpcjson.BlockVerboseTx](ctx, l, counted, "getblock", hash, 2)
 		if err != nil {
 			return r, err
 		}
@@ -311,8 +342,8 @@ func selfishRun(ctx context.Context, dir, bin string, alpha float64, rep int, o 
 	r.Share = float64(r.SelfishCount) / float64(r.Blocks)
 	r.WorkShare, _ = new(big.Rat).SetFrac(selfWork, totalWork).Float64()
 	r.Seconds = time.Since(start).Seconds()
-	fmt.Fprintf(progress, "selfish alpha %.2f replicate %d: %d of %d blocks (%.3f), hash share %.3f, races %d (%d on ours), %s\n",
-		alpha, rep, r.SelfishCount, r.Blocks, r.Share, r.HashShare, r.Races, r.RacesOnOurs, time.Since(start).Round(time.Second))
+	fmt.Fprintf(progress, "selfish alpha %.2f replicate %d: %d of %d blocks (%.3f), hash share %.3f, races %d (%d on ours), lead at count %d, %s\n",
+		alpha, rep, r.SelfishCount, r.Blocks, r.Share, r.HashShare, r.Races, r.RacesOnOurs, r.Lead, time.Since(start).Round(time.Second))
 	return r, nil
 }
 
@@ -341,6 +372,9 @@ func PrintSelfish(w io.Writer, pts []SelfishPoint) {
 		fmt.Fprintf(w, "alpha %.2f runs:", p.Alpha)
 		for _, r := range p.Replicates {
 			fmt.Fprintf(w, " %d/%d", r.SelfishCount, r.Blocks)
+			if r.Lead > 0 {
+				fmt.Fprintf(w, " (counted on its chain, lead %d)", r.Lead)
+			}
 		}
 		fmt.Fprintln(w)
 	}
