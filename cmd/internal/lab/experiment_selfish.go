@@ -293,7 +293,17 @@ func selfishRun(ctx context.Context, dir, bin string, alpha float64, rep int, o 
 		if err != nil {
 			return r, err
 		}
-		if info.Private > info.Public {
+		// The selfish node's own chain is counted only if it is the
+		// heavier one and covers the window; otherwise the honest chain.
+		own, err := l.StateInfo(ctx, 0)
+		if err != nil {
+			return r, err
+		}
+		hon, err := l.StateInfo(ctx, honest)
+		if err != nil {
+			return r, err
+		}
+		if info.Private > info.Public && own.Height >= to && parseWork(own.ChainWork).Cmp(parseWork(hon.ChainWork)) > 0 {
 			counted, r.Lead = 0, info.Private-info.Public
 		}
 	}
