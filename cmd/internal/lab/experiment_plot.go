@@ -68,7 +68,7 @@ func PlotSelfish(path string, pts []SelfishPoint) error {
 		}
 		bars.Color = plotutil.Color(1)
 		p.Add(sc, bars)
-		p.Legend.Add("measured (95% Wilson)", sc)
+		p.Legend.Add("measured (95% CI over replicate labs)", sc)
 	}
 	p.Legend.Top, p.Legend.Left = true, true
 	return p.Save(6*vg.Inch, 4.5*vg.Inch, path)
