@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -114,26 +113,12 @@ func (n *Node) pushProto() protocol.ID { return PushProtocolID(n.cfg.Params) }
 // (a push counts as a request) and a deadline of RequestTimeout, one frame
 // of at most the network's block size, then the checks of a gossiped block.
 func (n *Node) handlePush(s network.Stream) {
-	if !n.track.enter() {
-		_ = s.Reset()
+	done, ok := n.acceptStream(s, func() { n.m.pushesReceived.WithLabelValues(resultLimited).Inc() })
+	if !ok {
 		return
 	}
-	defer n.track.leave()
+	defer done()
 	p := s.Conn().RemotePeer()
-	if !n.gate.allowed(p) {
-		_ = s.Reset()
-		return
-	}
-	if ok, limited := n.admit(p); !ok {
-		if limited {
-			n.m.pushesReceived.WithLabelValues(resultLimited).Inc()
-			n.penalize(p, penaltyRateLimit, reasonRateLimit, nil)
-		}
-		_ = s.Reset()
-		return
-	}
-	defer n.release(p)
-	_ = s.SetDeadline(time.Now().Add(n.cfg.RequestTimeout))
 
 	typ, payload, err := readFrame(s, maxBlockFrame(n.cfg.Params))
 	if err == nil && typ != msgBlock {

@@ -16,29 +16,48 @@ import (
 // that a blocks reply goes out in few large writes).
 const replyBufSize = 64 << 10
 
-// handleStream serves one sync-protocol request: one request frame in, the
-// reply frames out, under a deadline and the per-peer rate limits.
-func (n *Node) handleStream(s network.Stream) {
+// acceptStream admits a stream a peer opened to this node's sync or
+// block-push protocol: the node is running, the peer is neither banned nor
+// partitioned, and it is within the per-peer serving limits (a peer over
+// them is penalised, and countLimited counts it). On false the stream was
+// reset; on true its deadline is set and done must be called once it has
+// been served.
+func (n *Node) acceptStream(s network.Stream, countLimited func()) (done func(), ok bool) {
 	if !n.track.enter() {
 		_ = s.Reset()
-		return
+		return nil, false
 	}
-	defer n.track.leave()
 	p := s.Conn().RemotePeer()
 	if !n.gate.allowed(p) {
+		n.track.leave()
 		_ = s.Reset()
-		return
+		return nil, false
 	}
 	if ok, limited := n.admit(p); !ok {
 		if limited {
-			n.m.served.WithLabelValues(kindAny, resultLimited).Inc()
+			countLimited()
 			n.penalize(p, penaltyRateLimit, reasonRateLimit, nil)
 		}
+		n.track.leave()
 		_ = s.Reset()
+		return nil, false
+	}
+	_ = s.SetDeadline(time.Now().Add(n.cfg.RequestTimeout))
+	return func() {
+		n.release(p)
+		n.track.leave()
+	}, true
+}
+
+// handleStream serves one sync-protocol request: one request frame in, the
+// reply frames out, under a deadline and the per-peer rate limits.
+func (n *Node) handleStream(s network.Stream) {
+	done, ok := n.acceptStream(s, func() { n.m.served.WithLabelValues(kindAny, resultLimited).Inc() })
+	if !ok {
 		return
 	}
-	defer n.release(p)
-	_ = s.SetDeadline(time.Now().Add(n.cfg.RequestTimeout))
+	defer done()
+	p := s.Conn().RemotePeer()
 
 	typ, payload, err := readFrame(s, maxRequestFrame)
 	if err != nil {
