@@ -76,7 +76,7 @@ func TestNodeMinesServesRPCAndStops(t *testing.T) {
 			t.Errorf("metric lint: %s: %s", p.Metric, p.Text)
 		}
 	}
-	if v := gaugeValue(t, n, "quarry_chain_height_blocks"); v != 3 {
+	if v := metricValue(t, n, "quarry_chain_height_blocks"); v != 3 {
 		t.Fatalf("height gauge %v", v)
 	}
 	if err := stop(); err != nil {
@@ -90,15 +90,22 @@ func TestNodeMinesServesRPCAndStops(t *testing.T) {
 	}
 }
 
-func gaugeValue(t *testing.T, n *Node, name string) float64 {
+// metricValue returns the first sample of the counter or gauge name in
+// n's registry.
+func metricValue(t *testing.T, n *Node, name string) float64 {
 	t.Helper()
 	mfs, err := n.Gatherer().Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
-			return mf.GetMetric()[0].GetGauge().GetValue()
+		if mf.GetName() != name || len(mf.GetMetric()) == 0 {
+			continue
+		}
+		if m := mf.GetMetric()[0]; m.GetCounter() != nil {
+			return m.GetCounter().GetValue()
+		} else if m.GetGauge() != nil {
+			return m.GetGauge().GetValue()
 		}
 	}
 	t.Fatalf("metric %s not found", name)

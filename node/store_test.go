@@ -153,10 +153,10 @@ func TestNodeReportsCorruptBlock(t *testing.T) {
 	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "corrupt") {
 		t.Fatalf("no ERROR log for the corrupt block:\n%s", logs.String())
 	}
-	if v := counterValue(t, n, "quarry_chain_corrupt_reads_total"); v < 1 {
+	if v := metricValue(t, n, "quarry_chain_corrupt_reads_total"); v < 1 {
 		t.Fatalf("corrupt reads counter %v", v)
 	}
-	if v := gaugeValue(t, n, "quarry_chain_corrupt_blocks"); v != 1 {
+	if v := metricValue(t, n, "quarry_chain_corrupt_blocks"); v != 1 {
 		t.Fatalf("corrupt blocks gauge %v", v)
 	}
 	if err := c.RepairBlock(good); err != nil {
@@ -165,22 +165,7 @@ func TestNodeReportsCorruptBlock(t *testing.T) {
 	if err := call("getblock", &raw, h.String(), 0); err != nil {
 		t.Fatalf("getblock after repair: %v", err)
 	}
-	if v := gaugeValue(t, n, "quarry_chain_corrupt_blocks"); v != 0 {
+	if v := metricValue(t, n, "quarry_chain_corrupt_blocks"); v != 0 {
 		t.Fatalf("corrupt blocks gauge after repair %v", v)
 	}
-}
-
-func counterValue(t *testing.T, n *Node, name string) float64 {
-	t.Helper()
-	mfs, err := n.Gatherer().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("metric %s not found", name)
-	return 0
 }
