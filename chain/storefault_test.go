@@ -30,6 +30,17 @@ type faultStep struct {
 	wantKind chain.ErrorKind
 }
 
+// openFaultChain opens a regtest chain of the scenario's parameters on st
+// with the fixed clock and one verification worker.
+func openFaultChain(t *testing.T, p *chain.Params, st chain.Store) *chain.Chain {
+	t.Helper()
+	c, err := chain.New(chain.Config{Params: p, Store: st, Now: faultNow(p), VerifyWorkers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func newFaultScenario(t *testing.T) *faultScenario {
 	g := chaintest.NewGenerator(t, chain.RegtestParams())
 	for i := 1; i <= 4; i++ {
@@ -135,10 +146,7 @@ func TestStoreFaultEveryCommit(t *testing.T) {
 
 	// Reference run: count the commits.
 	ref := faultstore.New(memstore.New())
-	rc, err := chain.New(chain.Config{Params: p, Store: ref, Now: faultNow(p), VerifyWorkers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc := openFaultChain(t, p, ref)
 	s.replay(t, rc)
 	commits := ref.Commits()
 	if commits < 15 {
@@ -210,10 +218,7 @@ func TestStoreReadFaultIsHandled(t *testing.T) {
 	s := newFaultScenario(t)
 	p := s.g.Params()
 	fs := faultstore.New(memstore.New())
-	c, err := chain.New(chain.Config{Params: p, Store: fs, Now: faultNow(p), VerifyWorkers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := openFaultChain(t, p, fs)
 	s.g.AcceptAll(t, c, "a1")
 	a := s.g.Addr(0)
 	ioErr := errors.New("input/output error")
@@ -237,10 +242,7 @@ func TestAccountReadFailureHalts(t *testing.T) {
 	s := newFaultScenario(t)
 	p := s.g.Params()
 	fs := faultstore.New(memstore.New())
-	c, err := chain.New(chain.Config{Params: p, Store: fs, Now: faultNow(p), VerifyWorkers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := openFaultChain(t, p, fs)
 	s.g.AcceptAll(t, c, "a1")
 	a := s.g.Addr(0)
 	if c.Account(a).Balance == 0 {
