@@ -65,10 +65,10 @@ func (l *Lab) clockStampedBlock(ctx context.Context, i int, clock time.Time) (*c
 	}
 }
 
-// submitVerdict submits b to node i and returns its BIP22 answer:
-// "accepted", "duplicate" or the rejection reason.
-func (l *Lab) submitVerdict(ctx context.Context, i int, b *chain.Block) (string, error) {
-	verdict, err := call[json.RawMessage](ctx, l, i, "submitblock", hex.EncodeToString(b.Bytes()))
+// submitVerdict submits a block (hex) to node i and returns its BIP22
+// answer: "accepted", "duplicate" or the rejection reason.
+func (l *Lab) submitVerdict(ctx context.Context, i int, rawHex string) (string, error) {
+	verdict, err := call[json.RawMessage](ctx, l, i, "submitblock", rawHex)
 	if err != nil {
 		return "", err
 	}

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -194,20 +195,15 @@ func (l *Lab) clockStampBehind(ctx context.Context, offset time.Duration) (Clock
 	st.BlockAhead = time.Unix(int64(b.Header.Timestamp), 0).Sub(at).Round(time.Second)
 	// The template's mintime is the parent's median time past + 1.
 	st.MTPSlack = int64(b.Header.Timestamp) - (tmpl.MinTime - 1)
-	self, err := l.submitVerdict(ctx, 2, b)
+	raw := hex.EncodeToString(b.Bytes())
+	self, err := l.submitVerdict(ctx, 2, raw)
 	if err != nil {
 		return st, err
 	}
-	if st.Verdict, err = l.submitVerdict(ctx, 0, b); err != nil {
+	if st.Verdict, err = l.submitVerdict(ctx, 0, raw); err != nil {
 		return st, err
 	}
-	st.Rule = map[string]string{
-		"time-too-old": "median time past of the last 11 blocks",
-		"time-too-new": fmt.Sprintf("future-time limit (local time + %s)", l.params.MaxFutureBlockTime),
-	}[st.Verdict]
-	if st.Rule == "" {
-		st.Rule = "none fired"
-	}
+	st.Rule = l.timeRule(st.Verdict)
 	after, err := l.Tips(ctx)
 	if err != nil {
 		return st, err
@@ -247,25 +243,28 @@ func (l *Lab) skewedBlock(ctx context.Context, phase string, offset time.Duratio
 	if err != nil {
 		return st, err
 	}
-	verdict, err := call[json.RawMessage](ctx, l, 0, "submitblock", raw)
-	if err != nil {
+	if st.Verdict, err = l.submitVerdict(ctx, 0, raw); err != nil {
 		return st, err
 	}
-	var reason *string
-	_ = json.Unmarshal(verdict, &reason)
-	switch {
-	case reason == nil:
-		st.Verdict, st.Rule = "accepted", "none fired"
-	case *reason == "duplicate":
-		st.Verdict, st.Rule = "accepted (already relayed)", "none fired"
-	default:
-		st.Verdict = *reason
-		st.Rule = map[string]string{
-			"time-too-new": fmt.Sprintf("future-time limit (local time + %s)", l.params.MaxFutureBlockTime),
-			"time-too-old": "median time past of the last 11 blocks",
-		}[*reason]
+	if st.Verdict == "duplicate" {
+		st.Verdict = "accepted (already relayed)"
 	}
+	st.Rule = l.timeRule(st.Verdict)
 	return st, nil
+}
+
+// timeRule names the consensus rule behind a submitblock answer about a
+// block's time ("none fired" for an accepted block).
+func (l *Lab) timeRule(verdict string) string {
+	switch verdict {
+	case "time-too-new":
+		return fmt.Sprintf("future-time limit (local time + %s)", l.params.MaxFutureBlockTime)
+	case "time-too-old":
+		return "median time past of the last 11 blocks"
+	case "accepted", "accepted (already relayed)":
+		return "none fired"
+	}
+	return ""
 }
 
 // restartWithRole stops node i, gives it role and starts it again.
