@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/quarrychain/quarry/node/adversary"
 )
 
 // StaleRateModel states the model the stale-rate experiment compares
@@ -76,17 +78,7 @@ type StalePoint struct {
 
 // Wilson returns the 95% Wilson score interval of k successes in n
 // trials.
-func Wilson(k, n int) (lo, hi float64) {
-	if n == 0 {
-		return 0, 1
-	}
-	const z = 1.959963984540054
-	p, nf := float64(k)/float64(n), float64(n)
-	den := 1 + z*z/nf
-	c := (p + z*z/(2*nf)) / den
-	h := z * math.Sqrt(p*(1-p)/nf+z*z/(4*nf*nf)) / den
-	return math.Max(0, c-h), math.Min(1, c+h)
-}
+func Wilson(k, n int) (lo, hi float64) { return adversary.Wilson(k, n, 1.959963984540054) }
 
 // StaleRate runs one lab per delay: N nodes on a full mesh of links with
 // that one-way delay, mining a dev-derived chain with the block interval
@@ -126,7 +118,7 @@ func StaleRate(ctx context.Context, opts StaleRateOptions) ([]StalePoint, error)
 
 func staleRun(ctx context.Context, opts StaleRateOptions, d time.Duration, dir string) (StalePoint, error) {
 	pt := StalePoint{Delay: d, BlockTime: opts.BlockTime, Nodes: opts.N}
-	hashrate := 65536 / opts.BlockTime.Seconds()
+	hashrate := floorHashrate(opts.BlockTime)
 	up := UpOptions{N: opts.N, Seed: opts.Seed, Network: "dev", BlockTime: opts.BlockTime, Mine: true,
 		TotalHashrate: hashrate, Topology: "mesh", Shaped: true, LinkDelay: d, Attached: opts.Attached,
 		Devnet: opts.Devnet, LogLevel: "warn"}

@@ -136,13 +136,9 @@ func doubleSpendLiveRun(ctx context.Context, dir, bin string, z int, o DoubleSpe
 	p.NodeRuleLo, p.NodeRuleHi = adversary.Wilson(k, nodeRuleTrials, 1.959964)
 
 	n := 1 + o.Honest
-	shares := make([]float64, n)
-	shares[0] = 100 * o.Q
-	for i := 1; i < n; i++ {
-		shares[i] = 100 * (1 - o.Q) / float64(o.Honest)
-	}
+	shares := adversaryShares(o.Q, o.Honest)
 	up := UpOptions{N: n, Seed: "double-spend", Network: "dev", BlockTime: o.BlockTime, Shares: shares,
-		TotalHashrate: 65536 / o.BlockTime.Seconds(), Mine: true, Attached: true, LogLevel: "warn",
+		TotalHashrate: floorHashrate(o.BlockTime), Mine: true, Attached: true, LogLevel: "warn",
 		Roles: map[int]Role{0: {Adversary: "withhold", WithholdDepth: z + 1, WithholdSpend: true, WithholdGiveUp: o.GiveUp}}}
 	start := time.Now()
 	if o.Timeout > 0 {

@@ -156,6 +156,17 @@ func ExperimentSelfish(ctx context.Context, dir, bin string, o SelfishOptions, p
 // window is counted.
 const settleWait = 90 * time.Second
 
+// adversaryShares returns the hash-rate percentages of a lab whose node 0
+// has the share alpha and whose honest nodes split the rest equally.
+func adversaryShares(alpha float64, honest int) []float64 {
+	shares := make([]float64, 1+honest)
+	shares[0] = 100 * alpha
+	for i := 1; i <= honest; i++ {
+		shares[i] = 100 * (1 - alpha) / float64(honest)
+	}
+	return shares
+}
+
 // floorHashrate is the total hash rate at which the easiest difficulty
 // (about 65,536 hashes a block) gives the block interval d.
 func floorHashrate(d time.Duration) float64 { return 65536 / d.Seconds() }
@@ -225,11 +236,7 @@ func meanInterval(xs []float64) (mean, sd, lo, hi float64) {
 
 func selfishRun(ctx context.Context, dir, bin string, alpha float64, rep int, o SelfishOptions, progress io.Writer) (SelfishReplicate, error) {
 	n := 1 + o.Honest
-	shares := make([]float64, n)
-	shares[0] = 100 * alpha
-	for i := 1; i < n; i++ {
-		shares[i] = 100 * (1 - alpha) / float64(o.Honest)
-	}
+	shares := adversaryShares(alpha, o.Honest)
 	opts := UpOptions{N: n, Seed: fmt.Sprintf("selfish-%d", rep), Network: "dev", BlockTime: o.BlockTime, Shares: shares,
 		TotalHashrate: o.TotalHashrate, Mine: true, Attached: true, LogLevel: "warn", Roles: map[int]Role{0: {Adversary: "selfish"}}}
 	start := time.Now()

@@ -27,10 +27,6 @@ func PlotStaleRate(pts []StalePoint, path string) error {
 
 	var meanT time.Duration
 	maxD := 0.0
-	type errPoints struct {
-		plotter.XYs
-		plotter.YErrors
-	}
 	ep := errPoints{}
 	for _, pt := range pts {
 		meanT += pt.MeanInterval
