@@ -10,46 +10,45 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
-// byteCounter is the host's bandwidth reporter: byte totals overall, per
-// protocol and per peer, without rates (getpeerinfo reports totals only).
+// byteCounter is the host's bandwidth reporter: byte totals overall and
+// per peer, without rates (getpeerinfo reports per-peer totals only; the
+// swarm logs every stream read and write, so nothing else is kept).
 // It replaces go-libp2p's BandwidthCounter, which keeps a rate meter per
 // peer and per protocol in go-flow-metrics registries: their TrimIdle
 // (v0.3.0) deletes nothing, because it collects the cut-off time instead
 // of the idle keys, so a node that met peer after peer kept a pair of
 // meters for every one. Here a peer's counters go when the node forgets
-// the peer (forget, called with the peerstore cleanup). The protocol map
-// is bounded by the protocols this node speaks: a stream is logged only
-// after its protocol was negotiated. Safe for concurrent use.
+// the peer (forget, called with the peerstore cleanup). Per-protocol
+// figures are not kept (nothing reads them). Safe for concurrent use.
 type byteCounter struct {
 	in, out atomic.Int64
 
-	mu     sync.RWMutex
-	peers  map[peer.ID]*byteCount
-	protos map[protocol.ID]*byteCount
+	mu    sync.RWMutex
+	peers map[peer.ID]*byteCount
 }
 
 // byteCount is one direction pair of counters.
 type byteCount struct{ in, out atomic.Int64 }
 
 func newByteCounter() *byteCounter {
-	return &byteCounter{peers: make(map[peer.ID]*byteCount), protos: make(map[protocol.ID]*byteCount)}
+	return &byteCounter{peers: make(map[peer.ID]*byteCount)}
 }
 
 var _ lpmetrics.Reporter = (*byteCounter)(nil)
 
-// entry returns the counters of key in m, creating them.
-func entry[K comparable](mu *sync.RWMutex, m map[K]*byteCount, key K) *byteCount {
-	mu.RLock()
-	c := m[key]
-	mu.RUnlock()
+// entry returns p's counters, creating them.
+func (b *byteCounter) entry(p peer.ID) *byteCount {
+	b.mu.RLock()
+	c := b.peers[p]
+	b.mu.RUnlock()
 	if c != nil {
 		return c
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if c = m[key]; c == nil {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c = b.peers[p]; c == nil {
 		c = &byteCount{}
-		m[key] = c
+		b.peers[p] = c
 	}
 	return c
 }
@@ -61,15 +60,13 @@ func (b *byteCounter) LogSentMessage(n int64) { b.out.Add(n) }
 func (b *byteCounter) LogRecvMessage(n int64) { b.in.Add(n) }
 
 // LogSentMessageStream implements metrics.Reporter.
-func (b *byteCounter) LogSentMessageStream(n int64, proto protocol.ID, p peer.ID) {
-	entry(&b.mu, b.protos, proto).out.Add(n)
-	entry(&b.mu, b.peers, p).out.Add(n)
+func (b *byteCounter) LogSentMessageStream(n int64, _ protocol.ID, p peer.ID) {
+	b.entry(p).out.Add(n)
 }
 
 // LogRecvMessageStream implements metrics.Reporter.
-func (b *byteCounter) LogRecvMessageStream(n int64, proto protocol.ID, p peer.ID) {
-	entry(&b.mu, b.protos, proto).in.Add(n)
-	entry(&b.mu, b.peers, p).in.Add(n)
+func (b *byteCounter) LogRecvMessageStream(n int64, _ protocol.ID, p peer.ID) {
+	b.entry(p).in.Add(n)
 }
 
 func stats(c *byteCount) lpmetrics.Stats {
@@ -86,11 +83,9 @@ func (b *byteCounter) GetBandwidthForPeer(p peer.ID) lpmetrics.Stats {
 	return stats(b.peers[p])
 }
 
-// GetBandwidthForProtocol implements metrics.Reporter (totals only).
-func (b *byteCounter) GetBandwidthForProtocol(proto protocol.ID) lpmetrics.Stats {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	return stats(b.protos[proto])
+// GetBandwidthForProtocol implements metrics.Reporter: not kept, zero.
+func (b *byteCounter) GetBandwidthForProtocol(protocol.ID) lpmetrics.Stats {
+	return lpmetrics.Stats{}
 }
 
 // GetBandwidthTotals implements metrics.Reporter (totals only).
@@ -109,15 +104,9 @@ func (b *byteCounter) GetBandwidthByPeer() map[peer.ID]lpmetrics.Stats {
 	return out
 }
 
-// GetBandwidthByProtocol implements metrics.Reporter.
+// GetBandwidthByProtocol implements metrics.Reporter: not kept, empty.
 func (b *byteCounter) GetBandwidthByProtocol() map[protocol.ID]lpmetrics.Stats {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	out := make(map[protocol.ID]lpmetrics.Stats, len(b.protos))
-	for p, c := range b.protos {
-		out[p] = stats(c)
-	}
-	return out
+	return map[protocol.ID]lpmetrics.Stats{}
 }
 
 // Reset implements metrics.Reporter.
@@ -127,7 +116,6 @@ func (b *byteCounter) Reset() {
 	b.in.Store(0)
 	b.out.Store(0)
 	clear(b.peers)
-	clear(b.protos)
 }
 
 // TrimIdle implements metrics.Reporter. Peers are dropped by forget, so
