@@ -119,33 +119,33 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 // initLabels creates every labelled series at zero, so that a fresh node
 // exports them and rate() and increase() see the first event.
 func (m *metrics) initLabels() {
+	okErr := []string{resultOK, resultError}
 	for _, topic := range []string{topicBlocks, topicTxs} {
 		for _, r := range []string{resultAccept, resultIgnore, resultReject} {
 			m.gossipReceived.WithLabelValues(topic, r)
 		}
-		for _, r := range []string{resultOK, resultError} {
+		for _, r := range okErr {
 			m.gossipPublished.WithLabelValues(topic, r)
 		}
 	}
 	for _, kind := range []string{kindStatus, kindHeaders, kindBlocks} {
-		for _, r := range []string{resultOK, resultError} {
+		for _, r := range okErr {
 			m.syncRequests.WithLabelValues(kind, r)
 			m.served.WithLabelValues(kind, r)
 		}
 	}
 	m.served.WithLabelValues(kindMalformed, resultError)
 	m.served.WithLabelValues(kindAny, resultLimited)
-	for _, r := range []string{resultOK, resultError} {
+	for _, r := range okErr {
 		m.syncs.WithLabelValues(r)
 		m.dials.WithLabelValues(r)
+		m.pushesSent.WithLabelValues(r)
+		m.repairs.WithLabelValues(r)
 	}
 	for _, r := range []string{resultAccept, resultIgnore, resultReject, resultLimited} {
 		m.pushesReceived.WithLabelValues(r)
 	}
-	for _, r := range []string{resultOK, resultError} {
-		m.pushesSent.WithLabelValues(r)
-	}
-	for _, reason := range []string{reasonInvalidBlock, reasonInvalidTx, reasonMalformed, reasonOversized, reasonProtocol, reasonGenesis, reasonRateLimit} {
+	for _, reason := range []string{reasonInvalidBlock, reasonInvalidTx, reasonMalformed, reasonOversized, reasonProtocol, reasonGenesis, reasonRateLimit, reasonStall} {
 		m.penalties.WithLabelValues(reason)
 	}
 	for _, reason := range []string{refusedInactive, refusedPartitioned, refusedBanned} {
