@@ -269,19 +269,18 @@ func (c *Chain) load() error {
 	for _, x := range recs {
 		n := &blockNode{hash: x.hash, header: x.r.header, height: x.r.height, status: x.r.status, txCount: x.r.txCount, size: x.r.size,
 			chainTxCount: uint64(x.r.txCount)} // setParent adds the ancestors' count
-		work := CalcWork(n.header.Bits)
 		if n.height == 0 {
 			if n.hash != c.params.GenesisHash {
 				return fmt.Errorf("%w: genesis %s in database, network %s expects %s", ErrStoreCorrupted, n.hash, c.params.Name, c.params.GenesisHash)
 			}
-			n.chainWork = work
+			n.chainWork = CalcWork(n.header.Bits)
 		} else {
 			parent := c.index[n.header.PrevBlock]
 			if parent == nil || parent.height+1 != n.height {
 				return fmt.Errorf("%w: block %s at height %d has no parent in the index", ErrStoreCorrupted, n.hash, n.height)
 			}
 			n.setParent(parent)
-			n.chainWork = new(big.Int).Add(parent.chainWork, work)
+			n.chainWork = new(big.Int).Add(parent.chainWork, c.work.of(n.header.Bits))
 		}
 		c.addNode(n)
 	}

@@ -122,7 +122,7 @@ func (c *Chain) ProcessHeaders(hdrs []Header) error {
 			}
 			continue
 		}
-		if err := CheckHeaderSanity(hdr, c.params); err != nil {
+		if err := checkHeaderSanity(hdr, h, c.params); err != nil {
 			return err
 		}
 		parent := c.lookupAnyLocked(hdr.PrevBlock)

@@ -10,10 +10,16 @@ import (
 // version, valid bits within the network's PoW limit and a hash that meets
 // them. It is cheap (one SHA-256d) and safe for concurrent use.
 func CheckHeaderSanity(h *Header, p *Params) error {
+	return checkHeaderSanity(h, h.BlockHash(), p)
+}
+
+// checkHeaderSanity is CheckHeaderSanity for a header whose hash the caller
+// has already computed.
+func checkHeaderSanity(h *Header, hash Hash, p *Params) error {
 	if h.Version < 1 {
 		return ruleErr(ErrBadVersion, "block version %d", h.Version)
 	}
-	return CheckProofOfWork(h.BlockHash(), h.Bits, p.PowLimit)
+	return CheckProofOfWork(hash, h.Bits, p.PowLimit)
 }
 
 // CheckBlockSanity applies every context-free block rule except signature
@@ -29,10 +35,7 @@ func CheckBlockSanity(b *Block, p *Params) error {
 // computed once.
 func checkBlockSanity(b *Block, p *Params) (Hash, error) {
 	h := b.Hash()
-	if b.Header.Version < 1 {
-		return h, ruleErr(ErrBadVersion, "block version %d", b.Header.Version)
-	}
-	if err := CheckProofOfWork(h, b.Header.Bits, p.PowLimit); err != nil {
+	if err := checkHeaderSanity(&b.Header, h, p); err != nil {
 		return h, err
 	}
 	if len(b.Txs) == 0 {
