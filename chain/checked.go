@@ -55,10 +55,7 @@ type checkedBlock struct {
 }
 
 func (s *checkedBlocks) add(b *Block, h Hash) {
-	if len(b.Txs) == 0 {
-		return // cannot pass the checks; never recorded
-	}
-	k := weak.Make(b)
+	k := weak.Make(b) // b passed checkBlockSanity: it has a coinbase
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {

@@ -117,10 +117,17 @@ func TestCheckBlockRecordsAreBounded(t *testing.T) {
 	if n := checkedCount(c); n != checkedBlocksMax {
 		t.Fatalf("%d records, want the bound %d", n, checkedBlocksMax)
 	}
-	// The newest records survive; an evicted block is simply checked again.
-	for _, x := range []*Block{blocks[0], blocks[len(blocks)-1]} {
-		if _, err := c.ProcessBlock(x); err != nil && !errors.Is(err, ErrDuplicateBlock) {
-			t.Fatal(err)
-		}
+	// The newest records survive: the last block (worker 1's last, with
+	// at most 4,101 records added after it) finds its record, which
+	// ProcessBlock takes.
+	if _, err := c.ProcessBlock(blocks[len(blocks)-1]); err != nil {
+		t.Fatal(err)
+	}
+	if n := checkedCount(c); n != checkedBlocksMax-1 {
+		t.Fatalf("%d records after processing the newest block, want %d (its record taken)", n, checkedBlocksMax-1)
+	}
+	// An evicted block is simply checked again.
+	if _, err := c.ProcessBlock(blocks[0]); err != nil && !errors.Is(err, ErrDuplicateBlock) {
+		t.Fatal(err)
 	}
 }
