@@ -102,7 +102,15 @@ func (d *adversaryDriver) stall() {
 
 const adversaryLogMax = 32
 
-func newAdversaryDriver(mode adversary.Mode, withholdDepth int, c *chain.Chain, log *slog.Logger) *adversaryDriver {
+// withholdConfig is the withhold mode's settings: the release depth, the
+// give-up distance (0: adversary.DefaultGiveUp) and whether it races only
+// to double-spend its wallet's payments (--withhold-spend).
+type withholdConfig struct {
+	depth, giveUp int
+	spend         bool
+}
+
+func newAdversaryDriver(mode adversary.Mode, wh withholdConfig, c *chain.Chain, log *slog.Logger) *adversaryDriver {
 	d := &adversaryDriver{mode: mode, c: c, log: log.With("component", "adversary", "mode", string(mode)),
 		hidden: map[chain.Hash]*chain.Block{}, ignored: map[chain.Hash]uint64{}, pubHeight: c.Height(),
 		stop: make(chan struct{}), junkEvery: junkEvery}
@@ -110,8 +118,13 @@ func newAdversaryDriver(mode adversary.Mode, withholdDepth int, c *chain.Chain, 
 	case adversary.ModeSelfish:
 		d.strat = adversary.NewSelfish()
 	case adversary.ModeWithhold:
-		d.withhold = adversary.NewWithhold(withholdDepth, 0)
+		if wh.spend {
+			d.withhold = adversary.NewWithholdSpend(wh.depth, wh.giveUp)
+		} else {
+			d.withhold = adversary.NewWithhold(wh.depth, wh.giveUp)
+		}
 		d.strat = d.withhold
+		d.wr.spend = wh.spend
 	case adversary.ModeEquivocate:
 		d.eq = &adversary.Equivocator{}
 	}
@@ -456,15 +469,10 @@ func (v advView) ProcessBlock(b *chain.Block) (chain.ProcessResult, error) {
 	return res, err
 }
 
+// ProcessUnrequestedBlock is ProcessBlock: an adversary wants to see the
+// public chain even where it has less work than its private branch.
 func (v advView) ProcessUnrequestedBlock(b *chain.Block) (chain.ProcessResult, error) {
-	if v.d.ignoring(b) {
-		return chain.ProcessResult{Hash: b.Hash(), Status: chain.StatusSideChain}, nil
-	}
-	// An adversary wants to see the public chain even where it has less
-	// work than its private branch: store it as ProcessBlock does.
-	res, err := v.timedChain.ProcessBlock(b)
-	v.after(res, err)
-	return res, err
+	return v.ProcessBlock(b)
 }
 
 func (v advView) after(res chain.ProcessResult, err error) {

@@ -167,10 +167,8 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	n.c, n.pool, n.started = c, pool, time.Now()
 	n.tc = timedChain{Chain: c, m: cm, log: n.log}
 	if cfg.Adversary != "" {
-		n.adv = newAdversaryDriver(adversary.Mode(cfg.Adversary), cfg.WithholdDepth, c, n.log)
-		if cfg.Adversary == string(adversary.ModeWithhold) {
-			n.adv.configureWithhold(cfg.WithholdDepth, cfg.WithholdGiveUp, cfg.WithholdSpend)
-		}
+		wh := withholdConfig{depth: cfg.WithholdDepth, giveUp: cfg.WithholdGiveUp, spend: cfg.WithholdSpend}
+		n.adv = newAdversaryDriver(adversary.Mode(cfg.Adversary), wh, c, n.log)
 		n.log.Warn("running as an adversary: this node cheats (lab experiments only)", "mode", cfg.Adversary)
 	}
 	n.mu.Unlock()

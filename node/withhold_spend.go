@@ -107,30 +107,9 @@ const spendHistoryMax = 64
 // while a race is on.
 var errSpendBusy = errors.New("a double spend is already racing: wait for its release or give-up (getadversaryinfo)")
 
-// configureWithhold sets the withhold strategy's give-up distance
-// (--withhold-give-up; 0: adversary.DefaultGiveUp) and, with spend, makes
-// it race only to double-spend its wallet's payments (--withhold-spend).
-func (d *adversaryDriver) configureWithhold(depth, giveUp int, spend bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if spend {
-		d.withhold = adversary.NewWithholdSpend(depth, giveUp)
-	} else {
-		d.withhold = adversary.NewWithhold(depth, giveUp)
-	}
-	d.strat = d.withhold
-	d.wr.spend = spend
-}
-
-// spending reports whether wallet payments are double-spent.
-func (d *adversaryDriver) spending() bool {
-	if d.withhold == nil {
-		return false
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.wr.spend
-}
+// spending reports whether wallet payments are double-spent (set once at
+// construction).
+func (d *adversaryDriver) spending() bool { return d.wr.spend }
 
 // doubleSpend starts a race at the current tip, makes the payment with
 // send (which reaches the mempool through paymentSubmitted) and builds
