@@ -28,7 +28,7 @@ func TestCorruptBlockIsFetchedFromPeers(t *testing.T) {
 	cfgA := testConfig(t)
 	cfgA.MetricsListen = ""
 	cfgA.OpenStore = func(string) (chain.Store, error) { return fs, nil }
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	cfgA.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	a, _ := startNode(t, cfgA)
 	b := startExplorerNode(t) // a plain regtest node with RPC

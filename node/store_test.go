@@ -1,44 +1,25 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/faultstore"
 	"github.com/quarrychain/quarry/chain/memstore"
+	"github.com/quarrychain/quarry/chain/testkit"
 	"github.com/quarrychain/quarry/rpc/client"
 	"github.com/quarrychain/quarry/rpc/rpcjson"
 )
 
-// syncBuffer is a log sink safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // faultNode starts a node on a fault-injecting in-memory store and returns
 // it, the store, an RPC caller and a channel closed when Run has returned
 // (its error is then in *runErr).
-func faultNode(t *testing.T, ctx context.Context, logs *syncBuffer, runErr *error) (*Node, *faultstore.Store, func(string, any, ...any) error, <-chan struct{}) {
+func faultNode(t *testing.T, ctx context.Context, logs *testkit.Buffer, runErr *error) (*Node, *faultstore.Store, func(string, any, ...any) error, <-chan struct{}) {
 	t.Helper()
 	fs := faultstore.New(memstore.New())
 	cfg := testConfig(t)
@@ -92,7 +73,7 @@ func TestNodeStopsOnStoreWriteFailure(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var runErr error
-	n, fs, call, done := faultNode(t, ctx, &syncBuffer{}, &runErr)
+	n, fs, call, done := faultNode(t, ctx, &testkit.Buffer{}, &runErr)
 	var addr string
 	if err := call("getnewaddress", &addr); err != nil {
 		t.Fatal(err)
@@ -125,7 +106,7 @@ func TestNodeStopsOnStoreWriteFailure(t *testing.T) {
 func TestNodeReportsCorruptBlock(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	var runErr error
 	n, fs, call, _ := faultNode(t, ctx, logs, &runErr)
 	var addr string
