@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/syndtr/goleveldb/leveldb"
@@ -21,33 +20,16 @@ import (
 	"github.com/quarrychain/quarry/chain/faultstore"
 	"github.com/quarrychain/quarry/chain/leveldbstore"
 	"github.com/quarrychain/quarry/chain/memstore"
+	"github.com/quarrychain/quarry/chain/testkit"
 )
-
-// logBuffer collects log output for assertions; safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) count(substr string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.buf.String(), substr)
-}
 
 func blockKey(h chain.Hash) []byte { return append([]byte{'b'}, h[:]...) }
 
-func faultChain(t *testing.T, g *chaintest.Generator) (*chain.Chain, *faultstore.Store, *logBuffer) {
+func faultChain(t *testing.T, g *chaintest.Generator) (*chain.Chain, *faultstore.Store, *testkit.Buffer) {
 	t.Helper()
 	p := g.Params()
 	fs := faultstore.New(memstore.New())
-	logs := &logBuffer{}
+	logs := &testkit.Buffer{}
 	c, err := chain.New(chain.Config{Params: p, Store: fs, Now: faultNow(p), VerifyWorkers: 1,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
@@ -93,8 +75,8 @@ func TestCorruptBlockIsReportedAndRepaired(t *testing.T) {
 			if got := c.CorruptBlocks(); len(got) != 1 || got[0] != h {
 				t.Fatalf("CorruptBlocks = %v", got)
 			}
-			if n := logs.count("level=ERROR"); n != 1 || logs.count("corrupt") == 0 {
-				t.Fatalf("%d ERROR lines for one damaged block:\n%s", n, logs.buf.String())
+			if n := strings.Count(logs.String(), "level=ERROR"); n != 1 || strings.Count(logs.String(), "corrupt") == 0 {
+				t.Fatalf("%d ERROR lines for one damaged block:\n%s", n, logs.String())
 			}
 			if _, err := c.Block(g.Hash("a3")); err != nil {
 				t.Fatalf("undamaged block: %v", err)
@@ -348,7 +330,7 @@ func TestCorruptBlockAtRestart(t *testing.T) {
 
 	fs2 := faultstore.New(inner)
 	fs2.FailChecksum(blockKey(g.Hash("b3")))
-	logs := &logBuffer{}
+	logs := &testkit.Buffer{}
 	c2, err := chain.New(chain.Config{Params: p, Store: fs2, Now: faultNow(p), VerifyWorkers: 1,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
@@ -358,8 +340,8 @@ func TestCorruptBlockAtRestart(t *testing.T) {
 	if got := c2.CorruptBlocks(); len(got) != 1 || got[0] != g.Hash("b3") {
 		t.Fatalf("CorruptBlocks = %v", got)
 	}
-	if logs.count("level=ERROR") != 1 {
-		t.Fatalf("want one ERROR line:\n%s", logs.buf.String())
+	if strings.Count(logs.String(), "level=ERROR") != 1 {
+		t.Fatalf("want one ERROR line:\n%s", logs.String())
 	}
 	if err := c2.RepairBlock(g.Block("b3")); err != nil {
 		t.Fatal(err)

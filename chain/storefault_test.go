@@ -30,17 +30,6 @@ type faultStep struct {
 	wantKind chain.ErrorKind
 }
 
-// openFaultChain opens a regtest chain of the scenario's parameters on st
-// with the fixed clock and one verification worker.
-func openFaultChain(t *testing.T, p *chain.Params, st chain.Store) *chain.Chain {
-	t.Helper()
-	c, err := chain.New(chain.Config{Params: p, Store: st, Now: faultNow(p), VerifyWorkers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 func newFaultScenario(t *testing.T) *faultScenario {
 	g := chaintest.NewGenerator(t, chain.RegtestParams())
 	for i := 1; i <= 4; i++ {
@@ -146,7 +135,10 @@ func TestStoreFaultEveryCommit(t *testing.T) {
 
 	// Reference run: count the commits.
 	ref := faultstore.New(memstore.New())
-	rc := openFaultChain(t, p, ref)
+	rc, err := chain.New(chain.Config{Params: p, Store: ref, Now: faultNow(p), VerifyWorkers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.replay(t, rc)
 	commits := ref.Commits()
 	if commits < 15 {
@@ -216,9 +208,7 @@ func TestStoreFaultEveryCommit(t *testing.T) {
 // chain; once the disk answers again the block connects.
 func TestStoreReadFaultIsHandled(t *testing.T) {
 	s := newFaultScenario(t)
-	p := s.g.Params()
-	fs := faultstore.New(memstore.New())
-	c := openFaultChain(t, p, fs)
+	c, fs, _ := faultChain(t, s.g)
 	s.g.AcceptAll(t, c, "a1")
 	a := s.g.Addr(0)
 	ioErr := errors.New("input/output error")
@@ -240,9 +230,7 @@ func TestStoreReadFaultIsHandled(t *testing.T) {
 // balance would be wrong data, so a failed state read halts the chain.
 func TestAccountReadFailureHalts(t *testing.T) {
 	s := newFaultScenario(t)
-	p := s.g.Params()
-	fs := faultstore.New(memstore.New())
-	c := openFaultChain(t, p, fs)
+	c, fs, _ := faultChain(t, s.g)
 	s.g.AcceptAll(t, c, "a1")
 	a := s.g.Addr(0)
 	if c.Account(a).Balance == 0 {
