@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/p2p"
 	"github.com/quarrychain/quarry/rpc/rpcjson"
 )
 
@@ -142,9 +143,7 @@ func (d *adversaryDriver) sendJunk(ctx context.Context, kind int) {
 		}
 		var data []byte
 		if kind == junkPushGarbage {
-			payload := []byte("quarry junk: this is not a block either")
-			data = binary.BigEndian.AppendUint32(nil, uint32(1+len(payload)))
-			data = append(append(data, 5), payload...) // type 5: a block frame
+			data = p2p.BlockFrame([]byte("quarry junk: this is not a block either"))
 			what = "a garbage block frame pushed to every peer"
 		} else {
 			data = binary.BigEndian.AppendUint32(nil, 1<<30)

@@ -86,15 +86,19 @@ func (n *Node) join(ps *pubsub.PubSub, name string, v pubsub.ValidatorEx) (*pubs
 
 // verdict is a validation outcome with its metric label.
 func (n *Node) verdict(topic string, r pubsub.ValidationResult) pubsub.ValidationResult {
-	label := resultAccept
-	switch r {
-	case pubsub.ValidationIgnore:
-		label = resultIgnore
-	case pubsub.ValidationReject:
-		label = resultReject
-	}
-	n.m.gossipReceived.WithLabelValues(topic, label).Inc()
+	n.m.gossipReceived.WithLabelValues(topic, resultOf(r)).Inc()
 	return r
+}
+
+// resultOf is a validation outcome's metric label.
+func resultOf(r pubsub.ValidationResult) string {
+	switch r {
+	case pubsub.ValidationAccept:
+		return resultAccept
+	case pubsub.ValidationReject:
+		return resultReject
+	}
+	return resultIgnore
 }
 
 // validateBlock is the block topic's validator. It decodes once (the block

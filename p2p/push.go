@@ -100,6 +100,11 @@ func (n *Node) writePush(s network.Stream, data []byte) error {
 	return nil
 }
 
+// BlockFrame returns payload framed as a block message of the sync and
+// push protocols (for the junk adversary mode, which pushes malformed
+// payloads in well-formed frames).
+func BlockFrame(payload []byte) []byte { return appendFrame(nil, msgBlock, payload) }
+
 func appendFrame(b []byte, typ byte, payload []byte) []byte {
 	l := uint32(1 + len(payload))
 	b = append(b, byte(l>>24), byte(l>>16), byte(l>>8), byte(l), typ)
@@ -142,14 +147,7 @@ func (n *Node) handlePush(s network.Stream) {
 		return
 	}
 	v, res := n.checkPeerBlock(p, b)
-	result := resultIgnore
-	switch v {
-	case pubsub.ValidationAccept:
-		result = resultAccept
-	case pubsub.ValidationReject:
-		result = resultReject
-	}
-	n.m.pushesReceived.WithLabelValues(result).Inc()
+	n.m.pushesReceived.WithLabelValues(resultOf(v)).Inc()
 	_ = s.Close() // the sender's SendBlock returns: the block is judged
 	if v != pubsub.ValidationAccept {
 		return
