@@ -12,6 +12,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/rpcclient"
 
+	"github.com/quarrychain/quarry/chain/testkit"
 	"github.com/quarrychain/quarry/node/buildinfo"
 	"github.com/quarrychain/quarry/rpc/client"
 )
@@ -286,15 +287,11 @@ func asRPCError(err error, out **btcjson.RPCError) bool {
 func connectPeers(ctx context.Context, t *testing.T, from, to *Node) {
 	t.Helper()
 	callNode := func(n *Node, method string, out any, args ...any) error {
-		user, pass, err := client.ReadCookie(n.cfg.DataDir)
-		if err != nil {
-			return err
-		}
 		params, err := client.Params(args...)
 		if err != nil {
 			return err
 		}
-		return client.New("http://"+n.RPCAddr(), user, pass).Call(ctx, method, params, out)
+		return rpcClient(t, n).Call(ctx, method, params, out)
 	}
 	var ni struct {
 		LocalPeerID    string `json:"localpeerid"`
@@ -318,23 +315,14 @@ func connectPeers(ctx context.Context, t *testing.T, from, to *Node) {
 	if err := callNode(from, "addnode", nil, target+"/p2p/"+ni.LocalPeerID, "onetry"); err != nil {
 		t.Fatalf("addnode: %v", err)
 	}
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		var na, nb int
+	var na, nb int
+	testkit.WaitFor(t, 30*time.Second, "both peers to see the connection", func() bool {
 		if err := callNode(from, "getconnectioncount", &na); err != nil {
 			t.Fatal(err)
 		}
 		if err := callNode(to, "getconnectioncount", &nb); err != nil {
 			t.Fatal(err)
 		}
-		if na == 1 && nb == 1 {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("peers not connected: %d and %d connections", na, nb)
-		case <-tick.C:
-		}
-	}
+		return na == 1 && nb == 1
+	})
 }
