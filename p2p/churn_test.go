@@ -1,23 +1,18 @@
 package p2p
 
 import (
-	"bufio"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
-	"sync"
+	"runtime/pprof"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/peerstore"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
 	"github.com/quarrychain/quarry/chain/testkit"
 )
@@ -50,6 +45,7 @@ type stateCounts struct {
 	TopicPeers int // gossip peers of the block topic
 	Protected  int // of the peers passed to stateCounts, those the connection manager protects
 	Bandwidth  int // peers with byte counters
+	GossipCtx  int // contexts registered with gossipsub's context
 }
 
 // stateCounts returns the sizes; departed lists peers that left, whose
@@ -87,153 +83,33 @@ func (n *Node) stateCounts(departed ...peer.ID) stateCounts {
 	if n.bwc != nil {
 		c.Bandwidth = n.bwc.peerCount()
 	}
+	if n.psCtx != nil {
+		c.GossipCtx = n.psCtx.childCount()
+	}
 	n.mu.Unlock()
 	c.Planner = int(n.planPeers.Load())
 	c.TopicPeers = n.topicPeers(topicBlocks)
 	return c
 }
 
-// churnKind is how a churned peer behaves.
-type churnKind int
-
-const (
-	churnHonest    churnKind = iota // answers status, asks the node's status, gossips
-	churnMalformed                  // answers status with a wrong message type: banned
-	churnStaller                    // never answers: a stall (50 points), disconnected
-)
-
-func (k churnKind) String() string {
-	return [...]string{"honest", "malformed", "staller"}[k]
-}
-
-// churnPeer is a raw libp2p host with a fresh identity that speaks
-// gossipsub and the sync protocol, and that nothing retains once closed.
-type churnPeer struct {
-	kind   churnKind
-	h      host.Host
-	cancel context.CancelFunc
-	done   chan struct{} // closed by close: a staller's handlers return
-	once   sync.Once
-}
-
-func newChurnPeer(victim *testNode, kind churnKind) (*churnPeer, error) {
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.DisableRelay(), libp2p.DisableMetrics())
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cp := &churnPeer{kind: kind, h: h, cancel: cancel, done: make(chan struct{})}
-	st := victim.n.ourStatus() // the same chain: nothing to sync
-	h.SetStreamHandler(victim.n.proto, func(s network.Stream) {
-		_ = s.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, _, err := readFrame(s, 1<<20); err != nil {
-			_ = s.Reset()
-			return
-		}
-		switch kind {
-		case churnHonest:
-			_ = writeFrame(s, msgStatus, encodeStatus(st))
-			_ = s.Close()
-		case churnMalformed:
-			_ = writeFrame(s, msgNotFound, make([]byte, 32))
-			_ = s.Close()
-		case churnStaller:
-			<-cp.done
-			_ = s.Reset()
-		}
-	})
-	p := victim.n.cfg.Params
-	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign), pubsub.WithNoAuthor(),
-		pubsub.WithMessageIdFn(gossipMessageID))
-	if err == nil {
-		for _, name := range []string{p.BlockTopic(), p.TxTopic()} {
-			var t *pubsub.Topic
-			if t, err = ps.Join(name); err != nil {
-				break
-			}
-			if _, err = t.Subscribe(); err != nil {
-				break
-			}
-		}
-	}
-	if err != nil {
-		cp.close()
-		return nil, err
-	}
-	return cp, nil
-}
-
-// close stops the peer (idempotent).
-func (cp *churnPeer) close() {
-	cp.once.Do(func() {
-		close(cp.done)
-		cp.cancel()
-		_ = cp.h.Close()
-	})
-}
-
-// askStatus sends the node a status request, as a peer does on connecting.
-func (cp *churnPeer) askStatus(victim *testNode) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := cp.h.NewStream(ctx, victim.n.ID(), victim.n.proto)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = s.Close() }()
-	_ = s.SetDeadline(time.Now().Add(5 * time.Second))
-	if err := writeFrame(s, msgStatus, encodeStatus(victim.n.ourStatus())); err != nil {
-		return err
-	}
-	_ = s.CloseWrite()
-	_, err = expect(bufio.NewReader(s), msgStatus, maxStatusFrame)
-	return err
-}
-
-// churnWave connects len(kinds) fresh peers to the victim, waits until
-// each has been dealt with (honest: status exchanged both ways and a
-// gossip peer; malformed: banned and dropped; staller: penalised and
+// churnWave has ch connect len(kinds) fresh peers to the victim, waits
+// until each has been dealt with (honest: status exchanged both ways and
+// a gossip peer; malformed: banned and dropped; staller: penalised and
 // dropped), closes them all and waits until the victim has no peer left.
-func churnWave(tb testing.TB, victim *testNode, kinds []churnKind) []peer.ID {
+func churnWave(tb testing.TB, victim *testNode, ch churner, kinds []churnKind) []peer.ID {
 	tb.Helper()
-	var peers []*churnPeer
-	var ids []peer.ID
-	defer func() {
-		for _, cp := range peers {
-			cp.close()
-		}
-	}()
-	for _, k := range kinds {
-		cp, err := newChurnPeer(victim, k)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		peers = append(peers, cp)
-		ids = append(ids, cp.h.ID())
-	}
-	vi := peer.AddrInfo{ID: victim.n.ID(), Addrs: victim.n.host().Addrs()}
-	for _, cp := range peers {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := cp.h.Connect(ctx, vi)
-		cancel()
-		if err != nil {
-			tb.Fatalf("%s peer: connect: %v", cp.kind, err)
-		}
-		if cp.kind == churnHonest {
-			if err := cp.askStatus(victim); err != nil {
-				tb.Fatalf("honest peer: status request: %v", err)
-			}
-		}
+	ids, err := ch.start(kinds)
+	if err != nil {
+		_ = ch.stop()
+		tb.Fatal(err)
 	}
 	testkit.WaitFor(tb, 30*time.Second, "every churned peer dealt with", func() bool {
 		infos := map[peer.ID]PeerInfo{}
 		for _, pi := range victim.n.Peers() {
 			infos[pi.ID] = pi
 		}
-		for _, cp := range peers {
-			id := cp.h.ID()
-			switch cp.kind {
+		for i, id := range ids {
+			switch kinds[i] {
 			case churnHonest:
 				if !infos[id].HasStatus || !victim.n.isConnected(id) {
 					return false
@@ -253,10 +129,9 @@ func churnWave(tb testing.TB, victim *testNode, kinds []churnKind) []peer.ID {
 		}
 		return true
 	})
-	for _, cp := range peers {
-		cp.close()
+	if err := ch.stop(); err != nil {
+		tb.Fatal(err)
 	}
-	peers = nil
 	testkit.WaitFor(tb, 20*time.Second, "no peer left", func() bool {
 		c := victim.n.stateCounts()
 		return c.Connected == 0 && c.PeerSet == 0 && c.Planner == 0 && c.TopicPeers == 0 && c.ToClose == 0
@@ -266,15 +141,17 @@ func churnWave(tb testing.TB, victim *testNode, kinds []churnKind) []peer.ID {
 
 // waitForgotten moves the victim's clock past peerstoreGrace and waits
 // until its peerstore holds no other peer and the connection manager
-// protects none of the departed ones.
+// protects none of the departed ones, and gossipsub holds no context of
+// theirs.
 func waitForgotten(tb testing.TB, victim *testNode, clk *offsetClock, departed []peer.ID) stateCounts {
 	tb.Helper()
 	clk.advance(peerstoreGrace + time.Second)
 	victim.n.wake(victim.n.wakeDial)
 	var c stateCounts
 	testkit.WaitFor(tb, 20*time.Second, "departed peers forgotten", func() bool {
+		runtime.GC() // collects gossipsub's contexts of departed peers
 		c = victim.n.stateCounts(departed...)
-		return c.Peerstore == 0 && c.WithAddrs == 0 && c.Gone == 0 && c.Protected == 0 && c.Bandwidth == 0
+		return c.Peerstore == 0 && c.WithAddrs == 0 && c.Gone == 0 && c.Protected == 0 && c.Bandwidth == 0 && c.GossipCtx == 0
 	})
 	return c
 }
@@ -316,10 +193,12 @@ func TestPeerChurnBounded(t *testing.T) {
 	const total, wave = 200, 10
 	clk := &offsetClock{}
 	victim := startChurnVictim(t, clk)
+	ch := &localChurner{tg: targetOf(victim)}
+	defer func() { _ = ch.stop() }()
 	bans, stallers := 0, 0
 	for first := 0; first < total; first += wave {
 		kinds := churnKinds(first, wave)
-		departed := churnWave(t, victim, kinds)
+		departed := churnWave(t, victim, ch, kinds)
 		for _, k := range kinds {
 			switch k {
 			case churnMalformed:
@@ -401,42 +280,50 @@ func TestRememberedScoresBounded(t *testing.T) {
 }
 
 // BenchmarkPeerChurnHeap reports the heap (after a GC: in use, and live
-// bytes) of a node that has met 0, 100, 200 and 400 peers with fresh identities, churned
-// as in TestPeerChurnBounded. It takes about four minutes (it waits for
-// the resource manager's collections). Run it once:
+// bytes) of a node that has met 0, 200, 400, 800 and 1,600 peers with
+// fresh identities, churned as in TestPeerChurnBounded, and the live
+// bytes added per peer over the last doubling. The churned peers run in
+// a child process, so the figures are the node's alone. It takes about
+// seven minutes (it waits for the resource manager's collections). Run
+// it once:
 //
 //	go test -run '^$' -bench 'PeerChurnHeap$' -benchtime 1x ./p2p/
 //
-// The figures are those of the whole test process, which also holds
-// the closed churned peers' hosts until they are collected. Some of
-// go-libp2p's per-peer caches expire with time, not with a count:
-// gossipsub's address book for peer exchange (signed peer records kept
-// for RecentlyConnectedAddrTTL, 15 minutes; go-libp2p-pubsub has no
-// option to turn it off) and the bandwidth counter's per-peer meters
-// (trimmed after 10 idle minutes).
-func BenchmarkPeerChurnHeap(b *testing.B) { benchChurnHeap(b, 0) }
-
-// BenchmarkPeerChurnHeapSettled is BenchmarkPeerChurnHeap followed by a
-// 16-minute wait, once those caches have expired (about 20 minutes):
+// What a departed peer may leave: its ban (one peer in five is banned;
+// the list is capped at maxBans), its remembered score (the stallers;
+// capped at maxScoreMemory), go-libp2p's record of peers that left in
+// the last two minutes (the peerstore manager's grace period), and the
+// buckets of go-libp2p's segmented per-peer maps (256 segments each,
+// which stop growing once every segment has held a peer).
 //
-//	go test -run '^$' -bench PeerChurnHeapSettled -benchtime 1x -timeout 30m ./p2p/
-func BenchmarkPeerChurnHeapSettled(b *testing.B) {
-	benchChurnHeap(b, peerstore.RecentlyConnectedAddrTTL+time.Minute)
-}
-
-func benchChurnHeap(b *testing.B, settle time.Duration) {
+// With QUARRY_CHURN_PROFILES=DIR it also writes a heap profile at each
+// mark (DIR/heap-0 ...); add -memprofilerate 256 for small objects and
+// compare two marks with
+//
+//	go tool pprof -sample_index=inuse_space -top -base DIR/heap-800 DIR/heap-1600
+func BenchmarkPeerChurnHeap(b *testing.B) {
 	const wave = 10
 	clk := &offsetClock{}
 	victim := startChurnVictim(b, clk)
-	// Both the heap in use (spans holding objects) and the live bytes:
-	// the first includes fragmentation that a long-lived object keeps.
-	heap := func(at string) {
+	live := map[int]uint64{}
+	heap := func(mark int) {
 		var ms runtime.MemStats
 		runtime.GC()
 		runtime.GC()
 		runtime.ReadMemStats(&ms)
-		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "MiB-inuse@"+at)
-		b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "MiB-live@"+at)
+		live[mark] = ms.HeapAlloc
+		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), fmt.Sprint("MiB-inuse@", mark))
+		b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), fmt.Sprint("MiB-live@", mark))
+		if dir := os.Getenv("QUARRY_CHURN_PROFILES"); dir != "" {
+			f, err := os.Create(filepath.Join(dir, fmt.Sprint("heap-", mark)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := pprof.WriteHeapProfile(f); err != nil {
+				b.Fatal(err)
+			}
+			_ = f.Close()
+		}
 	}
 	// go-libp2p's resource manager keeps a departed peer's scopes until
 	// its garbage collection, once a minute of real time; each figure is
@@ -448,24 +335,24 @@ func benchChurnHeap(b *testing.B, settle time.Duration) {
 	rmCollected := func() {
 		testkit.WaitFor(b, 3*time.Minute, "the resource manager to drop departed peers", func() bool { return len(rm.ListPeers()) == 0 })
 	}
+	ch := newProcChurner(b, targetOf(victim))
 	// A first wave warms up the caches that do not depend on the number
 	// of peers (gossipsub, the resource manager, sync buffers).
-	waitForgotten(b, victim, clk, churnWave(b, victim, churnKinds(0, wave)))
+	waitForgotten(b, victim, clk, churnWave(b, victim, ch, churnKinds(0, wave)))
 	met := 0
-	for _, mark := range []int{0, 100, 200, 400} {
+	marks := []int{0, 200, 400, 800, 1600}
+	for _, mark := range marks {
 		for ; met < mark; met += wave {
-			waitForgotten(b, victim, clk, churnWave(b, victim, churnKinds(met, wave)))
+			waitForgotten(b, victim, clk, churnWave(b, victim, ch, churnKinds(met, wave)))
 		}
 		rmCollected()
-		heap(fmt.Sprint(mark))
+		heap(mark)
 	}
-	b.ReportMetric(float64(victim.n.stateCounts().Peerstore), "peerstore@400")
-	if settle > 0 {
-		t := time.NewTimer(settle) // go-libp2p's caches expire on the real clock
-		<-t.C
-		rmCollected()
-		heap("400-settled")
-	}
+	last, prev := marks[len(marks)-1], marks[len(marks)-2]
+	b.ReportMetric((float64(live[last])-float64(live[prev]))/float64(last-prev), fmt.Sprintf("B/peer@%d-%d", prev, last))
+	c := victim.n.stateCounts()
+	b.ReportMetric(float64(c.Bans), "bans")
+	b.ReportMetric(float64(c.ScoreLeft), "scores-kept")
 }
 
 // TestPartitionedPeerForgottenAfterHeal: a departed peer that is
@@ -474,7 +361,7 @@ func benchChurnHeap(b *testing.B, settle time.Duration) {
 func TestPartitionedPeerForgottenAfterHeal(t *testing.T) {
 	clk := &offsetClock{}
 	victim := startChurnVictim(t, clk)
-	cp, err := newChurnPeer(victim, churnHonest)
+	cp, err := newChurnPeer(targetOf(victim), churnHonest)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -191,10 +191,12 @@
 // counters go with it (byteCounter, bandwidth.go: go-libp2p's own
 // bandwidth counter keeps a rate meter per peer that its TrimIdle never
 // deletes in go-flow-metrics v0.3.0). What go-libp2p keeps beyond that
-// expires with time: the resource manager's peer scopes within a minute,
-// and gossipsub's peer-exchange address book (signed peer records, which
-// it stores even with peer exchange off) when their address TTL runs out
-// (its address book collects expired entries every minute).
+// expires with time: the resource manager's peer scopes within a minute
+// and the peerstore manager's list of departed peers within two. gossipsub
+// would keep two more things per peer met, its signed peer record for 15
+// minutes (in an address book for peer exchange, which quarry does not
+// use) and its writer's context until the router stops; the host and
+// context gossipsub is given keep it from holding either (gossiphost.go).
 //
 // # Penalties, bans, partitions
 //

@@ -39,7 +39,10 @@ func (n *Node) maxGossipSize() int {
 // validators and subscribes. ctx bounds the router's lifetime and must be
 // cancelled before the host is closed.
 func (n *Node) startGossip(ctx context.Context, h host.Host) (*pubsub.PubSub, *pubsub.Subscription, *pubsub.Subscription, error) {
-	ps, err := pubsub.NewGossipSub(ctx, h,
+	// See gossiphost.go for what the host and context given to gossipsub
+	// hold back.
+	pctx := newWeakParent(ctx)
+	ps, err := pubsub.NewGossipSub(pctx, gossipHost{h},
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithNoAuthor(),
 		pubsub.WithMessageIdFn(gossipMessageID),
@@ -64,7 +67,7 @@ func (n *Node) startGossip(ctx context.Context, h host.Host) (*pubsub.PubSub, *p
 		return nil, nil, nil, err
 	}
 	n.mu.Lock()
-	n.blockT, n.txT = bt, tt
+	n.blockT, n.txT, n.psCtx = bt, tt, pctx
 	n.mu.Unlock()
 	return ps, bsub, tsub, nil
 }

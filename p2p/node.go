@@ -62,6 +62,7 @@ type Node struct {
 	h       host.Host
 	bwc     *byteCounter
 	ps      *pubsub.PubSub
+	psCtx   *weakParent // gossipsub's context
 	blockT  *pubsub.Topic
 	txT     *pubsub.Topic
 	toClose map[peer.ID]struct{}
