@@ -69,7 +69,7 @@
 // messages (ReceivedFrom is this host) and accept them without the duplicate
 // check, because PublishBlock is called after the block was connected.
 //
-// Sync protocol (wire.go, sync.go, serve.go). Protocol ID
+// Sync protocol (wire.go, sync.go, exchange.go, serve.go). Protocol ID
 // /quarry/<network>/sync/1; one request per stream, then the reply. Frames
 // are a 4-byte big-endian length, a type byte and a payload; every read has
 // a hard cap for its position (requests 3.3 KB, status 142 B, headers
@@ -143,7 +143,9 @@
 // below (a push counts as a request), a deadline of RequestTimeout and the
 // block frame cap, then exactly the checks and penalties of a gossiped
 // block; an oversized, empty, mistyped or undecodable frame costs 100, a
-// stream cut short is a transport failure. A pushed block that becomes the
+// stream cut short is a transport failure. The sending side is the sync
+// client's (exchange): the stream is reset when the caller's context or
+// RequestTimeout ends. A pushed block that becomes the
 // receiver's tip is relayed on the block topic, so it spreads through the
 // receiver's side of the network; one that joins a side branch is kept,
 // not relayed. The equivocate adversary mode uses it to show different

@@ -39,10 +39,7 @@ func PushProtocolID(p *chain.Params) protocol.ID {
 // ErrNotConnected. The stream is bounded by ctx and Config.RequestTimeout.
 // Safe for concurrent use.
 func (n *Node) SendBlock(ctx context.Context, p peer.ID, b *chain.Block) error {
-	raw := b.Bytes()
-	frame := make([]byte, 0, frameHeaderLen+1+len(raw))
-	frame = appendFrame(frame, msgBlock, raw)
-	return n.sendPush(ctx, p, frame)
+	return n.sendPush(ctx, p, newFrame(msgBlock, b.Bytes()))
 }
 
 // SendRawPush writes data as is (no framing, no checks) on a new
@@ -53,6 +50,8 @@ func (n *Node) SendRawPush(ctx context.Context, p peer.ID, data []byte) error {
 	return n.sendPush(ctx, p, data)
 }
 
+// sendPush sends data on a new block-push stream to p and waits until p
+// has judged it (see exchange), counting the result.
 func (n *Node) sendPush(ctx context.Context, p peer.ID, data []byte) error {
 	h := n.host()
 	if h == nil {
@@ -64,52 +63,25 @@ func (n *Node) sendPush(ctx context.Context, p peer.ID, data []byte) error {
 	if h.Network().Connectedness(p) != network.Connected {
 		return newErr(ErrNotConnected, "push to %s", p)
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-	defer cancel()
-	s, err := h.NewStream(network.WithNoDial(ctx, "block push"), p, n.pushProto())
-	if err != nil {
-		n.m.pushesSent.WithLabelValues(resultError).Inc()
-		return fmt.Errorf("push stream to %s: %w", p, err)
-	}
-	deadline, _ := ctx.Deadline()
-	_ = s.SetDeadline(deadline)
-	err = n.writePush(s, data)
-	if err != nil {
-		_ = s.Reset()
+	if err := n.exchange(ctx, h, p, n.pushProto(), data, awaitPushClose); err != nil {
 		n.m.pushesSent.WithLabelValues(resultError).Inc()
 		return fmt.Errorf("push to %s: %w", p, err)
 	}
-	_ = s.Close()
 	n.m.pushesSent.WithLabelValues(resultOK).Inc()
 	return nil
 }
 
-// writePush writes data, closes our side and waits for the receiver to
-// close its side (it has then judged the block).
-func (n *Node) writePush(s network.Stream, data []byte) error {
-	if _, err := s.Write(data); err != nil {
-		return err
-	}
-	if err := s.CloseWrite(); err != nil {
-		return err
-	}
-	// The receiver sends nothing; EOF says it is done.
-	if _, err := io.Copy(io.Discard, io.LimitReader(s, 1)); err != nil {
-		return err
-	}
-	return nil
+// awaitPushClose reads the reply to a push: the receiver sends nothing and
+// closes the stream once it has judged the block, so EOF says it is done.
+func awaitPushClose(r io.Reader) error {
+	_, err := io.Copy(io.Discard, io.LimitReader(r, 1))
+	return err
 }
 
 // BlockFrame returns payload framed as a block message of the sync and
 // push protocols (for the junk adversary mode, which pushes malformed
 // payloads in well-formed frames).
-func BlockFrame(payload []byte) []byte { return appendFrame(nil, msgBlock, payload) }
-
-func appendFrame(b []byte, typ byte, payload []byte) []byte {
-	l := uint32(1 + len(payload))
-	b = append(b, byte(l>>24), byte(l>>16), byte(l>>8), byte(l), typ)
-	return append(b, payload...)
-}
+func BlockFrame(payload []byte) []byte { return newFrame(msgBlock, payload) }
 
 // pushProto is this node's block-push protocol ID.
 func (n *Node) pushProto() protocol.ID { return PushProtocolID(n.cfg.Params) }

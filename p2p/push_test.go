@@ -74,6 +74,55 @@ func TestPushReachesOnePeerAndIsRelayed(t *testing.T) {
 	}
 }
 
+// TestSendBlockEndsWithCtx: SendBlock is bounded by its context, not only
+// by RequestTimeout: when the context is cancelled while the receiver holds
+// the stream without judging the block, SendBlock resets the stream and
+// returns an error at once.
+func TestSendBlockEndsWithCtx(t *testing.T) {
+	p := chain.RegtestParams()
+	g := chaintest.NewGenerator(t, p)
+	a := startNode(t, "a", nil, func(c *Config) { c.RequestTimeout = time.Hour })
+	e := newEvilPeer(t, p, nil)
+	held := make(chan struct{})
+	release := make(chan struct{})
+	e.h.SetStreamHandler(PushProtocolID(p), func(s network.Stream) {
+		_, _ = io.Copy(io.Discard, s) // the block, then the sender's EOF
+		close(held)
+		<-release // never judges the block
+		_ = s.Reset()
+	})
+	t.Cleanup(func() { close(release) }) // before the evil host closes
+	e.connect(t, a)
+	testkit.WaitFor(t, 10*time.Second, "a connected to the receiver", func() bool {
+		return a.n.host().Network().Connectedness(e.h.ID()) == network.Connected
+	})
+
+	bound := testkit.Context(t, 10*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- a.n.SendBlock(ctx, e.h.ID(), g.Next("x", chaintest.GenesisName)) }()
+	select {
+	case <-held:
+	case err := <-done:
+		t.Fatalf("SendBlock returned %v before the receiver held the stream", err)
+	case <-bound.Done():
+		t.Fatal("the receiver never got the push")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("SendBlock succeeded although the block was never judged")
+		}
+	case <-bound.Done():
+		t.Fatal("SendBlock still waits after its context was cancelled")
+	}
+	if v := testutil.ToFloat64(a.n.m.pushesSent.WithLabelValues(resultError)); v != 1 {
+		t.Errorf("a counted %v failed pushes, want 1", v)
+	}
+}
+
 // TestPushJunkIsPenalised: a peer that pushes an oversized, empty,
 // mistyped or undecodable frame, or an invalid block, is banned and
 // dropped, and the invalid block is not stored; a push cut short (a

@@ -5,11 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
-	"os"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/quarrychain/quarry/chain"
@@ -18,48 +15,16 @@ import (
 // Sync-protocol client: status requests, header and block downloads, and
 // the loops that drive them. The server side is in serve.go.
 
-// request opens a stream to p, sends one request frame and hands the reply
-// reader to read. The stream never dials (the peer must be connected) and
-// carries a deadline of Config.RequestTimeout.
+// request sends one sync-protocol request frame to p and hands the reply,
+// buffered, to read (see exchange). The peer must be connected.
 func (n *Node) request(parent context.Context, p peer.ID, typ byte, payload []byte, read func(r io.Reader) error) error {
 	h := n.host()
 	if h == nil {
 		return newErr(ErrNotRunning, "request to %s", p)
 	}
-	ctx, cancel := context.WithTimeout(network.WithNoDial(parent, "sync"), n.cfg.RequestTimeout)
-	defer cancel()
-	s, err := h.NewStream(ctx, p, n.proto)
-	if err != nil {
-		return err
-	}
-	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
-	defer stop()
-	_ = s.SetDeadline(time.Now().Add(n.cfg.RequestTimeout))
-	if err := writeFrame(s, typ, payload); err != nil {
-		_ = s.Reset()
-		return err
-	}
-	_ = s.CloseWrite()
-	if err := read(bufio.NewReader(s)); err != nil {
-		_ = s.Reset()
-		return n.classifyTimeout(parent, ctx, p, err)
-	}
-	return s.Close()
-}
-
-// classifyTimeout turns a failure caused by the request's own deadline
-// (while the caller's context is still live) into ErrTimeout: the peer
-// accepted the request and stalled, which costs it standing.
-func (n *Node) classifyTimeout(parent, ctx context.Context, p peer.ID, err error) error {
-	if parent.Err() != nil {
-		return err
-	}
-	var ne net.Error
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
-		errors.As(err, &ne) && ne.Timeout() {
-		return wrapErr(ErrTimeout, err, "peer %s, after %s", p, n.cfg.RequestTimeout)
-	}
-	return err
+	return n.exchange(parent, h, p, n.proto, newFrame(typ, payload), func(r io.Reader) error {
+		return read(bufio.NewReader(r))
+	})
 }
 
 // expect reads one frame of the wanted type.

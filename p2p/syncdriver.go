@@ -82,61 +82,13 @@ type connectVerdict struct {
 	lost bool // no block was handed over
 }
 
-// connectQueue carries blocks from the sync loop to the connector in the
-// order the planner named them. Safe for concurrent use.
-type connectQueue struct {
-	mu   sync.Mutex
-	jobs []connectJob
-	wake chan struct{}
-}
-
-func (q *connectQueue) push(jobs ...connectJob) {
-	q.mu.Lock()
-	q.jobs = append(q.jobs, jobs...)
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (q *connectQueue) take() []connectJob {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	jobs := q.jobs
-	q.jobs = nil
-	return jobs
-}
-
 // connectReport is how many verdicts the connector collects before it
 // reports them to the sync loop (each report frees window space).
 const connectReport = 32
 
-// syncQueue collects inputs from callbacks and request goroutines without
-// blocking them. Safe for concurrent use.
-type syncQueue struct {
-	mu   sync.Mutex
-	in   []syncInput
-	wake chan struct{}
-}
-
-func (q *syncQueue) push(in syncInput) {
-	q.mu.Lock()
-	q.in = append(q.in, in)
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (q *syncQueue) take() []syncInput {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	in := q.in
-	q.in = nil
-	return in
-}
+// syncQueue is the sync loop's inbox: callbacks, request goroutines and
+// the connector post their reports to it without blocking.
+type syncQueue = inbox[syncInput]
 
 func (n *Node) pushSync(in syncInput) { n.syncQ.push(in) }
 
@@ -153,7 +105,7 @@ type syncDriver struct {
 	busy    map[peer.ID]int // requests in flight per peer
 	lastTip chain.Hash
 	wasDone bool
-	cq      *connectQueue
+	cq      *inbox[connectJob] // to the connector, in the order the planner named the blocks
 }
 
 // syncLoop runs headers-first sync until ctx ends; it returns after every
@@ -168,7 +120,7 @@ func (n *Node) syncLoop(ctx context.Context) error {
 		busy:    make(map[peer.ID]int),
 		lastTip: best.Hash,
 		wasDone: true,
-		cq:      &connectQueue{wake: make(chan struct{}, 1)},
+		cq:      newInbox[connectJob](),
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -297,7 +249,7 @@ func (d *syncDriver) act(ctx context.Context, wg *sync.WaitGroup, r Ready) {
 // them, in its own goroutine so that the loop keeps requests flowing while
 // blocks connect, and reports the verdicts back to the loop in groups of
 // connectReport. It returns when ctx ends.
-func (n *Node) connector(ctx context.Context, q *connectQueue) {
+func (n *Node) connector(ctx context.Context, q *inbox[connectJob]) {
 	var out []connectVerdict
 	flush := func() {
 		if len(out) > 0 {

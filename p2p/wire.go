@@ -71,21 +71,32 @@ func maxBlockFrame(p *chain.Params) int {
 // frame header and the payload are written in turn, so that a block is not
 // copied into a frame buffer first; to anything else, in one Write.
 func writeFrame(w io.Writer, typ byte, payload []byte) error {
+	bw, ok := w.(*bufio.Writer)
+	if !ok {
+		_, err := w.Write(newFrame(typ, payload))
+		return err
+	}
 	var hdr [frameHeaderLen + 1]byte
 	binary.BigEndian.PutUint32(hdr[:], uint32(1+len(payload)))
 	hdr[frameHeaderLen] = typ
-	if bw, ok := w.(*bufio.Writer); ok {
-		if _, err := bw.Write(hdr[:]); err != nil {
-			return err
-		}
-		_, err := bw.Write(payload)
+	if _, err := bw.Write(hdr[:]); err != nil {
 		return err
 	}
-	buf := make([]byte, len(hdr)+len(payload))
-	copy(buf, hdr[:])
-	copy(buf[len(hdr):], payload)
-	_, err := w.Write(buf)
+	_, err := bw.Write(payload)
 	return err
+}
+
+// newFrame returns payload framed as one message of type typ, in a buffer
+// of the frame's size.
+func newFrame(typ byte, payload []byte) []byte {
+	return appendFrame(make([]byte, 0, frameHeaderLen+1+len(payload)), typ, payload)
+}
+
+// appendFrame appends payload framed as one message of type typ to b.
+func appendFrame(b []byte, typ byte, payload []byte) []byte {
+	l := uint32(1 + len(payload))
+	b = append(b, byte(l>>24), byte(l>>16), byte(l>>8), byte(l), typ)
+	return append(b, payload...)
 }
 
 // readFrame reads one frame whose type+payload is at most maxLen bytes. A
