@@ -38,7 +38,9 @@ type Node struct {
 	statics []peer.AddrInfo
 	ready   chan struct{}
 	track   tracker
-	syncQ   syncQueue
+	// syncQ holds the sync loop's inputs: callbacks, request goroutines
+	// and the connector post to it without blocking.
+	syncQ *inbox[syncInput]
 
 	wakeStatus chan struct{}
 	wakeDial   chan struct{}
@@ -124,9 +126,9 @@ func New(cfg Config) (*Node, error) {
 		set:        peerSet{peers: make(map[peer.ID]*peerState), scoreLeft: make(map[peer.ID]int), gone: make(map[peer.ID]time.Time)},
 		dialer:     dialer{targets: make(map[peer.ID]*dialTarget)},
 		toClose:    make(map[peer.ID]struct{}),
+		syncQ:      newInbox[syncInput](),
 	}
 	n.gate.self = id
-	n.syncQ.wake = make(chan struct{}, 1)
 	bans, err := loadBans(cfg.DataDir, cfg.Now())
 	if err != nil {
 		return nil, wrapErr(ErrBadConfig, err, "ban list")

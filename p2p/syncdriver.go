@@ -86,10 +86,6 @@ type connectVerdict struct {
 // reports them to the sync loop (each report frees window space).
 const connectReport = 32
 
-// syncQueue is the sync loop's inbox: callbacks, request goroutines and
-// the connector post their reports to it without blocking.
-type syncQueue = inbox[syncInput]
-
 func (n *Node) pushSync(in syncInput) { n.syncQ.push(in) }
 
 // requestSync asks p for headers once: it relayed a block we cannot
