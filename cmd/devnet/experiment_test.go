@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -113,4 +114,87 @@ func TestAdversaryExperiments(t *testing.T) {
 			}
 		}
 	})
+}
+
+// devnet runs the program with args and returns its exit status, stdout
+// and stderr.
+func devnet(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), append([]string{"--dir", t.TempDir()}, args...), &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// TestExperimentDispatch: the experiment is the one its name, the
+// positional argument, picks, never one whose name is a flag's value, and
+// each experiment parses (and documents under --help) its own flags. Only
+// the double-spend simulation runs; every other invocation ends before a
+// lab would start.
+func TestExperimentDispatch(t *testing.T) {
+	// "stale-rate" as a flag's value: the simulation runs.
+	code, stdout, stderr := devnet(t, "experiment", "double-spend", "--short", "--json", "--z", "stale-rate")
+	var pts []lab.DoubleSpendPoint
+	if code != 0 || json.Unmarshal([]byte(stdout), &pts) != nil || len(pts) != 10 || pts[0].Trials != 2000 {
+		t.Errorf("double-spend --z stale-rate: exit %d, %d points\n%s", code, len(pts), stderr)
+	}
+	// ... and selfish reads --alphas (a usage error: stale-rate is no share).
+	code, _, stderr = devnet(t, "experiment", "selfish", "--alphas", "stale-rate")
+	if code != 2 || !strings.Contains(stderr, `--alphas: strconv.ParseFloat: parsing "stale-rate"`) {
+		t.Errorf("selfish --alphas stale-rate: exit %d\n%s", code, stderr)
+	}
+	code, _, stderr = devnet(t, "experiment", "--plot", "stale-rate", "nosuch")
+	if code != 2 || !strings.Contains(stderr, `unknown experiment "nosuch"`) || strings.Contains(stderr, "want stale-rate") {
+		t.Errorf("--plot stale-rate nosuch: exit %d\n%s", code, stderr)
+	}
+
+	// stale-rate's own flags, before or after its name (a bad --delays
+	// stops it before any lab).
+	for _, args := range [][]string{
+		{"experiment", "stale-rate", "--delays", "bogus"},
+		{"experiment", "--delays", "bogus", "stale-rate"},
+		{"experiment", "--json", "--blocks", "5", "-n", "2", "--keep", "--plot", "x.png", "stale-rate", "--delays", "0,bogus"},
+	} {
+		if code, _, stderr := devnet(t, args...); code != 2 || !strings.Contains(stderr, `--delays: delay "bogus"`) {
+			t.Errorf("%q: exit %d\n%s", args, code, stderr)
+		}
+	}
+	// A flag of the other set is refused, as before.
+	for _, c := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"experiment", "stale-rate", "--alphas", "0.1"}, "-alphas"},
+		{[]string{"experiment", "--short", "stale-rate"}, "-short"},
+		{[]string{"experiment", "selfish", "--delays", "0"}, "-delays"},
+	} {
+		if code, _, stderr := devnet(t, c.args...); code != 1 || !strings.Contains(stderr, "flag provided but not defined: "+c.flag) {
+			t.Errorf("%q: exit %d\n%s", c.args, code, stderr)
+		}
+	}
+
+	// --help shows the flags of the experiment named, wherever the name is.
+	for _, c := range []struct {
+		args      []string
+		want, not []string
+	}{
+		{[]string{"experiment", "stale-rate", "--help"}, []string{"-delays", "-keep", "block interval of the lab network (default 2s)", "(default 300)"}, []string{"-alphas", "-short"}},
+		{[]string{"experiment", "--help", "stale-rate"}, []string{"-delays", "(default 2s)"}, []string{"-alphas"}},
+		{[]string{"experiment", "selfish", "-h"}, []string{"-alphas", "-short", "-give-up", "(default 1s)"}, []string{"-delays", "-keep"}},
+		{[]string{"experiment", "--help"}, []string{"-alphas"}, []string{"-delays"}},
+	} {
+		code, _, stderr := devnet(t, c.args...)
+		if code != 0 {
+			t.Errorf("%q: exit %d", c.args, code)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("%q: help lacks %q:\n%s", c.args, w, stderr)
+			}
+		}
+		for _, n := range c.not {
+			if strings.Contains(stderr, n) {
+				t.Errorf("%q: help shows %q:\n%s", c.args, n, stderr)
+			}
+		}
+	}
 }

@@ -120,16 +120,44 @@ func WriteK8sManifests(w io.Writer, o K8sOptions) error {
 	initArgs := []string{"/usr/local/bin/devnet", "k8s", "init",
 		"--seed", o.Seed, "-n", strconv.Itoa(o.N), "--network", p.Name, "--name", o.Name,
 		"--pod", "$(POD_NAME)", "--out", k8sDataDir}
+	// The Service publishes each port under its name, the container
+	// declares it; the Service, the StatefulSet and its pods carry the
+	// labels, and both select the pods by them.
+	ports := []k8sPort{
+		{"p2p", p.DefaultP2PPort, "TCP"},
+		{"p2p-quic", p.DefaultP2PPort, "UDP"},
+		{"rpc", p.DefaultRPCPort, "TCP"},
+		{"metrics", p.DefaultMetricsPort, "TCP"},
+	}
+	labels := []k8sLabel{
+		{"app.kubernetes.io/name", "quarry"},
+		{"app.kubernetes.io/instance", q(o.Name)},
+	}
 	data := map[string]any{
 		"O": o, "P": p, "Args": args, "InitArgs": initArgs, "Probe": ctl, "DataDir": k8sDataDir,
+		"Ports": ports, "Labels": labels,
 	}
 	t := template.Must(template.New("k8s").Funcs(template.FuncMap{"q": q}).Parse(k8sTemplate))
 	return t.Execute(w, data)
 }
 
+// k8sPort is a port of every node.
+type k8sPort struct {
+	Name     string // the port's name: the Service's targetPort refers to the container's port by it
+	Port     int
+	Protocol string // TCP or UDP
+}
+
+// k8sLabel is a label of the devnet's objects. Value is YAML text: a
+// string from the options is quoted (q) before it goes in.
+type k8sLabel struct{ Key, Value string }
+
 // k8sTemplate is the manifests' text. Every string from the options goes
-// through q, so no value can break the YAML.
-const k8sTemplate = `# Quarry devnet: {{.O.N}} {{.P.Name}} nodes of the seed {{q .O.Seed}}, written by
+// through q, so no value can break the YAML. The ports, the labels and the
+// probe command are each written once: ranges over .Ports and .Labels, and
+// the "probe" template.
+const k8sTemplate = `{{define "probe"}}[{{range $i, $a := .}}{{if $i}}, {{end}}{{q $a}}{{end}}]{{end -}}
+# Quarry devnet: {{.O.N}} {{.P.Name}} nodes of the seed {{q .O.Seed}}, written by
 #   scripts/devnet k8s -n {{.O.N}} --seed {{q .O.Seed}} --network {{.P.Name}} --image {{q .O.Image}} --name {{.O.Name}}
 # Pod {{.O.Name}}-i is node i of the seed: the peer ID and miner address that
 # scripts/devnet identities prints for the same seed and network.
@@ -138,40 +166,44 @@ kind: Service
 metadata:
   name: {{q .O.Name}}
   labels:
-    app.kubernetes.io/name: quarry
-    app.kubernetes.io/instance: {{q .O.Name}}
+{{- range .Labels}}
+    {{.Key}}: {{.Value}}
+{{- end}}
 spec:
   clusterIP: None
   publishNotReadyAddresses: true
   selector:
-    app.kubernetes.io/name: quarry
-    app.kubernetes.io/instance: {{q .O.Name}}
+{{- range .Labels}}
+    {{.Key}}: {{.Value}}
+{{- end}}
   ports:
-    - {name: p2p, port: {{.P.DefaultP2PPort}}, targetPort: p2p, protocol: TCP}
-    - {name: p2p-quic, port: {{.P.DefaultP2PPort}}, targetPort: p2p-quic, protocol: UDP}
-    - {name: rpc, port: {{.P.DefaultRPCPort}}, targetPort: rpc, protocol: TCP}
-    - {name: metrics, port: {{.P.DefaultMetricsPort}}, targetPort: metrics, protocol: TCP}
+{{- range .Ports}}
+    - {name: {{.Name}}, port: {{.Port}}, targetPort: {{.Name}}, protocol: {{.Protocol}}}
+{{- end}}
 ---
 apiVersion: apps/v1
 kind: StatefulSet
 metadata:
   name: {{q .O.Name}}
   labels:
-    app.kubernetes.io/name: quarry
-    app.kubernetes.io/instance: {{q .O.Name}}
+{{- range .Labels}}
+    {{.Key}}: {{.Value}}
+{{- end}}
 spec:
   serviceName: {{q .O.Name}}
   replicas: {{.O.N}}
   podManagementPolicy: Parallel
   selector:
     matchLabels:
-      app.kubernetes.io/name: quarry
-      app.kubernetes.io/instance: {{q .O.Name}}
+{{- range .Labels}}
+      {{.Key}}: {{.Value}}
+{{- end}}
   template:
     metadata:
       labels:
-        app.kubernetes.io/name: quarry
-        app.kubernetes.io/instance: {{q .O.Name}}
+{{- range .Labels}}
+        {{.Key}}: {{.Value}}
+{{- end}}
       annotations:
         prometheus.io/scrape: "true"
         prometheus.io/port: "{{.P.DefaultMetricsPort}}"
@@ -206,19 +238,18 @@ spec:
             - {{q .}}
 {{- end}}
           ports:
-            - {name: p2p, containerPort: {{.P.DefaultP2PPort}}, protocol: TCP}
-            - {name: p2p-quic, containerPort: {{.P.DefaultP2PPort}}, protocol: UDP}
-            - {name: rpc, containerPort: {{.P.DefaultRPCPort}}, protocol: TCP}
-            - {name: metrics, containerPort: {{.P.DefaultMetricsPort}}, protocol: TCP}
+{{- range .Ports}}
+            - {name: {{.Name}}, containerPort: {{.Port}}, protocol: {{.Protocol}}}
+{{- end}}
           readinessProbe:
             exec:
-              command: [{{range $i, $a := .Probe}}{{if $i}}, {{end}}{{q $a}}{{end}}]
+              command: {{template "probe" .Probe}}
             periodSeconds: 10
             timeoutSeconds: 10
             failureThreshold: 3
           livenessProbe:
             exec:
-              command: [{{range $i, $a := .Probe}}{{if $i}}, {{end}}{{q $a}}{{end}}]
+              command: {{template "probe" .Probe}}
             initialDelaySeconds: 30
             periodSeconds: 20
             timeoutSeconds: 10

@@ -194,6 +194,54 @@ func TestK8sManifestsOptions(t *testing.T) {
 	}
 }
 
+// TestK8sManifestsGolden compares the manifests byte for byte with files
+// written by the program for the same options (testdata/k8s), so a change
+// to the template shows in review as a change to these files. After a
+// deliberate change, rewrite each file with its case's arguments:
+// go run ./cmd/devnet k8s ARGS > cmd/devnet/testdata/k8s/FILE.
+func TestK8sManifestsGolden(t *testing.T) {
+	for _, c := range []struct {
+		file string
+		args []string
+	}{
+		{"default.yaml", nil},
+		{"cluster.yaml", []string{"-n", "8", "--seed", "cluster", "--image", "registry.example/quarry:v1", "--name", "devnet"}},
+		{"regtest-idle.yaml", []string{"-n", "1", "--network", "regtest", "--total-hashrate", "0", "--storage", "5Gi"}},
+		{"quoted.yaml", []string{"-n", "3", "--seed", `we"ird: seed`, "--image", "img:tag", "--name", "q"}},
+		{"testnet.yaml", []string{"-n", "12", "--network", "testnet", "--total-hashrate", "1e6"}},
+	} {
+		want, err := os.ReadFile(filepath.Join("testdata", "k8s", c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), append([]string{"k8s"}, c.args...), &stdout, &stderr); code != 0 {
+			t.Fatalf("devnet k8s %q: exit %d\n%s", c.args, code, stderr.String())
+		}
+		if got := stdout.String(); got != string(want) {
+			t.Errorf("devnet k8s %q differs from testdata/k8s/%s:\n%s", c.args, c.file, lineDiff(string(want), got))
+		}
+	}
+}
+
+// lineDiff names the first line where got departs from want.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i >= len(w) || i >= len(g) || wl != gl {
+			return fmt.Sprintf("line %d: want %q, got %q", i+1, wl, gl)
+		}
+	}
+	return "no line differs"
+}
+
 // TestK8sInit runs the init of every pod of a devnet and checks that pod i
 // gets node i's identity and a config file quarryd accepts, pointing at
 // every other pod.

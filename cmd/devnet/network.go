@@ -2,18 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/quarrychain/quarry/cmd/internal/lab"
 )
 
-// The commands of shaped labs (link, links, the proxy daemon), scenario
-// files (run) and experiments.
+// The commands of shaped labs (link, links, the proxy daemon) and scenario
+// files (run).
 
 func (c *command) link(ctx context.Context, rest []string) error {
 	delay := c.fs.String("delay", "", "one-way delay, e.g. 100ms or 100ms±20ms")
@@ -108,62 +106,6 @@ func (c *command) runScenario(ctx context.Context, rest []string) error {
 	}
 	devnet, _ := os.Executable()
 	return lab.RunScenario(ctx, sc, lab.ScenarioOptions{Dir: dir, Bin: c.g.bin, Devnet: devnet, Out: c.stdout})
-}
-
-func (c *command) staleRate(ctx context.Context, rest []string) error {
-	delays := c.fs.String("delays", "0,100ms,250ms,500ms", "comma-separated one-way link delays, one lab each")
-	blockTime := c.fs.Duration("block-time", 2*time.Second, "block interval of the lab network")
-	blocks := c.fs.Int("blocks", 300, "main-chain blocks to mine per delay")
-	n := c.fs.Int("n", 4, "mining nodes (full mesh, equal shares)")
-	asJSON := c.fs.Bool("json", false, "print the results as JSON")
-	plotPath := c.fs.String("plot", "", "save a chart of measurement and theory (.png, .svg or .pdf)")
-	keep := c.fs.Bool("keep", false, "keep the labs' directories")
-	pos, err := c.args(rest, 1, "stale-rate")
-	if err != nil {
-		return err
-	}
-	if pos[0] != "stale-rate" {
-		return usagef("unknown experiment %q (want stale-rate)", pos[0])
-	}
-	var ds []time.Duration
-	for _, s := range strings.Split(*delays, ",") {
-		d, _, err := lab.ParseDelay(strings.TrimSpace(s))
-		if err != nil {
-			return usagef("--delays: %v", err)
-		}
-		ds = append(ds, d)
-	}
-	dir, err := os.MkdirTemp("", "quarry-stale-rate-")
-	if err != nil {
-		return err
-	}
-	if *keep {
-		fmt.Fprintf(c.stderr, "labs in %s (kept)\n", dir)
-	} else {
-		defer func() { _ = os.RemoveAll(dir) }() // temporary lab; best effort
-	}
-	devnet, _ := os.Executable()
-	pts, err := lab.StaleRate(ctx, lab.StaleRateOptions{Delays: ds, BlockTime: *blockTime, Blocks: *blocks, N: *n,
-		Dir: dir, Bin: c.g.bin, Devnet: devnet, Keep: *keep, Progress: c.stderr})
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(map[string]any{"model": lab.StaleRateModel, "points": pts}); err != nil {
-			return err
-		}
-	} else {
-		lab.PrintStaleRate(c.stdout, pts)
-	}
-	if *plotPath != "" {
-		if err := lab.PlotStaleRate(pts, *plotPath); err != nil {
-			return err
-		}
-		fmt.Fprintf(c.stderr, "plot saved to %s\n", *plotPath)
-	}
-	return nil
 }
 
 // proxy runs a shaped lab's link proxies until SIGTERM (started by up,

@@ -107,6 +107,32 @@ func TestNodeRuleSuccesses(t *testing.T) {
 	}
 }
 
+// TestWithholdRace: the release rule the simulation and NodeRuleSuccesses
+// share. The branch is released at z+1 blocks and strictly longer, which
+// wins only once the merchant has shipped; the give-up ends the race lost.
+func TestWithholdRace(t *testing.T) {
+	r := withholdRace{z: 2, giveUp: 5}
+	for _, c := range []struct {
+		priv, pub int
+		over, won bool
+	}{
+		{0, 0, false, false},
+		{2, 0, false, false}, // z+1 = 3 blocks needed
+		{3, 0, true, false},  // released before the merchant shipped
+		{3, 1, true, false},
+		{3, 2, true, true}, // shipped after 2, branch 3 > 2
+		{3, 3, false, false},
+		{4, 3, true, true},
+		{1, 5, false, false},
+		{1, 6, true, false}, // 5 behind: given up
+		{0, 5, true, false},
+	} {
+		if over, won := r.decide(c.priv, c.pub); over != c.over || won != c.won {
+			t.Errorf("private %d, public %d: over %v won %v, want %v %v", c.priv, c.pub, over, won, c.over, c.won)
+		}
+	}
+}
+
 // TestAdversaryLineDoubleSpends: status names a double-spending node's
 // outcomes and its last payment.
 func TestAdversaryLineDoubleSpends(t *testing.T) {

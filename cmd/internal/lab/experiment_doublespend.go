@@ -85,17 +85,42 @@ func ExperimentDoubleSpend(qs []float64, zs []int, trials int, seed int64) []Dou
 	return out
 }
 
+// withholdRace is the release rule of the node's withhold attacker
+// (adversary.Withhold with depth z+1) in a race counted from the
+// merchant's payment, which the merchant ships after z honest blocks. The
+// simulation's WITHHOLD column and the live experiment's node-rule
+// estimate (NodeRuleSuccesses) both decide their races with it.
+type withholdRace struct {
+	z      int // the merchant's confirmations
+	giveUp int // the attacker abandons its branch this far behind
+}
+
+// decide reports whether the race is over with priv attacker blocks and
+// pub honest blocks since the payment, and if so whether the attacker won.
+// The attacker releases its branch once it is z+1 long and strictly longer
+// than the public one (so every honest node reorganises), which reverses
+// the payment if the merchant had shipped (pub >= z); it gives up when the
+// public chain leads by giveUp.
+func (r withholdRace) decide(priv, pub int) (over, won bool) {
+	switch {
+	case priv >= r.z+1 && priv > pub:
+		return true, pub >= r.z
+	case pub-priv >= r.giveUp:
+		return true, false
+	}
+	return false, false
+}
+
 func doubleSpendTrial(rng *rand.Rand, q float64, z int) (catchUp, withhold bool) {
+	rule := withholdRace{z: z, giveUp: giveUpDeficit}
 	priv, pub := 0, 0
 	decided := false // the withhold rule released (or gave up)
 	for {
 		if pub >= z && priv >= pub {
 			catchUp = true
 		}
-		if !decided && priv >= z+1 && priv > pub {
-			// The node's release rule (depth z+1, strictly longer): a
-			// success only if the merchant had shipped.
-			decided, withhold = true, pub >= z
+		if !decided {
+			decided, withhold = rule.decide(priv, pub)
 		}
 		if pub-priv >= giveUpDeficit || catchUp && decided {
 			return catchUp, withhold

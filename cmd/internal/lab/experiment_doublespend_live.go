@@ -317,23 +317,21 @@ func doubleSpendTrialLive(ctx context.Context, l *Lab, wallet, merchant string, 
 }
 
 // NodeRuleSuccesses runs trials seeded races of the node's rule: from the
-// payment, each block is the attacker's with probability q; the attacker
-// releases once its branch is z+1 long and strictly longer than the public
-// one (a success if the public chain had z blocks: the merchant had
-// shipped) and gives up giveUp behind. It returns the successes.
+// payment, each block is the attacker's with probability q, until the
+// withhold rule (withholdRace: release at z+1 and strictly longer, a
+// success if the merchant had shipped; give up giveUp behind) ends the
+// race. It returns the successes.
 func NodeRuleSuccesses(q float64, z, giveUp, trials int, seed int64) int {
 	rng := rand.New(rand.NewPCG(uint64(seed), uint64(z)<<32|uint64(q*1e6)|1<<63))
+	rule := withholdRace{z: z, giveUp: giveUp}
 	won := 0
 	for range trials {
 		priv, pub := 0, 0
 		for {
-			if priv >= z+1 && priv > pub {
-				if pub >= z {
+			if over, w := rule.decide(priv, pub); over {
+				if w {
 					won++
 				}
-				break
-			}
-			if pub-priv >= giveUp {
 				break
 			}
 			if rng.Float64() < q {
