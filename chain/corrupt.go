@@ -63,6 +63,11 @@ func (c *Chain) readBlock(h Hash) (*Block, []Hash, error) {
 
 // readBlockRaw is readBlock that also returns the stored encoding (which
 // the checks prove canonical: it decoded with no bytes left over).
+// BlockBytes serves peers through it too, so one decoder decides what a
+// stored block is. Checking the bytes without building the Block would
+// save about a sixth of the time (1.2x, measured on a LevelDB read of a
+// 300-transaction block): hashing the transactions, which both ways must
+// do, dominates.
 func (c *Chain) readBlockRaw(h Hash) ([]byte, *Block, []Hash, error) {
 	raw, err := c.store.Get(hashKey(prefixBlock, h))
 	switch {
@@ -85,64 +90,6 @@ func (c *Chain) readBlockRaw(h Hash) ([]byte, *Block, []Hash, error) {
 		return nil, nil, nil, c.corruptBlock(h, fmt.Errorf("stored transactions have merkle root %s, header commits to %s", root, b.Header.MerkleRoot))
 	}
 	return raw, b, ids, nil
-}
-
-// readBlockBytes is readBlockRaw for a caller that wants the encoding
-// only (serving a peer): the same checks, in the same order and with the
-// same verdicts, without building the Block (checkRawBlock).
-func (c *Chain) readBlockBytes(h Hash) ([]byte, error) {
-	raw, err := c.store.Get(hashKey(prefixBlock, h))
-	switch {
-	case errors.Is(err, kv.ErrNotFound):
-		return nil, ruleErr(ErrNotFound, "block %s data not found", h)
-	case errors.Is(err, kv.ErrCorrupt):
-		return nil, c.corruptBlock(h, err)
-	case err != nil:
-		return nil, err
-	}
-	if err := checkRawBlock(raw, h); err != nil {
-		return nil, c.corruptBlock(h, err)
-	}
-	return raw, nil
-}
-
-// checkRawBlock checks that raw is the canonical encoding of block h, as
-// readBlockRaw does by decoding it: it decodes (DecodeBlock's rules, the
-// transactions decoded one at a time into a scratch value), its header
-// hashes to h and its transactions to the header's merkle root. Because
-// the decoding is strict, a transaction's id is the hash of its bytes as
-// stored. It returns the cause of a failure.
-func checkRawBlock(raw []byte, h Hash) error {
-	if len(raw) > MaxBlockSizeLimit {
-		return fmt.Errorf("stored bytes do not decode: %w", ruleErr(ErrBlockTooBig, "block is %d bytes, hard limit %d", len(raw), MaxBlockSizeLimit))
-	}
-	if len(raw) < HeaderSize {
-		return fmt.Errorf("stored bytes do not decode: %w", fmt.Errorf("%w: block is %d bytes, shorter than a header", ErrMalformed, len(raw)))
-	}
-	r := &reader{b: raw, off: HeaderSize}
-	n := r.compactSize(uint64((len(raw)-HeaderSize)/MinTxSize), "transaction count")
-	var small [8]Hash
-	ids := small[:0]
-	var tx Tx
-	for i := uint64(0); i < n && r.err == nil; i++ {
-		start := r.off
-		if decodeTxInto(r, &tx, false) && r.err == nil {
-			ids = append(ids, DoubleSHA256(raw[start:r.off]))
-		}
-	}
-	r.end()
-	if r.err != nil {
-		return fmt.Errorf("stored bytes do not decode: %w", r.err)
-	}
-	if got := DoubleSHA256(raw[:HeaderSize]); got != h {
-		return fmt.Errorf("stored header hashes to %s", got)
-	}
-	var commit Hash
-	copy(commit[:], raw[36:68]) // the header's merkle root
-	if root, _ := MerkleRoot(ids); root != commit {
-		return fmt.Errorf("stored transactions have merkle root %s, header commits to %s", root, commit)
-	}
-	return nil
 }
 
 // corruptBlock records a corrupt read of h and returns its error.

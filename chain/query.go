@@ -30,11 +30,11 @@ func (c *Chain) Block(h Hash) (*Block, error) {
 
 // BlockBytes returns the canonical encoding of the stored block with hash
 // h, after the same integrity checks as Block (so that peers are served
-// what Block would return without encoding it again), made without
-// building the Block. The caller must not
+// what Block would return without encoding it again). The caller must not
 // modify the slice. Errors are those of Block. Safe for concurrent use.
 func (c *Chain) BlockBytes(h Hash) ([]byte, error) {
-	return c.readBlockBytes(h)
+	raw, _, _, err := c.readBlockRaw(h)
+	return raw, err
 }
 
 // HaveBlock reports whether the block is stored (valid or not) or waiting as

@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"errors"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -9,10 +10,11 @@ import (
 	"github.com/quarrychain/quarry/chain/memstore"
 )
 
-// BlockBytes checks stored bytes without building the Block; its verdict
-// (and error) must be the one Block reaches by decoding, for every
-// corruption of the stored bytes.
-func TestBlockBytesAgreesWithBlock(t *testing.T) {
+// A stored block is served (BlockBytes) and read (Block) only if its bytes
+// are the block's: every corruption of the stored bytes, whether it still
+// decodes or not, is reported as ErrCorruptData by both, with the same
+// error, and never served as a block.
+func TestCorruptStoredBlockIsNeverServed(t *testing.T) {
 	store := memstore.New()
 	t.Cleanup(func() { _ = store.Close() })
 	now := time.Unix(genesisTime+100000, 0)
@@ -42,14 +44,16 @@ func TestBlockBytesAgreesWithBlock(t *testing.T) {
 		t.Helper()
 		put(raw)
 		got, gotErr := c.BlockBytes(h)
-		blk, wantErr := c.Block(h)
+		blk, blkErr := c.Block(h)
 		switch {
-		case (gotErr == nil) != (wantErr == nil):
-			t.Fatalf("%s: BlockBytes error %v, Block error %v", what, gotErr, wantErr)
-		case gotErr != nil && gotErr.Error() != wantErr.Error():
-			t.Fatalf("%s: BlockBytes error %q, Block error %q", what, gotErr, wantErr)
-		case gotErr == nil && string(got) != string(blk.Bytes()):
-			t.Fatalf("%s: BlockBytes returned bytes that are not the block's encoding", what)
+		case string(raw) == string(good):
+			if gotErr != nil || blkErr != nil || string(got) != string(good) || string(blk.Bytes()) != string(good) {
+				t.Fatalf("%s: intact block: BlockBytes %v, Block %v", what, gotErr, blkErr)
+			}
+		case !errors.Is(gotErr, ErrCorruptData):
+			t.Fatalf("%s: BlockBytes served %d corrupt bytes (error %v), want ErrCorruptData", what, len(got), gotErr)
+		case !errors.Is(blkErr, ErrCorruptData) || blkErr.Error() != gotErr.Error():
+			t.Fatalf("%s: Block error %q, BlockBytes error %q", what, blkErr, gotErr)
 		}
 	}
 	check("intact", good)

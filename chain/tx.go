@@ -208,28 +208,15 @@ func DecodeTx(b []byte) (*Tx, error) {
 }
 
 func decodeTx(r *reader) *Tx {
-	tx := new(Tx)
-	if !decodeTxInto(r, tx, true) {
-		return nil
-	}
-	return tx
-}
-
-// decodeTxInto decodes one transaction into tx, which must be zero or a
-// transaction decoded before (every field is set). The memo is copied if
-// copyMemo, else it aliases r's bytes (for a scratch decode that only
-// checks the encoding). It returns false if the kind is unknown; other
-// faults are left in r.err as for decodeTx.
-func decodeTxInto(r *reader, tx *Tx, copyMemo bool) bool {
-	*tx = Tx{Kind: TxKind(r.u8())}
+	tx := &Tx{Kind: TxKind(r.u8())}
 	if r.err != nil {
-		return false
+		return nil
 	}
 	switch tx.Kind {
 	case TxCoinbase, TxTransfer:
 	default:
 		r.fail("unknown transaction kind %d", tx.Kind)
-		return false
+		return nil
 	}
 	tx.ChainID = r.u32()
 	if tx.Kind == TxCoinbase {
@@ -237,27 +224,27 @@ func decodeTxInto(r *reader, tx *Tx, copyMemo bool) bool {
 		r.bytesInto(tx.To[:])
 		tx.Amount = r.u64()
 		r.bytesInto(tx.ExtraNonce[:])
-		tx.Memo = readMemo(r, copyMemo)
-		return true
+		tx.Memo = readMemo(r)
+		return tx
 	}
 	tx.Nonce = r.u64()
 	r.bytesInto(tx.To[:])
 	tx.Amount = r.u64()
 	tx.Fee = r.u64()
-	tx.Memo = readMemo(r, copyMemo)
+	tx.Memo = readMemo(r)
 	r.bytesInto(tx.PubKey[:])
 	r.bytesInto(tx.Sig[:])
-	return true
+	return tx
 }
 
-func readMemo(r *reader, copyMemo bool) []byte {
+func readMemo(r *reader) []byte {
 	n := r.compactSize(MaxMemoSize, "memo")
 	if n == 0 || r.err != nil {
 		return nil
 	}
 	s := r.take(int(n))
-	if s == nil || !copyMemo {
-		return s
+	if s == nil {
+		return nil
 	}
 	return append([]byte(nil), s...)
 }

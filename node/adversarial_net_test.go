@@ -10,17 +10,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/testkit"
-	"github.com/quarrychain/quarry/rpc/client"
 )
-
-// startMode starts a regtest node running mode ("" for honest).
-func startMode(t *testing.T, mode string) *Node {
-	t.Helper()
-	cfg := testConfig(t)
-	cfg.Adversary = mode
-	n, _ := startNode(t, cfg)
-	return n
-}
 
 // generate mines k blocks on n with generatetoaddress, ignoring its error
 // (an equivocator's held block never becomes the tip, which the call
@@ -28,14 +18,10 @@ func startMode(t *testing.T, mode string) *Node {
 func generate(t *testing.T, n *Node, k int) {
 	t.Helper()
 	ctx := testkit.Context(t, 30*time.Second)
-	cl := rpcClient(t, n)
 	var addr string
-	if err := cl.Call(ctx, "getnewaddress", nil, &addr); err != nil {
-		t.Fatal(err)
-	}
-	params, _ := client.Params(1, addr)
+	rpcMust(ctx, t, n, "getnewaddress", &addr)
 	for range k {
-		_ = cl.Call(ctx, "generatetoaddress", params, new([]chain.Hash))
+		_ = rpcCall(ctx, t, n, "generatetoaddress", new([]chain.Hash), 1, addr)
 	}
 }
 
@@ -108,12 +94,7 @@ func TestJunkKindsGetTheSenderBanned(t *testing.T) {
 	for kind := range junkKinds {
 		cfg := testConfig(t)
 		cfg.Adversary = "junk"
-		j, err := New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		j.cfg.junkEvery = time.Hour // the test sends the junk itself
-		testkit.RunReady(t, j.Run, j.Ready(), 30*time.Second)
+		j, _ := startNode(t, cfg, withJunkEvery(time.Hour)) // the test sends the junk itself
 		connect(t, j, h1)
 		connect(t, j, h2)
 		waitTip(t, first.Hash(), h1, h2, j)

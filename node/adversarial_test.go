@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,7 +10,6 @@ import (
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/testkit"
 	"github.com/quarrychain/quarry/node/adversary"
-	"github.com/quarrychain/quarry/rpc/client"
 	"github.com/quarrychain/quarry/rpc/rpcjson"
 )
 
@@ -40,21 +40,12 @@ func connect(t *testing.T, a, b *Node) {
 	})
 }
 
-func rpcClient(t *testing.T, n *Node) *client.Client {
-	t.Helper()
-	user, pass, err := client.ReadCookie(n.cfg.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return client.New("http://"+n.RPCAddr(), user, pass)
-}
-
 func adversaryInfo(t *testing.T, n *Node) rpcjson.AdversaryInfo {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	var out rpcjson.AdversaryInfo
-	if err := rpcClient(t, n).Call(testkit.Context(t, 10*time.Second), "getadversaryinfo", nil, &out); err != nil {
-		t.Fatal(err)
-	}
+	rpcMust(ctx, t, n, "getadversaryinfo", &out)
 	return out
 }
 
@@ -62,13 +53,7 @@ func adversaryInfo(t *testing.T, n *Node) rpcjson.AdversaryInfo {
 // connected to each other, with one block every node has.
 func labTrio(t *testing.T, mode string) (h1, h2, adv *Node) {
 	t.Helper()
-	start := func(mode string) *Node {
-		cfg := testConfig(t)
-		cfg.Adversary = mode
-		n, _ := startNode(t, cfg)
-		return n
-	}
-	h1, h2, adv = start(""), start(""), start(mode)
+	h1, h2, adv = startMode(t, ""), startMode(t, ""), startMode(t, mode)
 	connect(t, h1, h2)
 	connect(t, adv, h1)
 	connect(t, adv, h2)
@@ -228,18 +213,9 @@ func TestWithholdReleasesLongerBranch(t *testing.T) {
 func TestEquivocateAnnouncesTwins(t *testing.T) {
 	h1, h2, e := labTrio(t, "equivocate")
 	base := h1.Chain().Best()
-	ctx := testkit.Context(t, 30*time.Second)
-	cl := rpcClient(t, e)
-	var addr string
-	if err := cl.Call(ctx, "getnewaddress", nil, &addr); err != nil {
-		t.Fatal(err)
-	}
-	params, _ := client.Params(1, addr)
 	// generatetoaddress wants each block to become the tip: the held
 	// block does not, and the second twin loses to the first.
-	for i := 0; i < 2; i++ {
-		_ = cl.Call(ctx, "generatetoaddress", params, new([]chain.Hash))
-	}
+	generate(t, e, 2)
 	if info := adversaryInfo(t, e); info.Twins != 1 {
 		t.Fatalf("twins %+v", info)
 	}

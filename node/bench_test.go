@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain/testkit"
-	"github.com/quarrychain/quarry/rpc/client"
 )
 
 // BenchmarkRPCWhileMining reports the latency of getblockcount over loopback
@@ -29,17 +28,9 @@ func BenchmarkRPCWhileMining(b *testing.B) {
 				RPCListen: "127.0.0.1:0", Mine: mining, MinerThreads: runtime.NumCPU(),
 				Logger: discardLogger(),
 			}
-			n, err := New(cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			testkit.RunReady(b, n.Run, n.Ready(), 30*time.Second)
+			n, _ := startNode(b, cfg)
 			ctx := testkit.Context(b, time.Minute)
-			user, pass, err := client.ReadCookie(cfg.DataDir)
-			if err != nil {
-				b.Fatal(err)
-			}
-			cl := client.New("http://"+n.RPCAddr(), user, pass)
+			cl := rpcClient(b, n) // one client: the loop times the call alone
 			lat := make([]time.Duration, 0, b.N)
 			start := n.Chain().Height()
 			b.ResetTimer()

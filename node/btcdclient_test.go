@@ -286,22 +286,13 @@ func asRPCError(err error, out **btcjson.RPCError) bool {
 // address, then waits until both see the connection.
 func connectPeers(ctx context.Context, t *testing.T, from, to *Node) {
 	t.Helper()
-	callNode := func(n *Node, method string, out any, args ...any) error {
-		params, err := client.Params(args...)
-		if err != nil {
-			return err
-		}
-		return rpcClient(t, n).Call(ctx, method, params, out)
-	}
 	var ni struct {
 		LocalPeerID    string `json:"localpeerid"`
 		LocalAddresses []struct {
 			Address string `json:"address"`
 		} `json:"localaddresses"`
 	}
-	if err := callNode(to, "getnetworkinfo", &ni); err != nil {
-		t.Fatal(err)
-	}
+	rpcMust(ctx, t, to, "getnetworkinfo", &ni)
 	var target string
 	for _, a := range ni.LocalAddresses {
 		if strings.Contains(a.Address, "/tcp/") {
@@ -312,17 +303,11 @@ func connectPeers(ctx context.Context, t *testing.T, from, to *Node) {
 	if target == "" {
 		t.Fatalf("no tcp listen address in %+v", ni)
 	}
-	if err := callNode(from, "addnode", nil, target+"/p2p/"+ni.LocalPeerID, "onetry"); err != nil {
-		t.Fatalf("addnode: %v", err)
-	}
+	rpcMust(ctx, t, from, "addnode", nil, target+"/p2p/"+ni.LocalPeerID, "onetry")
 	var na, nb int
 	testkit.WaitFor(t, 30*time.Second, "both peers to see the connection", func() bool {
-		if err := callNode(from, "getconnectioncount", &na); err != nil {
-			t.Fatal(err)
-		}
-		if err := callNode(to, "getconnectioncount", &nb); err != nil {
-			t.Fatal(err)
-		}
+		rpcMust(ctx, t, from, "getconnectioncount", &na)
+		rpcMust(ctx, t, to, "getconnectioncount", &nb)
 		return na == 1 && nb == 1
 	})
 }

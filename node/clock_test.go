@@ -1,14 +1,12 @@
 package node
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
-	"github.com/quarrychain/quarry/rpc/client"
 )
 
 // TestLabOnlySettingsRefusedOnValueNetworks: --clock-offset and every
@@ -92,30 +90,4 @@ func TestClockOffsetAhead(t *testing.T) {
 	if a.Chain().Best().Hash != blk.Hash() {
 		t.Fatal("the skewed node did not connect its own block")
 	}
-}
-
-// mineOne mines one block on n through RPC generatetoaddress and returns it.
-func mineOne(t testing.TB, n *Node) *chain.Block {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	user, pass, err := client.ReadCookie(n.cfg.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := client.New("http://"+n.RPCAddr(), user, pass)
-	var addr string
-	var hashes []chain.Hash
-	if err := cl.Call(ctx, "getnewaddress", nil, &addr); err != nil {
-		t.Fatal(err)
-	}
-	params, _ := client.Params(1, addr)
-	if err := cl.Call(ctx, "generatetoaddress", params, &hashes); err != nil {
-		t.Fatal(err)
-	}
-	b, err := n.Chain().Block(hashes[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

@@ -5,42 +5,20 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/quarrychain/quarry/chain/testkit/browser"
-	"github.com/quarrychain/quarry/rpc/client"
-	"github.com/quarrychain/quarry/rpc/rpcjson"
 )
 
-type explorerNode struct {
-	n   *Node
-	cl  *client.Client
-	url string
-}
-
-func startExplorerNode(t testing.TB) explorerNode {
+// startExplorerNode starts a regtest node without a metrics listener and
+// returns it and the address of its explorer page.
+func startExplorerNode(t testing.TB) (*Node, string) {
 	t.Helper()
 	cfg := testConfig(t)
 	cfg.MetricsListen = ""
 	n, _ := startNode(t, cfg)
-	user, pass, err := client.ReadCookie(cfg.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return explorerNode{n: n, cl: client.New("http://"+n.RPCAddr(), user, pass), url: "http://" + n.RPCAddr() + "/explorer/"}
-}
-
-func (e explorerNode) call(ctx context.Context, t testing.TB, method string, result any, args ...any) {
-	t.Helper()
-	params, err := client.Params(args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.cl.Call(ctx, method, params, result); err != nil {
-		t.Fatalf("%s: %v", method, err)
-	}
+	return n, "http://" + n.RPCAddr() + "/explorer/"
 }
 
 // TestExplorerInBrowser opens the node's explorer page in headless Chromium
@@ -54,32 +32,26 @@ func TestExplorerInBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
-	a := startExplorerNode(t)
-	b := startExplorerNode(t)
-	var ni rpcjson.NetworkInfo
-	b.call(ctx, t, "getnetworkinfo", &ni)
-	target := ni.LocalAddresses[0].Address
-	if !strings.Contains(target, "/p2p/") {
-		target += "/p2p/" + ni.LocalPeerID
-	}
-	a.call(ctx, t, "addnode", nil, target, "add")
+	a, url := startExplorerNode(t)
+	b, _ := startExplorerNode(t)
+	bID := addNode(ctx, t, a, b)
 	var addr string
-	a.call(ctx, t, "getnewaddress", &addr)
+	rpcMust(ctx, t, a, "getnewaddress", &addr)
 	var hashes []string
-	a.call(ctx, t, "generatetoaddress", &hashes, 25, addr)
+	rpcMust(ctx, t, a, "generatetoaddress", &hashes, 25, addr)
 
 	const wait = 30 * time.Second
-	page.Open(a.url)
+	page.Open(url)
 	page.WaitJS(wait, "the explorer loaded", `window.quarryExplorer && window.quarryExplorer.ready`)
 	page.WaitJS(wait, "height 25", `document.getElementById("height").textContent === "25"`)
 	page.WaitJS(wait, "20 block rows", `document.querySelectorAll("#blocks tbody tr").length === 20`)
 	page.WaitJS(wait, "the tip as the first row", fmt.Sprintf(`document.querySelector("#blocks tbody tr").dataset.hash === %q`, hashes[len(hashes)-1]))
 	page.WaitJS(wait, "an active chain tip", `document.querySelector("#tips tbody tr[data-status=active]") !== null`)
-	page.WaitJS(wait, "the peer", fmt.Sprintf(`document.querySelector("#peers tbody tr[data-peer='%s']") !== null`, ni.LocalPeerID))
+	page.WaitJS(wait, "the peer", fmt.Sprintf(`document.querySelector("#peers tbody tr[data-peer='%s']") !== null`, bID))
 	page.WaitJS(wait, "the network name", `document.getElementById("network").textContent === "regtest"`)
 
 	// A block mined now appears at the top without a reload.
-	a.call(ctx, t, "generatetoaddress", &hashes, 1, addr)
+	rpcMust(ctx, t, a, "generatetoaddress", &hashes, 1, addr)
 	page.WaitJS(wait, "the new block", fmt.Sprintf(`document.querySelector("#blocks tbody tr").dataset.hash === %q`, hashes[0]))
 	page.SaveScreenshot(os.Getenv("QUARRY_SCREENSHOTS"), "explorer.png")
 
@@ -101,17 +73,17 @@ func BenchmarkExplorerBlockLatency(b *testing.B) {
 	page := browser.Start(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	a := startExplorerNode(b)
+	a, url := startExplorerNode(b)
 	var addr string
-	a.call(ctx, b, "getnewaddress", &addr)
-	page.Open(a.url)
+	rpcMust(ctx, b, a, "getnewaddress", &addr)
+	page.Open(url)
 	page.WaitJS(30*time.Second, "the explorer loaded", `window.quarryExplorer && window.quarryExplorer.ready`)
 	var lat []time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
 		var hashes []string
-		a.call(ctx, b, "generatetoaddress", &hashes, 1, addr)
+		rpcMust(ctx, b, a, "generatetoaddress", &hashes, 1, addr)
 		drawn, err := browser.Await[float64](page, 30*time.Second, fmt.Sprintf(`window.quarryExplorer.drawn(%q)`, hashes[0]))
 		if err != nil {
 			b.Fatalf("block %s never drawn: %v", hashes[0], err)

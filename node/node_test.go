@@ -11,58 +11,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/quarrychain/quarry/chain"
-	"github.com/quarrychain/quarry/chain/testkit"
-	"github.com/quarrychain/quarry/rpc/client"
 )
-
-func testConfig(t testing.TB) Config {
-	return Config{
-		Network: "regtest", DataDir: t.TempDir(), P2PListen: "127.0.0.1:0", NoMDNS: true,
-		RPCListen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", MinerThreads: 1,
-		Logger: discardLogger(),
-	}
-}
-
-// startNode runs a node until the test ends and returns it once Ready.
-func startNode(t testing.TB, cfg Config) (*Node, func() error) {
-	t.Helper()
-	n, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := testkit.RunReady(t, n.Run, n.Ready(), 30*time.Second)
-	return n, stop
-}
 
 func TestNodeMinesServesRPCAndStops(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cfg := testConfig(t)
 	n, stop := startNode(t, cfg)
-	user, pass, err := client.ReadCookie(cfg.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := client.New("http://"+n.RPCAddr(), user, pass)
-	call := func(method string, result any, args ...any) {
-		t.Helper()
-		params, err := client.Params(args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cl.Call(ctx, method, params, result); err != nil {
-			t.Fatalf("%s: %v", method, err)
-		}
-	}
 	var addr string
-	call("getnewaddress", &addr)
+	rpcMust(ctx, t, n, "getnewaddress", &addr)
 	var hashes []string
-	call("generatetoaddress", &hashes, 3, addr)
+	rpcMust(ctx, t, n, "generatetoaddress", &hashes, 3, addr)
 	if len(hashes) != 3 || n.Chain().Height() != 3 {
 		t.Fatalf("generated %d, height %d", len(hashes), n.Chain().Height())
 	}
 	var bal float64
-	call("getbalance", &bal)
+	rpcMust(ctx, t, n, "getbalance", &bal)
 	if bal != 150 {
 		t.Fatalf("wallet balance %v, want 150", bal)
 	}

@@ -3,16 +3,10 @@ package node
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/quarrychain/quarry/chain"
-	"github.com/quarrychain/quarry/chain/faultstore"
-	"github.com/quarrychain/quarry/chain/memstore"
 	"github.com/quarrychain/quarry/chain/testkit"
-	"github.com/quarrychain/quarry/rpc/client"
 	"github.com/quarrychain/quarry/rpc/rpcjson"
 )
 
@@ -24,49 +18,21 @@ func TestCorruptBlockIsFetchedFromPeers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
-	fs := faultstore.New(memstore.New())
-	cfgA := testConfig(t)
+	cfgA, fs := faultConfig(t, &testkit.Buffer{})
 	cfgA.MetricsListen = ""
-	cfgA.OpenStore = func(string) (chain.Store, error) { return fs, nil }
-	logs := &testkit.Buffer{}
-	cfgA.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	a, _ := startNode(t, cfgA)
-	b := startExplorerNode(t) // a plain regtest node with RPC
+	b, _ := startExplorerNode(t) // a plain regtest node with RPC
 
-	userA, passA, err := client.ReadCookie(cfgA.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clA := client.New("http://"+a.RPCAddr(), userA, passA)
-	callA := func(method string, result any, args ...any) error {
-		params, err := client.Params(args...)
-		if err != nil {
-			return err
-		}
-		return clA.Call(ctx, method, params, result)
-	}
 	var addr string
-	if err := callA("getnewaddress", &addr); err != nil {
-		t.Fatal(err)
-	}
+	rpcMust(ctx, t, a, "getnewaddress", &addr)
 	var hashes []string
-	if err := callA("generatetoaddress", &hashes, 5, addr); err != nil {
-		t.Fatal(err)
-	}
+	rpcMust(ctx, t, a, "generatetoaddress", &hashes, 5, addr)
 
 	// B learns the chain from A.
-	var ni rpcjson.NetworkInfo
-	if err := callA("getnetworkinfo", &ni); err != nil {
-		t.Fatal(err)
-	}
-	target := ni.LocalAddresses[0].Address
-	if !strings.Contains(target, "/p2p/") {
-		target += "/p2p/" + ni.LocalPeerID
-	}
-	b.call(ctx, t, "addnode", nil, target, "add")
+	addNode(ctx, t, b, a)
 	testkit.WaitFor(t, 30*time.Second, "node B synced 5 blocks", func() bool {
 		var n int
-		return b.cl.Call(ctx, "getblockcount", nil, &n) == nil && n == 5
+		return rpcCall(ctx, t, b, "getblockcount", &n) == nil && n == 5
 	})
 
 	// Block 3's stored bytes on A now fail their checksum.
@@ -76,7 +42,7 @@ func TestCorruptBlockIsFetchedFromPeers(t *testing.T) {
 	}
 	fs.FailChecksum(append([]byte{'b'}, h[:]...))
 	var raw string
-	err = callA("getblock", &raw, h.String(), 0)
+	err := rpcCall(ctx, t, a, "getblock", &raw, h.String(), 0)
 	var re *rpcjson.Error
 	if !errors.As(err, &re) || re.Code != rpcjson.CodeDatabaseError {
 		t.Fatalf("getblock of the corrupt block: %v, want RPC_DATABASE_ERROR", err)
@@ -89,7 +55,7 @@ func TestCorruptBlockIsFetchedFromPeers(t *testing.T) {
 	testkit.WaitFor(t, 40*time.Second, "the corrupt block repaired from the peer", func() bool {
 		return len(a.Chain().CorruptBlocks()) == 0
 	})
-	if err := callA("getblock", &raw, h.String(), 0); err != nil {
+	if err := rpcCall(ctx, t, a, "getblock", &raw, h.String(), 0); err != nil {
 		t.Fatalf("getblock after the repair: %v", err)
 	}
 	if v := counterValueLabel(t, a, "quarry_p2p_block_repairs_total", "result", "ok"); v < 1 {

@@ -12,58 +12,17 @@ import (
 	"github.com/quarrychain/quarry/chain/faultstore"
 	"github.com/quarrychain/quarry/chain/memstore"
 	"github.com/quarrychain/quarry/chain/testkit"
-	"github.com/quarrychain/quarry/rpc/client"
 	"github.com/quarrychain/quarry/rpc/rpcjson"
 )
 
-// faultNode starts a node on a fault-injecting in-memory store and returns
-// it, the store, an RPC caller and a channel closed when Run has returned
-// (its error is then in *runErr).
-func faultNode(t *testing.T, ctx context.Context, logs *testkit.Buffer, runErr *error) (*Node, *faultstore.Store, func(string, any, ...any) error, <-chan struct{}) {
-	t.Helper()
+// faultConfig returns testConfig with the chain on a fault-injecting
+// in-memory store, and the store; the node logs to logs.
+func faultConfig(t *testing.T, logs *testkit.Buffer) (Config, *faultstore.Store) {
 	fs := faultstore.New(memstore.New())
 	cfg := testConfig(t)
-	cfg.NoP2P = true
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	cfg.OpenStore = func(string) (chain.Store, error) { return fs, nil }
-	n, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		*runErr = n.Run(runCtx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("node did not stop within 30s")
-		}
-	})
-	select {
-	case <-n.Ready():
-	case <-done:
-		t.Fatalf("node exited before ready: %v", *runErr)
-	case <-ctx.Done():
-		t.Fatal("node not ready in time")
-	}
-	user, pass, err := client.ReadCookie(cfg.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := client.New("http://"+n.RPCAddr(), user, pass)
-	call := func(method string, result any, args ...any) error {
-		params, err := client.Params(args...)
-		if err != nil {
-			return err
-		}
-		return cl.Call(ctx, method, params, result)
-	}
-	return n, fs, call, done
+	return cfg, fs
 }
 
 // TestNodeStopsOnStoreWriteFailure: when the chain database fails a write,
@@ -72,24 +31,22 @@ func faultNode(t *testing.T, ctx context.Context, logs *testkit.Buffer, runErr *
 func TestNodeStopsOnStoreWriteFailure(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var runErr error
-	n, fs, call, done := faultNode(t, ctx, &testkit.Buffer{}, &runErr)
+	cfg, fs := faultConfig(t, &testkit.Buffer{})
+	cfg.NoP2P = true
+	var exit nodeExit
+	n, _ := startNode(t, cfg, watchExit(&exit))
 	var addr string
-	if err := call("getnewaddress", &addr); err != nil {
-		t.Fatal(err)
-	}
+	rpcMust(ctx, t, n, "getnewaddress", &addr)
 	var hashes []string
-	if err := call("generatetoaddress", &hashes, 1, addr); err != nil {
-		t.Fatal(err)
-	}
+	rpcMust(ctx, t, n, "generatetoaddress", &hashes, 1, addr)
 	fs.FailAllCommits(faultstore.FailSync)
-	if err := call("generatetoaddress", &hashes, 1, addr); err == nil {
+	if err := rpcCall(ctx, t, n, "generatetoaddress", &hashes, 1, addr); err == nil {
 		t.Fatal("mining succeeded on a failing disk")
 	}
 	select {
-	case <-done:
-		if !errors.Is(runErr, chain.ErrWriteFailed) || !errors.Is(runErr, faultstore.ErrSync) {
-			t.Fatalf("Run returned %v, want ErrWriteFailed", runErr)
+	case <-exit.done:
+		if !errors.Is(exit.err, chain.ErrWriteFailed) || !errors.Is(exit.err, faultstore.ErrSync) {
+			t.Fatalf("Run returned %v, want ErrWriteFailed", exit.err)
 		}
 	case <-ctx.Done():
 		t.Fatal("node kept running after a failed write")
@@ -107,16 +64,13 @@ func TestNodeReportsCorruptBlock(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	logs := &testkit.Buffer{}
-	var runErr error
-	n, fs, call, _ := faultNode(t, ctx, logs, &runErr)
+	cfg, fs := faultConfig(t, logs)
+	cfg.NoP2P = true
+	n, _ := startNode(t, cfg)
 	var addr string
-	if err := call("getnewaddress", &addr); err != nil {
-		t.Fatal(err)
-	}
+	rpcMust(ctx, t, n, "getnewaddress", &addr)
 	var hashes []string
-	if err := call("generatetoaddress", &hashes, 3, addr); err != nil {
-		t.Fatal(err)
-	}
+	rpcMust(ctx, t, n, "generatetoaddress", &hashes, 3, addr)
 	c := n.Chain()
 	h, _ := c.HashAtHeight(2)
 	good, err := c.Block(h)
@@ -126,7 +80,7 @@ func TestNodeReportsCorruptBlock(t *testing.T) {
 	fs.FailChecksum(append([]byte{'b'}, h[:]...))
 
 	var raw string
-	err = call("getblock", &raw, h.String(), 0)
+	err = rpcCall(ctx, t, n, "getblock", &raw, h.String(), 0)
 	var re *rpcjson.Error
 	if !errors.As(err, &re) || re.Code != rpcjson.CodeDatabaseError || !strings.Contains(re.Message, "Block data corrupt on disk") {
 		t.Fatalf("getblock of a corrupt block: %v", err)
@@ -143,7 +97,7 @@ func TestNodeReportsCorruptBlock(t *testing.T) {
 	if err := c.RepairBlock(good); err != nil {
 		t.Fatal(err)
 	}
-	if err := call("getblock", &raw, h.String(), 0); err != nil {
+	if err := rpcCall(ctx, t, n, "getblock", &raw, h.String(), 0); err != nil {
 		t.Fatalf("getblock after repair: %v", err)
 	}
 	if v := metricValue(t, n, "quarry_chain_corrupt_blocks"); v != 0 {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/quarrychain/quarry/rpc/client"
 	"github.com/quarrychain/quarry/rpc/rpcjson"
 )
 
@@ -55,15 +54,8 @@ func TestNodeStratumMinesBlock(t *testing.T) {
 	if n.StratumAddr() == "" {
 		t.Fatal("no stratum address after Ready")
 	}
-	user, pass, err := client.ReadCookie(cfg.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := client.New("http://"+n.RPCAddr(), user, pass)
 	var addr string
-	if err := rc.Call(ctx, "getnewaddress", nil, &addr); err != nil {
-		t.Fatal(err)
-	}
+	rpcMust(ctx, t, n, "getnewaddress", &addr)
 
 	nc, err := net.Dial("tcp", n.StratumAddr())
 	if err != nil {
@@ -149,13 +141,11 @@ func TestNodeStratumMinesBlock(t *testing.T) {
 		}
 	}
 	var count uint64
-	if err := rc.Call(ctx, "getblockcount", nil, &count); err != nil || count != 1 {
+	if err := rpcCall(ctx, t, n, "getblockcount", &count); err != nil || count != 1 {
 		t.Fatalf("height %d after the stratum block (%v)", count, err)
 	}
 	var info rpcjson.StratumInfo
-	if err := rc.Call(ctx, "getstratuminfo", nil, &info); err != nil {
-		t.Fatal(err)
-	}
+	rpcMust(ctx, t, n, "getstratuminfo", &info)
 	if info.Blocks.Found != 1 || info.Shares.Accepted != 1 || len(info.Workers) != 1 || info.Workers[0].Address != addr || info.Workers[0].Agent != "nodetest" {
 		t.Fatalf("getstratuminfo %+v", info)
 	}

@@ -7,7 +7,6 @@ import (
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/testkit"
 	"github.com/quarrychain/quarry/miner"
-	"github.com/quarrychain/quarry/rpc/client"
 	"github.com/quarrychain/quarry/rpc/rpcjson"
 )
 
@@ -16,15 +15,10 @@ import (
 // with one block of the attacker's (its funds) on every node.
 func spendTrio(t *testing.T) (h1, h2, w *Node) {
 	t.Helper()
-	start := func(adv bool) *Node {
-		cfg := testConfig(t)
-		if adv {
-			cfg.Adversary, cfg.WithholdDepth, cfg.WithholdSpend, cfg.WithholdGiveUp = "withhold", 2, true, 2
-		}
-		n, _ := startNode(t, cfg)
-		return n
-	}
-	h1, h2, w = start(false), start(false), start(true)
+	cfg := testConfig(t)
+	cfg.Adversary, cfg.WithholdDepth, cfg.WithholdSpend, cfg.WithholdGiveUp = "withhold", 2, true, 2
+	h1, h2 = startMode(t, ""), startMode(t, "")
+	w, _ = startNode(t, cfg)
 	connect(t, h1, h2)
 	connect(t, w, h1)
 	connect(t, w, h2)
@@ -38,14 +32,9 @@ func pay(t *testing.T, n, to *Node) chain.Hash {
 	t.Helper()
 	ctx := testkit.Context(t, 30*time.Second)
 	var addr string
-	if err := rpcClient(t, to).Call(ctx, "getnewaddress", nil, &addr); err != nil {
-		t.Fatal(err)
-	}
+	rpcMust(ctx, t, to, "getnewaddress", &addr)
 	var txid string
-	params, _ := client.Params(addr, 1)
-	if err := rpcClient(t, n).Call(ctx, "sendtoaddress", params, &txid); err != nil {
-		t.Fatal(err)
-	}
+	rpcMust(ctx, t, n, "sendtoaddress", &txid, addr, 1)
 	h, err := chain.ParseHash(txid)
 	if err != nil {
 		t.Fatal(err)
