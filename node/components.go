@@ -72,7 +72,8 @@ func (n *Node) build(c *chain.Chain, pool *mempool.Pool, reg prometheus.Register
 			comps.txPub = cfg.wrapTxPublisher(comps.txPub)
 		}
 		if !cfg.NoRebroadcast {
-			comps.rebroadcast = n.newRebroadcaster(pool, comps.txPub, reg)
+			net := comps.net
+			comps.rebroadcast = n.newRebroadcaster(pool, comps.txPub, func() int { return len(net.BlockTopicPeers()) }, reg)
 			comps.runners = append(comps.runners, comps.rebroadcast.run)
 		}
 		if n.adv != nil {
@@ -167,13 +168,13 @@ func (n *Node) submitTx(comps *components, tx *chain.Tx) error {
 
 // newRebroadcaster builds the rebroadcaster of the node's own
 // transactions on the node's clock (or the test's).
-func (n *Node) newRebroadcaster(pool *mempool.Pool, pub txPublisher, reg prometheus.Registerer) *rebroadcaster {
+func (n *Node) newRebroadcaster(pool *mempool.Pool, pub txPublisher, gossipPeers func() int, reg prometheus.Registerer) *rebroadcaster {
 	now := n.cfg.now
 	if n.cfg.rebroadcastNow != nil {
 		now = n.cfg.rebroadcastNow
 	}
 	return newRebroadcaster(rebroadcastConfig{
-		pool: pool, pub: pub, now: now, tick: n.cfg.rebroadcastTick,
+		pool: pool, pub: pub, now: now, tick: n.cfg.rebroadcastTick, gossipPeers: gossipPeers,
 		log: n.log.With("component", "rebroadcast"), reg: reg,
 	})
 }

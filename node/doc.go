@@ -35,7 +35,8 @@
 // included, which sets the first delay. The dispatcher hands the pool's
 // removal events (confirmed, replaced, evicted, expired, conflict) to the
 // rebroadcaster, which stops tracking the transaction; a round that finds
-// a transaction gone from the pool drops it too. The set is capped
+// a transaction gone from the pool drops it too. Rounds (every 10 s) are
+// skipped while the node has no gossip peers. The set is capped
 // (10,000; the longest tracked makes room), a round publishes at most 500,
 // and the goroutine runs under Run's group. --no-rebroadcast turns it off.
 // Metrics: quarry_node_tx_rebroadcasts_total,

@@ -61,6 +61,10 @@ import (
 // not tracked again: every node that disconnects the block puts its
 // transactions back into its own mempool.
 //
+// A round runs only while the node has gossip peers: offline, the
+// schedule stands still instead of backing off, and what fell due goes
+// out in the first round after a peer has subscribed.
+//
 // Memory is bounded: at most rebroadcastCap transactions are tracked
 // (about 100 bytes each; the transaction itself is read from the pool
 // when it is due); a new one beyond the cap displaces the longest tracked,
@@ -98,9 +102,13 @@ type rebroadcastConfig struct {
 	// tick, when not nil, replaces the ticker that starts each round
 	// (tests send on it to run a round).
 	tick <-chan time.Time
-	rng  *rand.Rand
-	log  *slog.Logger
-	reg  prometheus.Registerer
+	// gossipPeers, when not nil, counts the peers a publication reaches
+	// (p2p's subscribers of the gossip topics); a round with none is
+	// skipped.
+	gossipPeers func() int
+	rng         *rand.Rand
+	log         *slog.Logger
+	reg         prometheus.Registerer
 }
 
 // rebroadcaster republishes the node's own unconfirmed transactions on
@@ -245,8 +253,14 @@ func (r *rebroadcaster) due(now time.Time) []chain.Hash {
 }
 
 // round republishes every due transaction the pool still holds and forgets
-// the ones it no longer holds. It returns how many it published.
+// the ones it no longer holds. It returns how many it published. Without
+// gossip peers it does nothing: a publication would reach nobody, and the
+// schedule would back off while the node is offline; the transactions
+// due then go out in the first round after a peer has subscribed.
 func (r *rebroadcaster) round(ctx context.Context) int {
+	if r.cfg.gossipPeers != nil && r.cfg.gossipPeers() == 0 {
+		return 0
+	}
 	sent := 0
 	for _, id := range r.due(r.cfg.now()) {
 		tx, ok := r.cfg.pool.Get(id)

@@ -329,3 +329,33 @@ func TestRebroadcastRunStopsWithContext(t *testing.T) {
 		t.Fatal("run did not return after its context ended")
 	}
 }
+
+// TestRebroadcastWaitsForPeers: rounds without gossip peers publish
+// nothing and leave the schedule alone; the first round with a peer
+// sends what was due.
+func TestRebroadcastWaitsForPeers(t *testing.T) {
+	f := newRebroadcastFixture(t, 1)
+	var mu sync.Mutex
+	peers := 0
+	f.r.cfg.gossipPeers = func() int { mu.Lock(); defer mu.Unlock(); return peers }
+	id := f.pool.put(testTx(1))
+	f.r.track(id, true)
+	for _, d := range []time.Duration{rebroadcastFirst * 5 / 4, time.Hour, 5 * time.Hour} {
+		if got := f.at(d); len(got) != 0 {
+			t.Fatalf("published %v without peers", got)
+		}
+	}
+	if e := f.r.tracked[id]; e.published != 1 {
+		t.Fatalf("schedule advanced without peers: %d publications", e.published)
+	}
+	mu.Lock()
+	peers = 1
+	mu.Unlock()
+	if got := f.at(5*time.Hour + time.Second); len(got) != 1 {
+		t.Fatalf("first round with a peer published %v", got)
+	}
+	// The backoff continues from where it was, not from the hours offline.
+	if got := f.at(5*time.Hour + time.Second + rebroadcastDelay(2)*5/4); len(got) != 1 {
+		t.Fatalf("next slot published %v", got)
+	}
+}
