@@ -6,9 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 	"github.com/quarrychain/quarry/chain/testkit"
+	"github.com/quarrychain/quarry/node/wallet"
+	"github.com/quarrychain/quarry/rpc/client"
 )
 
 // losingPublisher loses the first publication of every transaction, as a
@@ -67,28 +71,49 @@ func rebroadcastNode(t *testing.T, clock *chaintest.Clock, off bool) (*Node, cha
 	return n, tick, lp
 }
 
-// TestRebroadcastDeliversALostTransaction: a wallet payment whose
-// gossip message is lost reaches the peer's mempool when the
-// rebroadcaster's first slot comes; once a block confirms it, the node
-// stops tracking it.
+// TestRebroadcastDeliversALostTransaction: a wallet payment and a
+// sendrawtransaction submission whose gossip messages are lost reach the
+// peer's mempool when the rebroadcaster's first slot comes; once a block
+// confirms them, the node stops tracking them.
 func TestRebroadcastDeliversALostTransaction(t *testing.T) {
 	clock := chaintest.NewClock(time.Now())
 	a, tick, lp := rebroadcastNode(t, clock, false)
 	b, _ := startNode(t, testConfig(t))
 	connect(t, a, b)
 	waitGossipPeers(t, a, b.net.ID())
+	key, err := secp256k1.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testkit.Context(t, 30*time.Second)
+	params, _ := client.Params(1, wallet.AddressOf(key).Encode(a.Chain().Params()))
+	if err := rpcClient(t, a).Call(ctx, "generatetoaddress", params, new([]chain.Hash)); err != nil {
+		t.Fatal(err)
+	}
 	funds := mineOne(t, a)
-	waitTip(t, funds.Hash(), a, b) // b can validate a's payment
+	waitTip(t, funds.Hash(), a, b) // b can validate a's transactions
 
-	id := pay(t, a, b)
-	if lp.lostCount() != 1 {
-		t.Fatalf("%d publications lost, want the payment's first", lp.lostCount())
+	ids := []chain.Hash{pay(t, a, b)}
+	raw, err := wallet.BuildTransfer(a.Chain().Params(), key, wallet.Payment{To: chain.Address{7}, Amount: chain.Coin, Fee: 1000}, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if b.pool.Has(id) {
-		t.Fatal("the peer has the payment whose publication was lost")
+	params, _ = client.Params(wallet.EncodeTxHex(raw))
+	var rawID chain.Hash
+	if err := rpcClient(t, a).Call(ctx, "sendrawtransaction", params, &rawID); err != nil {
+		t.Fatal(err)
 	}
-	if v := metricValue(t, a, "quarry_node_rebroadcast_tracked_transactions"); v != 1 {
-		t.Fatalf("tracking %v transactions, want 1", v)
+	ids = append(ids, rawID)
+	if lp.lostCount() != 2 {
+		t.Fatalf("%d publications lost, want the first of each transaction", lp.lostCount())
+	}
+	for _, id := range ids {
+		if b.pool.Has(id) {
+			t.Fatalf("the peer has %s, whose publication was lost", id)
+		}
+	}
+	if v := metricValue(t, a, "quarry_node_rebroadcast_tracked_transactions"); v != 2 {
+		t.Fatalf("tracking %v transactions, want 2", v)
 	}
 	if v := metricValue(t, a, "quarry_node_tx_rebroadcasts_total"); v != 0 {
 		t.Fatalf("rebroadcasts before the first slot: %v", v)
@@ -97,17 +122,17 @@ func TestRebroadcastDeliversALostTransaction(t *testing.T) {
 	// The latest the first slot can fall (the jitter adds under a quarter).
 	clock.Advance(rebroadcastFirst * 5 / 4)
 	sendTick(t, tick, clock.Now())
-	testkit.WaitFor(t, 30*time.Second, "the rebroadcast payment in the peer's mempool", func() bool { return b.pool.Has(id) })
-	if v := metricValue(t, a, "quarry_node_tx_rebroadcasts_total"); v != 1 {
-		t.Fatalf("rebroadcasts counted %v, want 1", v)
+	testkit.WaitFor(t, 30*time.Second, "both rebroadcast transactions in the peer's mempool", func() bool { return b.pool.Has(ids[0]) && b.pool.Has(ids[1]) })
+	if v := metricValue(t, a, "quarry_node_tx_rebroadcasts_total"); v != 2 {
+		t.Fatalf("rebroadcasts counted %v, want 2", v)
 	}
 
 	blk := mineOne(t, b)
-	if !blockHasTx(blk, id) {
-		t.Fatal("the peer's block does not confirm the payment")
+	if !blockHasTx(blk, ids[0]) || !blockHasTx(blk, ids[1]) {
+		t.Fatal("the peer's block does not confirm both transactions")
 	}
 	waitTip(t, blk.Hash(), a, b)
-	testkit.WaitFor(t, 30*time.Second, "the confirmed payment no longer tracked", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "the confirmed transactions no longer tracked", func() bool {
 		return metricValue(t, a, "quarry_node_rebroadcast_tracked_transactions") == 0
 	})
 }
