@@ -22,13 +22,19 @@ import (
 
 // components are the parts of a running node besides the chain and mempool.
 type components struct {
-	net     *p2p.Node // nil with NoP2P
-	miner   *miner.Miner
-	stratum *stratum.Server // nil unless --stratum-listen
-	wallet  *wallet.Wallet
-	rpc     *rpc.Server // nil when RPC is off
-	payTo   chain.Address
-	runners []func(context.Context) error
+	net *p2p.Node // nil with NoP2P
+	// txPub publishes transactions: net, unless a test wraps it; nil
+	// with NoP2P.
+	txPub txPublisher
+	// rebroadcast republishes the node's own transactions; nil with
+	// NoP2P or NoRebroadcast.
+	rebroadcast *rebroadcaster
+	miner       *miner.Miner
+	stratum     *stratum.Server // nil unless --stratum-listen
+	wallet      *wallet.Wallet
+	rpc         *rpc.Server // nil when RPC is off
+	payTo       chain.Address
+	runners     []func(context.Context) error
 }
 
 // build constructs every component (nothing runs yet) and the adaptors
@@ -60,6 +66,15 @@ func (n *Node) build(c *chain.Chain, pool *mempool.Pool, reg prometheus.Register
 		})
 		if err != nil {
 			return nil, err
+		}
+		comps.txPub = comps.net
+		if cfg.wrapTxPublisher != nil {
+			comps.txPub = cfg.wrapTxPublisher(comps.txPub)
+		}
+		if !cfg.NoRebroadcast {
+			net := comps.net
+			comps.rebroadcast = n.newRebroadcaster(pool, comps.txPub, func() int { return len(net.BlockTopicPeers()) }, reg)
+			comps.runners = append(comps.runners, comps.rebroadcast.run)
 		}
 		if n.adv != nil {
 			n.adv.publish = func(b *chain.Block) { n.announce(comps, b) }
@@ -126,7 +141,9 @@ func (n *Node) requestStop() {
 	}
 }
 
-// submitTx admits a transaction to the mempool and gossips it.
+// submitTx admits a transaction the node originates (a wallet payment or
+// sendrawtransaction) to the mempool, gossips it and has the rebroadcaster
+// republish it while it stays unconfirmed.
 func (n *Node) submitTx(comps *components, tx *chain.Tx) error {
 	if n.adv != nil {
 		n.adv.paymentSubmitted(tx)
@@ -134,14 +151,32 @@ func (n *Node) submitTx(comps *components, tx *chain.Tx) error {
 	if _, err := n.pool.Add(tx); err != nil {
 		return err
 	}
-	if comps.net != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := comps.net.PublishTx(ctx, tx); err != nil && !errors.Is(err, p2p.ErrNotRunning) {
-			n.log.Debug("publishing transaction", "txid", tx.TxID(), "err", err)
-		}
+	if comps.txPub == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := comps.txPub.PublishTx(ctx, tx)
+	if err != nil && !errors.Is(err, p2p.ErrNotRunning) {
+		n.log.Debug("publishing transaction", "txid", tx.TxID(), "err", err)
+	}
+	if comps.rebroadcast != nil {
+		comps.rebroadcast.track(tx.TxID(), err == nil)
 	}
 	return nil
+}
+
+// newRebroadcaster builds the rebroadcaster of the node's own
+// transactions on the node's clock (or the test's).
+func (n *Node) newRebroadcaster(pool *mempool.Pool, pub txPublisher, gossipPeers func() int, reg prometheus.Registerer) *rebroadcaster {
+	now := n.cfg.now
+	if n.cfg.rebroadcastNow != nil {
+		now = n.cfg.rebroadcastNow
+	}
+	return newRebroadcaster(rebroadcastConfig{
+		pool: pool, pub: pub, now: now, tick: n.cfg.rebroadcastTick, gossipPeers: gossipPeers,
+		log: n.log.With("component", "rebroadcast"), reg: reg,
+	})
 }
 
 // submitMined processes a block our miner (or submitblock) produced through

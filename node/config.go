@@ -45,6 +45,11 @@ type Config struct {
 	P2PAnnounce []string `toml:"p2p-announce"`
 	// NoP2P runs without networking at all (tests, offline regtest).
 	NoP2P bool `toml:"no-p2p"`
+	// NoRebroadcast turns off the periodic republication of the node's
+	// own unconfirmed transactions (wallet payments and
+	// sendrawtransaction; see rebroadcast.go): each is then gossiped
+	// once, when it is submitted.
+	NoRebroadcast bool `toml:"no-rebroadcast"`
 
 	// RPCListen is host:port of the JSON-RPC server (default 127.0.0.1:<network port>; "" keeps the default, "off" disables).
 	RPCListen string `toml:"rpc-listen"`
@@ -137,6 +142,12 @@ type resolved struct {
 	now func() time.Time
 	// junkEvery, when positive, replaces the junk mode's period (tests).
 	junkEvery time.Duration
+	// rebroadcastNow and rebroadcastTick, when set, replace the
+	// rebroadcaster's clock and round ticker; wrapTxPublisher, when set,
+	// wraps the p2p node for every transaction publication (tests).
+	rebroadcastNow  func() time.Time
+	rebroadcastTick <-chan time.Time
+	wrapTxPublisher func(txPublisher) txPublisher
 }
 
 func (c Config) resolve() (*resolved, error) {

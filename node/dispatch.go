@@ -14,7 +14,8 @@ import (
 // order, to the mempool (reorg handling), the wallet, the miner (instant
 // restart on a new tip), the RPC notification hub and the metrics, and logs
 // connected blocks and reorgs; its ticker drives the status summary
-// (summary.go). Mempool events go to the hub.
+// (summary.go). Mempool events go to the hub and the rebroadcaster (which
+// stops republishing a transaction the pool removed).
 func (n *Node) dispatch(ctx context.Context, events *chain.Subscription, cm *chainMetrics, comps *components) error {
 	poolEvents := n.pool.Subscribe(4096)
 	defer poolEvents.Close()
@@ -35,6 +36,9 @@ func (n *Node) dispatch(ctx context.Context, events *chain.Subscription, cm *cha
 				return nil
 			}
 			n.hub.publishMempool(ev)
+			if comps.rebroadcast != nil {
+				comps.rebroadcast.handlePoolEvent(ev)
+			}
 		case now := <-ticker.C:
 			progress.tick(now)
 		}

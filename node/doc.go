@@ -23,6 +23,25 @@
 // connected blocks, reorgs and sync progress. The chain never waits for it:
 // its subscription is buffered and drops are counted.
 //
+// # Rebroadcast
+//
+// Transactions the node originates (wallet payments, sendrawtransaction;
+// both go through submitTx) are gossiped once at once and then tracked
+// by the rebroadcaster (rebroadcast.go), which republishes each through
+// p2p's PublishTx while the mempool still holds it: first 200 s after the
+// original publication, then 400 s, 800 s, 1600 s and every 30 min, each
+// delay lengthened by up to a quarter at random. Gossipsub drops a
+// message ID it saw in the last two to three minutes, the publisher's own
+// included, which sets the first delay. The dispatcher hands the pool's
+// removal events (confirmed, replaced, evicted, expired, conflict) to the
+// rebroadcaster, which stops tracking the transaction; a round that finds
+// a transaction gone from the pool drops it too. Rounds (every 10 s) are
+// skipped while the node has no gossip peers. The set is capped
+// (10,000; the longest tracked makes room), a round publishes at most 500,
+// and the goroutine runs under Run's group. --no-rebroadcast turns it off.
+// Metrics: quarry_node_tx_rebroadcasts_total,
+// quarry_node_rebroadcast_tracked_transactions.
+//
 // # Adversaries
 //
 // On the dev and regtest networks a node can be made dishonest for lab

@@ -103,6 +103,7 @@ func bindFlags(fs *flag.FlagSet, c *node.Config) {
 	fs.Var(&listFlag{p: &c.P2PAnnounce}, "p2p-announce", `announce only these multiaddrs to peers (comma-separated; "none" announces no address)`)
 	fs.BoolVar(&c.NoMDNS, "no-mdns", false, "disable mDNS discovery on the LAN")
 	fs.BoolVar(&c.NoP2P, "no-p2p", false, "run without any networking")
+	fs.BoolVar(&c.NoRebroadcast, "no-rebroadcast", false, "do not republish the node's own unconfirmed transactions (wallet payments, sendrawtransaction) while they wait in the mempool; each is gossiped once")
 	fs.StringVar(&c.RPCListen, "rpc-listen", "", `JSON-RPC host:port (default 127.0.0.1:<network rpc port>; "off" disables)`)
 	fs.BoolVar(&c.RPCAllowRemote, "rpc-allow-remote", false, "allow --rpc-listen on a non-loopback address (authentication still applies: the cookie, or --rpc-user/--rpc-password)")
 	fs.StringVar(&c.RPCUser, "rpc-user", "", "RPC user name (default: cookie file auth)")

@@ -135,7 +135,9 @@ const relayWait = 2 * time.Second
 
 // WaitTx waits until node i knows transaction id (in its mempool or
 // chain), which node from has. Gossip does not resend a message that a
-// fresh mesh lost and nodes do not rebroadcast their mempools, so after
+// fresh mesh lost, and the sending node republishes its own transactions
+// only after minutes (gossipsub suppresses a repeat of a message ID for
+// two to three minutes), too late for an experiment's timeline, so after
 // relayWait the raw transaction is read from node from and submitted to
 // node i (sendrawtransaction), as a wallet would.
 func (l *Lab) WaitTx(ctx context.Context, from, i int, id chain.Hash) error {
