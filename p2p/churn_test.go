@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -281,11 +282,12 @@ func TestRememberedScoresBounded(t *testing.T) {
 
 // BenchmarkPeerChurnHeap reports the heap (after a GC: in use, and live
 // bytes) of a node that has met 0, 200, 400, 800 and 1,600 peers with
-// fresh identities, churned as in TestPeerChurnBounded, and the live
-// bytes added per peer over the last doubling. The churned peers run in
-// a child process, so the figures are the node's alone. It takes about
-// seven minutes (it waits for the resource manager's collections). Run
-// it once:
+// fresh identities, and the live bytes added per peer over the last
+// doubling: honest peers only (the peers a lab node meets), then a mix
+// churned as in TestPeerChurnBounded (one in five banned, one in five
+// remembered as a staller). The churned peers run in a child process,
+// so the figures are the node's alone. It takes about fifteen minutes
+// (it waits for the resource manager's collections). Run it once:
 //
 //	go test -run '^$' -bench 'PeerChurnHeap$' -benchtime 1x ./p2p/
 //
@@ -297,11 +299,19 @@ func TestRememberedScoresBounded(t *testing.T) {
 // which stop growing once every segment has held a peer).
 //
 // With QUARRY_CHURN_PROFILES=DIR it also writes a heap profile at each
-// mark (DIR/heap-0 ...); add -memprofilerate 256 for small objects and
-// compare two marks with
+// mark (DIR/honest-heap-0 ...); add -memprofilerate 256 for small
+// objects and compare two marks with
 //
-//	go tool pprof -sample_index=inuse_space -top -base DIR/heap-800 DIR/heap-1600
+//	go tool pprof -sample_index=inuse_space -top -base DIR/mixed-heap-800 DIR/mixed-heap-1600
 func BenchmarkPeerChurnHeap(b *testing.B) {
+	b.Run("honest", func(b *testing.B) { benchChurnHeap(b, honestKinds) })
+	b.Run("mixed", func(b *testing.B) { benchChurnHeap(b, churnKinds) })
+}
+
+// honestKinds returns k honest peers (the peers a lab node meets).
+func honestKinds(_, k int) []churnKind { return make([]churnKind, k) }
+
+func benchChurnHeap(b *testing.B, kindsOf func(first, k int) []churnKind) {
 	const wave = 10
 	clk := &offsetClock{}
 	victim := startChurnVictim(b, clk)
@@ -315,7 +325,7 @@ func BenchmarkPeerChurnHeap(b *testing.B) {
 		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), fmt.Sprint("MiB-inuse@", mark))
 		b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), fmt.Sprint("MiB-live@", mark))
 		if dir := os.Getenv("QUARRY_CHURN_PROFILES"); dir != "" {
-			f, err := os.Create(filepath.Join(dir, fmt.Sprint("heap-", mark)))
+			f, err := os.Create(filepath.Join(dir, fmt.Sprint(path.Base(b.Name()), "-heap-", mark)))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -338,12 +348,12 @@ func BenchmarkPeerChurnHeap(b *testing.B) {
 	ch := newProcChurner(b, targetOf(victim))
 	// A first wave warms up the caches that do not depend on the number
 	// of peers (gossipsub, the resource manager, sync buffers).
-	waitForgotten(b, victim, clk, churnWave(b, victim, ch, churnKinds(0, wave)))
+	waitForgotten(b, victim, clk, churnWave(b, victim, ch, kindsOf(0, wave)))
 	met := 0
 	marks := []int{0, 200, 400, 800, 1600}
 	for _, mark := range marks {
 		for ; met < mark; met += wave {
-			waitForgotten(b, victim, clk, churnWave(b, victim, ch, churnKinds(met, wave)))
+			waitForgotten(b, victim, clk, churnWave(b, victim, ch, kindsOf(met, wave)))
 		}
 		rmCollected()
 		heap(mark)

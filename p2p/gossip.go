@@ -41,8 +41,11 @@ func (n *Node) maxGossipSize() int {
 func (n *Node) startGossip(ctx context.Context, h host.Host) (*pubsub.PubSub, *pubsub.Subscription, *pubsub.Subscription, error) {
 	// See gossiphost.go for what the host and context given to gossipsub
 	// hold back.
-	pctx := newWeakParent(ctx)
-	ps, err := pubsub.NewGossipSub(pctx, gossipHost{h},
+	pctx, subs := newWeakParent(ctx), newSubscriptions()
+	n.mu.Lock()
+	n.psCtx, n.psSubs = pctx, subs
+	n.mu.Unlock()
+	ps, err := pubsub.NewGossipSub(pctx, gossipHost{h, subs},
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithNoAuthor(),
 		pubsub.WithMessageIdFn(gossipMessageID),
@@ -67,7 +70,7 @@ func (n *Node) startGossip(ctx context.Context, h host.Host) (*pubsub.PubSub, *p
 		return nil, nil, nil, err
 	}
 	n.mu.Lock()
-	n.blockT, n.txT, n.psCtx = bt, tt, pctx
+	n.blockT, n.txT = bt, tt
 	n.mu.Unlock()
 	return ps, bsub, tsub, nil
 }

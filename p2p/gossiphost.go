@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"sync"
+	"time"
 	"weak"
 
 	"github.com/libp2p/go-libp2p/core/event"
@@ -32,29 +33,102 @@ import (
 // concurrent use.
 type gossipHost struct {
 	host.Host
+	subs *subscriptions
 }
 
 // EventBus returns the host's bus with signed peer records stripped from
 // the identification events of every subscription.
-func (h gossipHost) EventBus() event.Bus { return recordlessBus{h.Host.EventBus()} }
+func (h gossipHost) EventBus() event.Bus { return recordlessBus{h.Host.EventBus(), h.subs} }
+
+// subscriptions counts the open subscriptions made through a gossipHost.
+// gossipsub's event goroutines close theirs as they return, so the count
+// reaching zero after its context ends says they have; the node waits for
+// that before closing the host. It is safe for concurrent use.
+type subscriptions struct {
+	mu     sync.Mutex
+	open   int
+	ended  bool          // set by wait: no more subscriptions
+	closed chan struct{} // signalled (capacity 1) whenever one ends
+}
+
+func newSubscriptions() *subscriptions { return &subscriptions{closed: make(chan struct{}, 1)} }
+
+// add counts a new subscription; it reports false once wait has ended.
+func (s *subscriptions) add() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return false
+	}
+	s.open++
+	return true
+}
+
+func (s *subscriptions) done() {
+	s.mu.Lock()
+	s.open--
+	s.mu.Unlock()
+	select {
+	case s.closed <- struct{}{}:
+	default:
+	}
+}
+
+// wait returns true once no subscription is open, or false after
+// timeout; either way, add refuses afterwards.
+func (s *subscriptions) wait(timeout time.Duration) bool {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		open := s.open
+		if open == 0 {
+			s.ended = true
+		}
+		s.mu.Unlock()
+		if open == 0 {
+			return true
+		}
+		select {
+		case <-s.closed:
+		case <-t.C:
+			s.mu.Lock()
+			s.ended = true
+			s.mu.Unlock()
+			return false
+		}
+	}
+}
 
 // recordlessBus is an event bus whose subscriptions see
 // EvtPeerIdentificationCompleted without SignedPeerRecord. It is safe for
 // concurrent use.
 type recordlessBus struct {
 	event.Bus
+	subs *subscriptions
 }
 
 // Subscribe subscribes on the underlying bus and relays its events, in
 // order, through a goroutine that strips the records. The goroutine ends
-// once the subscription is closed.
+// once the subscription is closed. Once the node has waited for
+// gossipsub's subscriptions at shutdown, a new one is the bus's own.
 func (b recordlessBus) Subscribe(eventType any, opts ...event.SubscriptionOpt) (event.Subscription, error) {
+	if !b.subs.add() {
+		// A goroutine of gossipsub's that started after the node
+		// stopped it: it gets the bus itself (and returns at once on the
+		// ended context), so that no relay of ours outlives the node.
+		return b.Bus.Subscribe(eventType, opts...)
+	}
 	sub, err := b.Bus.Subscribe(eventType, opts...)
 	if err != nil {
+		b.subs.done()
 		return nil, err
 	}
 	s := &recordlessSub{Subscription: sub, out: make(chan any, 16), done: make(chan struct{})}
-	go s.relay()
+	go func() {
+		defer b.subs.done()
+		s.relay()
+	}()
 	return s, nil
 }
 

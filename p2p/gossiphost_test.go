@@ -115,8 +115,9 @@ type testKey struct{}
 
 // TestRecordlessBus: subscriptions through gossipHost's bus see
 // identification events without a signed peer record and every other
-// event unchanged, in order; closing one ends its relay and never blocks
-// an emitter.
+// event unchanged, in order; they are counted open until closed; closing
+// one ends its relay and never blocks an emitter; one made after the
+// node has waited for them is not relayed.
 func TestRecordlessBus(t *testing.T) {
 	bus := eventbus.NewBus()
 	idEm, err := bus.Emitter(new(event.EvtPeerIdentificationCompleted))
@@ -129,7 +130,8 @@ func TestRecordlessBus(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = connEm.Close() }()
-	sub, err := recordlessBus{bus}.Subscribe([]any{new(event.EvtPeerIdentificationCompleted), new(event.EvtPeerConnectednessChanged)})
+	subs := newSubscriptions()
+	sub, err := recordlessBus{bus, subs}.Subscribe([]any{new(event.EvtPeerIdentificationCompleted), new(event.EvtPeerConnectednessChanged)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +154,9 @@ func TestRecordlessBus(t *testing.T) {
 	if c, ok := next().(event.EvtPeerConnectednessChanged); !ok || c.Peer != p {
 		t.Fatalf("connectedness relayed as %+v", c)
 	}
+	if subs.wait(10 * time.Millisecond) {
+		t.Fatal("an open subscription is not counted")
+	}
 	// Undelivered events (within the buffers), then Close: the emitter
 	// must not block.
 	for range 20 {
@@ -173,5 +178,16 @@ func TestRecordlessBus(t *testing.T) {
 	case <-ended:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the relay did not end after Close")
+	}
+	if !subs.wait(10 * time.Second) {
+		t.Fatal("the subscription is still counted open after its relay ended")
+	}
+	late, err := recordlessBus{bus, subs}.Subscribe(new(event.EvtPeerConnectednessChanged))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = late.Close() }()
+	if _, relayed := late.(*recordlessSub); relayed {
+		t.Fatal("a subscription after the wait is relayed: the relay would outlive the node")
 	}
 }

@@ -64,7 +64,8 @@ type Node struct {
 	h       host.Host
 	bwc     *byteCounter
 	ps      *pubsub.PubSub
-	psCtx   *weakParent // gossipsub's context
+	psCtx   *weakParent    // gossipsub's context
+	psSubs  *subscriptions // gossipsub's event subscriptions
 	blockT  *pubsub.Topic
 	txT     *pubsub.Topic
 	toClose map[peer.ID]struct{}
@@ -186,6 +187,20 @@ func (n *Node) host() host.Host {
 	return n.h
 }
 
+// gossipStopTimeout bounds the wait for gossipsub's event goroutines at
+// shutdown.
+const gossipStopTimeout = 5 * time.Second
+
+// gossipSubs returns the subscriptions of the last gossipsub started.
+func (n *Node) gossipSubs() *subscriptions {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.psSubs == nil {
+		return newSubscriptions()
+	}
+	return n.psSubs
+}
+
 // Run starts the host, gossip, discovery, status and sync loops, and blocks
 // until ctx is cancelled or a component fails. It returns only after every
 // goroutine it started has exited and the host is closed. Run may be called
@@ -223,6 +238,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if err != nil {
 		cancel()
 		_ = g.Wait()
+		n.gossipSubs().wait(gossipStopTimeout)
 		n.shutdown(h)
 		return err
 	}
@@ -259,6 +275,12 @@ func (n *Node) Run(ctx context.Context) error {
 
 	err = g.Wait()
 	cancel()
+	// gossipsub's event goroutines return on the cancelled context and
+	// close their subscriptions: wait for them, so that they are gone
+	// when Run returns and do not see the host close under them.
+	if !n.gossipSubs().wait(gossipStopTimeout) {
+		n.log.Warn("gossipsub still subscribed to host events after shutdown", "waited", gossipStopTimeout)
+	}
 	stopMDNS()
 	blockSub.Cancel()
 	txSub.Cancel()
