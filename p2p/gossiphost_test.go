@@ -31,22 +31,23 @@ func TestWeakParentCollectsUnreachableChildren(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w := newWeakParent(ctx)
-	var cancels []context.CancelFunc
-	for range 100 {
+	// derive makes a child and a grandchild, as gossipsub's writer and
+	// its queue's Pop do, and drops the child without cancelling it.
+	derive := func() context.CancelFunc {
 		c, cc := context.WithCancel(w)
-		cancels = append(cancels, cc)
-		// A grandchild, as gossipsub's queue registers one per Pop.
 		stop := context.AfterFunc(c, func() {})
 		stop()
+		return cc
+	}
+	for range 100 {
+		_ = derive()
 	}
 	kept, keep := context.WithTimeout(w, time.Hour)
 	defer keep()
-	if n := w.childCount(); n != 101 {
-		t.Fatalf("%d children registered, want 101", n)
+	if n := w.childCount(); n < 1 || n > 101 {
+		t.Fatalf("%d children registered", n)
 	}
-	cancels = nil
 	collected(t, w, 1)
-	runtime.KeepAlive(cancels)
 	if kept.Err() != nil {
 		t.Fatal("a reachable child was cancelled")
 	}
