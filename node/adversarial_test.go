@@ -15,7 +15,12 @@ import (
 
 // connect makes a dial b over TCP on loopback and waits until both list
 // each other.
-func connect(t *testing.T, a, b *Node) {
+func connect(t *testing.T, a, b *Node) { dial(t, a, b, false) }
+
+// dial has a add b as a peer and waits until both have exchanged status
+// or, when orBanned, until b has banned a (a liar can be found out and
+// dropped before the test sees the two connected).
+func dial(t *testing.T, a, b *Node, orBanned bool) {
 	t.Helper()
 	ctx := testkit.Context(t, 30*time.Second)
 	var addr string
@@ -36,7 +41,7 @@ func connect(t *testing.T, a, b *Node) {
 			}
 			return false
 		}
-		return has(a, b) && has(b, a)
+		return has(a, b) && has(b, a) || orBanned && b.net.IsBanned(a.net.ID())
 	})
 }
 
@@ -55,10 +60,11 @@ func labTrio(t *testing.T, mode string) (h1, h2, adv *Node) {
 	t.Helper()
 	h1, h2, adv = startMode(t, ""), startMode(t, ""), startMode(t, mode)
 	connect(t, h1, h2)
-	connect(t, adv, h1)
-	connect(t, adv, h2)
+	liar := mode == "lie-work"
+	dial(t, adv, h1, liar)
+	dial(t, adv, h2, liar)
 	first := mineOne(t, h1)
-	if mode == "lie-work" {
+	if liar {
 		// Its peers may drop the liar as soon as its claim is found out,
 		// before it has the block.
 		waitTip(t, first.Hash(), h1, h2)
