@@ -183,8 +183,16 @@ func (b *backend) BlockTemplate(payTo *chain.Address) (*rpc.BlockTemplate, error
 	}, nil
 }
 
+// generateSyncTimeout bounds generatetoaddress's wait for the mempool and
+// wallet to take in the blocks it mined.
+const generateSyncTimeout = 10 * time.Second
+
 func (b *backend) GenerateToAddress(ctx context.Context, n int, to chain.Address, maxTries uint64) ([]chain.Hash, error) {
-	return b.comps.miner.GenerateBlocksMaxTries(ctx, n, to, maxTries)
+	hashes, err := b.comps.miner.GenerateBlocksMaxTries(ctx, n, to, maxTries)
+	if len(hashes) > 0 {
+		b.n.synced.wait(ctx, b.c.Best(), generateSyncTimeout)
+	}
+	return hashes, err
 }
 
 func (b *backend) SetGenerate(on bool, threads int) error {

@@ -50,6 +50,9 @@ func (n *Node) handleChainEvent(ev chain.Event, cm *chainMetrics, comps *compone
 	n.pool.HandleEvent(ev)
 	comps.wallet.HandleEvent(ev)
 	n.hub.publishChain(ev)
+	if ev.Kind == chain.EventNewTip { // the last event of a change
+		n.synced.set(ev.Tip)
+	}
 	switch ev.Kind {
 	case chain.EventBlockConnected:
 		progress.connected()

@@ -21,7 +21,11 @@
 // hands each to the mempool (reorg handling), the wallet, the miner (template
 // switch on a new tip), the RPC notification hub and the metrics, and logs
 // connected blocks, reorgs and sync progress. The chain never waits for it:
-// its subscription is buffered and drops are counted.
+// its subscription is buffered and drops are counted. The mempool and the
+// wallet therefore follow the chain a moment later; generatetoaddress
+// waits (up to 10 s) until they have taken in the blocks it mined
+// (dispatchMark, synced.go), so that a client sees them as Bitcoin Core's
+// would.
 //
 // # Rebroadcast
 //

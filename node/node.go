@@ -46,6 +46,7 @@ type Node struct {
 	gatherer prometheus.Gatherer
 	ours     minedSet
 	hub      notifyHub
+	synced   *dispatchMark    // set before the dispatcher starts
 	adv      *adversaryDriver // nil on an honest node
 	net      *p2p.Node        // nil with NoP2P (tests reach peers through it)
 }
@@ -157,6 +158,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	// Subscribe before anything can change the chain.
 	events := c.Subscribe(4096)
 	defer events.Close()
+	n.synced = newDispatchMark(c.Best())
 	cm := newChainMetrics(reg, c, func() float64 { return float64(events.Dropped()) })
 
 	pool := mempool.New(mempool.Config{

@@ -25,6 +25,11 @@ func TestNodeMinesServesRPCAndStops(t *testing.T) {
 	if len(hashes) != 3 || n.Chain().Height() != 3 {
 		t.Fatalf("generated %d, height %d", len(hashes), n.Chain().Height())
 	}
+	// generatetoaddress returns once the mempool and the wallet have
+	// taken in what it mined (getbalance below reads the wallet).
+	if pt := n.pool.Tip(); pt.Hash != n.Chain().Best().Hash {
+		t.Fatalf("mempool at height %d after generatetoaddress returned, chain at 3", pt.Height)
+	}
 	var bal float64
 	rpcMust(ctx, t, n, "getbalance", &bal)
 	if bal != 150 {
