@@ -64,10 +64,14 @@ func TestConcurrencyLimit(t *testing.T) {
 		body   string
 	}
 	held := make(chan result, 1)
+	// The tip it waits to change is named: holding the slot does not mean
+	// the handler has read the tip yet, and the block mined below could
+	// otherwise become the tip it waits past.
+	waitReq := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"waitfornewblock","params":[0,%q]}`, f.Tip().Hash)
 	go func() {
 		// Retry while the main loop's short request has the slot.
 		for {
-			st, body, _, err := tryPost(url, auth, `{"jsonrpc":"2.0","id":1,"method":"waitfornewblock","params":[0]}`)
+			st, body, _, err := tryPost(url, auth, waitReq)
 			if err != nil || st != http.StatusServiceUnavailable {
 				if err != nil {
 					body = err.Error()
