@@ -286,7 +286,7 @@ func TestRememberedScoresBounded(t *testing.T) {
 // last 800: honest peers only (the peers a lab node meets), then a mix
 // churned as in TestPeerChurnBounded (one in five banned, one in five
 // remembered as a staller). The churned peers run in a child process,
-// so the figures are the node's alone. It takes about twenty minutes
+// so the figures are the node's alone. It takes about twelve minutes
 // (it waits for the resource manager's collections). Run it once:
 //
 //	go test -run '^$' -bench 'PeerChurnHeap$' -benchtime 1x -timeout 60m ./p2p/
