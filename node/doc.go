@@ -39,7 +39,9 @@
 // included, which sets the first delay. The dispatcher hands the pool's
 // removal events (confirmed, replaced, evicted, expired, conflict) to the
 // rebroadcaster, which stops tracking the transaction; a round that finds
-// a transaction gone from the pool drops it too. Rounds (every 10 s) are
+// a transaction gone from the pool drops it too. One a block included is
+// remembered (the last 1,000) and tracked again if a reorg returns it to
+// the pool. Rounds (every 10 s) are
 // skipped while the node has no gossip peers. The set is capped
 // (10,000; the longest tracked makes room), a round publishes at most 500,
 // and the goroutine runs under Run's group. --no-rebroadcast turns it off.

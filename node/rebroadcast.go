@@ -57,9 +57,10 @@ import (
 // remove it from the pool; the pool's removal event (handed over by the
 // dispatcher) drops it from the tracked set at once, and a round that
 // finds it gone from the pool drops it too (the check that counts, as
-// events may be lost). A transaction a reorg puts back into the pool is
-// not tracked again: every node that disconnects the block puts its
-// transactions back into its own mempool.
+// events may be lost). A tracked transaction that left the pool because a
+// block included it is remembered (the last rebroadcastMinedMemory of
+// them): if a reorg puts it back into the pool, it is tracked again, as
+// Core's wallet keeps resending a transaction a reorg unconfirmed.
 //
 // A round runs only while the node has gossip peers: offline, the
 // schedule stands still instead of backing off, and what fell due goes
@@ -77,6 +78,9 @@ const (
 	rebroadcastMax   = 30 * time.Minute
 	rebroadcastCap   = 10_000
 	rebroadcastBatch = 500
+	// rebroadcastMinedMemory bounds the own transactions remembered as
+	// confirmed (a reorg deep enough to unconfirm more is not expected).
+	rebroadcastMinedMemory = 1_000
 	rebroadcastTick  = 10 * time.Second
 	// rebroadcastPublishTimeout bounds one PublishTx.
 	rebroadcastPublishTimeout = 5 * time.Second
@@ -121,6 +125,10 @@ type rebroadcaster struct {
 	mu      sync.Mutex
 	rng     *rand.Rand // guarded by mu
 	tracked map[chain.Hash]*rebroadcastEntry
+	// mined holds tracked transactions a block included, oldest first in
+	// minedOrder (which may list IDs mined no longer holds).
+	mined      map[chain.Hash]struct{}
+	minedOrder []chain.Hash
 }
 
 // rebroadcastEntry is one tracked transaction.
@@ -140,7 +148,7 @@ func newRebroadcaster(cfg rebroadcastConfig) *rebroadcaster {
 	if cfg.log == nil {
 		cfg.log = slog.New(slog.DiscardHandler)
 	}
-	r := &rebroadcaster{cfg: cfg, rng: cfg.rng, tracked: make(map[chain.Hash]*rebroadcastEntry)}
+	r := &rebroadcaster{cfg: cfg, rng: cfg.rng, tracked: make(map[chain.Hash]*rebroadcastEntry), mined: make(map[chain.Hash]struct{})}
 	r.met = newRebroadcastMetrics(cfg.reg, r.count)
 	return r
 }
@@ -207,11 +215,56 @@ func (r *rebroadcaster) forget(id chain.Hash) {
 
 // handlePoolEvent drops a tracked transaction the pool removed, whatever
 // the reason (included in a block, replaced, evicted, expired, conflict,
-// unfunded, gapped).
+// unfunded, gapped), remembering it if a block included it, and tracks
+// again a remembered one that the pool takes back (a reorg disconnected
+// its block).
 func (r *rebroadcaster) handlePoolEvent(ev mempool.Event) {
-	if ev.Kind == mempool.EventRemoved {
-		r.forget(ev.ID)
+	switch ev.Kind {
+	case mempool.EventRemoved:
+		r.mu.Lock()
+		_, was := r.tracked[ev.ID]
+		delete(r.tracked, ev.ID)
+		if was && ev.Reason == mempool.ReasonIncluded {
+			r.rememberMinedLocked(ev.ID)
+		}
+		r.mu.Unlock()
+	case mempool.EventAdded:
+		r.mu.Lock()
+		_, back := r.mined[ev.ID]
+		delete(r.mined, ev.ID)
+		r.mu.Unlock()
+		if back {
+			// Its first publication was long ago: the usual first delay.
+			r.track(ev.ID, true)
+		}
 	}
+}
+
+// rememberMinedLocked records that a block included tracked transaction
+// id, forgetting the oldest beyond rebroadcastMinedMemory.
+func (r *rebroadcaster) rememberMinedLocked(id chain.Hash) {
+	r.mined[id] = struct{}{}
+	r.minedOrder = append(r.minedOrder, id)
+	for len(r.mined) > rebroadcastMinedMemory {
+		delete(r.mined, r.minedOrder[0])
+		r.minedOrder = r.minedOrder[1:]
+	}
+	if len(r.minedOrder) > 2*rebroadcastMinedMemory { // IDs taken back
+		kept := make([]chain.Hash, 0, len(r.mined))
+		for _, m := range r.minedOrder {
+			if _, ok := r.mined[m]; ok {
+				kept = append(kept, m)
+			}
+		}
+		r.minedOrder = kept
+	}
+}
+
+// minedCount returns the number of remembered confirmed transactions.
+func (r *rebroadcaster) minedCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.mined)
 }
 
 // count returns the number of tracked transactions.

@@ -359,3 +359,51 @@ func TestRebroadcastWaitsForPeers(t *testing.T) {
 		t.Fatalf("next slot published %v", got)
 	}
 }
+
+// TestRebroadcastResumesAfterReorg: a tracked transaction a block
+// included, which a reorg puts back into the pool, is tracked again and
+// republished at the usual first delay; one removed for any other reason,
+// or never tracked, is not; the memory of included ones is bounded.
+func TestRebroadcastResumesAfterReorg(t *testing.T) {
+	f := newRebroadcastFixture(t, 1)
+	mined, replaced, foreign := f.pool.put(testTx(1)), f.pool.put(testTx(2)), f.pool.put(testTx(3))
+	f.r.track(mined, true)
+	f.r.track(replaced, true)
+	for _, ev := range []mempool.Event{
+		{Kind: mempool.EventRemoved, ID: mined, Reason: mempool.ReasonIncluded},
+		{Kind: mempool.EventRemoved, ID: replaced, Reason: mempool.ReasonReplaced},
+		{Kind: mempool.EventRemoved, ID: foreign, Reason: mempool.ReasonIncluded},
+	} {
+		f.r.handlePoolEvent(ev)
+	}
+	if f.r.count() != 0 || f.r.minedCount() != 1 {
+		t.Fatalf("tracking %d, remembering %d as mined: want 0 and 1", f.r.count(), f.r.minedCount())
+	}
+	// The reorg: the pool takes all three back.
+	f.clock.Set(f.start.Add(time.Hour))
+	for _, id := range []chain.Hash{mined, replaced, foreign} {
+		f.r.handlePoolEvent(mempool.Event{Kind: mempool.EventAdded, ID: id})
+	}
+	if f.r.count() != 1 || f.r.minedCount() != 0 {
+		t.Fatalf("tracking %d, remembering %d after the reorg: want 1 and 0", f.r.count(), f.r.minedCount())
+	}
+	if got := f.at(time.Hour + rebroadcastFirst - time.Second); len(got) != 0 {
+		t.Fatalf("republished %v before the first delay", got)
+	}
+	if got := f.at(time.Hour + rebroadcastFirst*5/4); len(got) != 1 || got[0] != mined {
+		t.Fatalf("published %v, want the transaction the reorg unconfirmed", got)
+	}
+
+	f = newRebroadcastFixture(t, 2)
+	for i := range uint64(rebroadcastMinedMemory + 50) {
+		id := f.pool.put(testTx(i))
+		f.r.track(id, true)
+		f.r.handlePoolEvent(mempool.Event{Kind: mempool.EventRemoved, ID: id, Reason: mempool.ReasonIncluded})
+		if f.r.minedCount() > rebroadcastMinedMemory {
+			t.Fatalf("%d remembered as mined, cap %d", f.r.minedCount(), rebroadcastMinedMemory)
+		}
+	}
+	if len(f.r.minedOrder) > 2*rebroadcastMinedMemory {
+		t.Fatalf("the order list holds %d IDs", len(f.r.minedOrder))
+	}
+}
