@@ -81,7 +81,7 @@ const (
 	// rebroadcastMinedMemory bounds the own transactions remembered as
 	// confirmed (a reorg deep enough to unconfirm more is not expected).
 	rebroadcastMinedMemory = 1_000
-	rebroadcastTick  = 10 * time.Second
+	rebroadcastTick        = 10 * time.Second
 	// rebroadcastPublishTimeout bounds one PublishTx.
 	rebroadcastPublishTimeout = 5 * time.Second
 )
