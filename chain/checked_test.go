@@ -9,7 +9,9 @@ import (
 	"github.com/quarrychain/quarry/chain/memstore"
 )
 
-func newCheckedTestChain(t *testing.T) *Chain {
+// newMemChain returns a regtest chain on a fresh memory store, with a
+// clock fixed well after genesis.
+func newMemChain(t *testing.T) (*Chain, *memstore.Store) {
 	t.Helper()
 	store := memstore.New()
 	t.Cleanup(func() { _ = store.Close() })
@@ -18,7 +20,7 @@ func newCheckedTestChain(t *testing.T) *Chain {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return c, store
 }
 
 func checkedCount(c *Chain) int {
@@ -28,7 +30,7 @@ func checkedCount(c *Chain) int {
 }
 
 func TestCheckBlockThenProcess(t *testing.T) {
-	c := newCheckedTestChain(t)
+	c, _ := newMemChain(t)
 	var to Address
 	b := mineChild(t, c, c.Best().Hash, to, 0)
 	if err := c.CheckBlock(b); err != nil {
@@ -49,7 +51,7 @@ func TestCheckBlockThenProcess(t *testing.T) {
 // A block changed after CheckBlock (against the contract) is checked again:
 // its record no longer describes it.
 func TestCheckBlockChangedIsCheckedAgain(t *testing.T) {
-	c := newCheckedTestChain(t)
+	c, _ := newMemChain(t)
 	var to Address
 	parent := c.Best().Hash
 
@@ -80,7 +82,7 @@ func TestCheckBlockChangedIsCheckedAgain(t *testing.T) {
 }
 
 func TestCheckBlockFailureIsNotRecorded(t *testing.T) {
-	c := newCheckedTestChain(t)
+	c, _ := newMemChain(t)
 	var to Address
 	b := mineChild(t, c, c.Best().Hash, to, 0)
 	b.Txs[0].Amount++ // no longer matches the merkle root
@@ -96,7 +98,7 @@ func TestCheckBlockFailureIsNotRecorded(t *testing.T) {
 }
 
 func TestCheckBlockRecordsAreBounded(t *testing.T) {
-	c := newCheckedTestChain(t)
+	c, _ := newMemChain(t)
 	var to Address
 	b := mineChild(t, c, c.Best().Hash, to, 0)
 	blocks := make([]*Block, checkedBlocksMax+10) // kept alive: no record is collected

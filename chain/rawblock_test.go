@@ -4,10 +4,8 @@ import (
 	"errors"
 	"math/rand/v2"
 	"testing"
-	"time"
 
 	"github.com/quarrychain/quarry/chain/kv"
-	"github.com/quarrychain/quarry/chain/memstore"
 )
 
 // A stored block is served (BlockBytes) and read (Block) only if its bytes
@@ -15,13 +13,7 @@ import (
 // decodes or not, is reported as ErrCorruptData by both, with the same
 // error, and never served as a block.
 func TestCorruptStoredBlockIsNeverServed(t *testing.T) {
-	store := memstore.New()
-	t.Cleanup(func() { _ = store.Close() })
-	now := time.Unix(genesisTime+100000, 0)
-	c, err := New(Config{Params: RegtestParams(), Store: store, Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, store := newMemChain(t)
 	var to Address
 	to[3] = 7
 	// Signatures are not checked here: any well-formed transfer will do.

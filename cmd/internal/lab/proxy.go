@@ -312,6 +312,7 @@ type drainToxic struct{}
 
 // Pipe implements toxics.Toxic.
 func (drainToxic) Pipe(stub *toxics.ToxicStub) {
+	draining := false // the destination took nothing for drainAfter
 	for {
 		select {
 		case <-stub.Interrupt:
@@ -321,19 +322,8 @@ func (drainToxic) Pipe(stub *toxics.ToxicStub) {
 				stub.Close()
 				return
 			}
-			if stub.WriteOutput(c, drainAfter) == nil {
-				continue
-			}
-			for {
-				select {
-				case <-stub.Interrupt:
-					return
-				case c := <-stub.Input:
-					if c == nil {
-						stub.Close()
-						return
-					}
-				}
+			if !draining && stub.WriteOutput(c, drainAfter) != nil {
+				draining = true
 			}
 		}
 	}
