@@ -349,10 +349,7 @@ func PrintDoubleSpendLive(w io.Writer, pts []DoubleSpendLivePoint) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "Q\tZ\tTRIALS\tSUCCESS\tRATE\t95% CI (Wilson)\tNODE RULE (sim)\tCOVERED\tWHITEPAPER P(q,z)\tEARLY\tABANDONED\tLATE\tFAILED\tBLOCKS/TRIAL")
 	for _, p := range pts {
-		cov := "yes"
-		if !p.Covered {
-			cov = fmt.Sprintf("no (%+.3f)", p.NodeRule-clamp(p.NodeRule, p.Lo, p.Hi))
-		}
+		cov := coverage(p.NodeRule, p.Lo, p.Hi, p.Covered)
 		fmt.Fprintf(tw, "%.2f\t%d\t%d\t%d\t%.3f\t[%.3f, %.3f]\t%.3f\t%s\t%.3f\t%d\t%d\t%d\t%d\t%.1f\n", p.Q, p.Z, p.Trials, p.Successes,
 			float64(p.Successes)/float64(max(p.Trials, 1)), p.Lo, p.Hi, p.NodeRule, cov, p.Whitepaper, p.Early, p.Abandoned, p.Late, p.Failed, p.MeanBlocks)
 	}

@@ -369,10 +369,7 @@ func PrintSelfish(w io.Writer, pts []SelfishPoint) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ALPHA\tHASH SHARE\tRUNS\tBLOCKS\tSELFISH\tSHARE (mean)\tSD\t95% CI (t, runs)\tWILSON (pooled)\tWORK SHARE\tGAMMA (races)\tEYAL-SIRER R(a,g)\tR-ALPHA\tCOVERED\tR(hash share,g)\tORPHANED")
 	for _, p := range pts {
-		cov := "yes"
-		if !p.Covered {
-			cov = fmt.Sprintf("no (%+.3f)", p.Theory-clamp(p.Theory, p.Lo, p.Hi))
-		}
+		cov := coverage(p.Theory, p.Lo, p.Hi, p.Covered)
 		fmt.Fprintf(tw, "%.2f\t%.3f\t%d\t%d\t%d\t%.3f\t%.3f\t[%.3f, %.3f]\t[%.3f, %.3f]\t%.3f\t%.2f (%d/%d)\t%.3f\t%+.3f\t%s\t%.3f\t%d\n",
 			p.Alpha, p.HashShare, len(p.Replicates), p.Blocks, p.SelfishCount, p.Share, p.SD, p.Lo, p.Hi, p.WilsonLo, p.WilsonHi,
 			p.WorkShare, p.Gamma, p.RacesOnOurs, p.Races, p.Theory, p.Theory-p.Alpha, cov, p.TheoryMeasured, p.OrphansCaused)
@@ -397,4 +394,11 @@ func PrintSelfish(w io.Writer, pts []SelfishPoint) {
 	}
 }
 
-func clamp(x, lo, hi float64) float64 { return max(lo, min(hi, x)) }
+// coverage is a table's COVERED cell: yes, or no with how far the
+// theory value x lies outside [lo, hi].
+func coverage(x, lo, hi float64, covered bool) string {
+	if covered {
+		return "yes"
+	}
+	return fmt.Sprintf("no (%+.3f)", x-max(lo, min(hi, x)))
+}
