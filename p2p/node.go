@@ -191,13 +191,11 @@ func (n *Node) host() host.Host {
 // shutdown.
 const gossipStopTimeout = 5 * time.Second
 
-// gossipSubs returns the subscriptions of the last gossipsub started.
+// gossipSubs returns the subscriptions of gossipsub, which startGossip
+// records before it creates the router.
 func (n *Node) gossipSubs() *subscriptions {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.psSubs == nil {
-		return newSubscriptions()
-	}
 	return n.psSubs
 }
 
