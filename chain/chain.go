@@ -431,7 +431,7 @@ func (c *Chain) processBlock(b *Block, requested bool) (ProcessResult, error) {
 		return res, ruleErr(ErrKnownInvalid, "block %s is known to be invalid", h)
 	}
 	if !checked {
-		if err := CheckBlockSanity(b, c.params); err != nil {
+		if err := checkBlockSanity(b, h, c.params); err != nil {
 			// Only header faults may mark a hash invalid; without a parent a
 			// header-only verdict is cheap to recompute, so nothing is stored.
 			return res, err

@@ -22,8 +22,8 @@ import (
 // blocks alive; a block that is never processed costs nothing. Safe for
 // concurrent use.
 func (c *Chain) CheckBlock(b *Block) error {
-	h, err := checkBlockSanity(b, c.params)
-	if err != nil {
+	h := b.Hash()
+	if err := checkBlockSanity(b, h, c.params); err != nil {
 		return err
 	}
 	c.checked.add(b, h)

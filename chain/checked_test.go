@@ -132,4 +132,16 @@ func TestCheckBlockRecordsAreBounded(t *testing.T) {
 	if _, err := c.ProcessBlock(blocks[0]); err != nil && !errors.Is(err, ErrDuplicateBlock) {
 		t.Fatal(err)
 	}
+	// The ten records evicted were gone: every other block still finds
+	// its own (blocks[0] may be either, and ProcessBlock above took its
+	// record if it had one).
+	kept := 0
+	for _, blk := range blocks[1:] {
+		if _, ok := c.checked.take(blk); ok {
+			kept++
+		}
+	}
+	if want := checkedBlocksMax - 1; kept != want && kept != want-1 {
+		t.Fatalf("%d blocks find their record, want %d (or %d if blocks[0] kept one)", kept, want, want-1)
+	}
 }

@@ -27,50 +27,48 @@ func checkHeaderSanity(h *Header, hash Hash, p *Params) error {
 // sanity, merkle root (including the CVE-2012-2459 mutation check) and no
 // duplicate transactions. Safe for concurrent use.
 func CheckBlockSanity(b *Block, p *Params) error {
-	_, err := checkBlockSanity(b, p)
-	return err
+	return checkBlockSanity(b, b.Hash(), p)
 }
 
-// checkBlockSanity is CheckBlockSanity; it also returns the block hash,
-// computed once.
-func checkBlockSanity(b *Block, p *Params) (Hash, error) {
-	h := b.Hash()
+// checkBlockSanity is CheckBlockSanity for a block whose hash h the
+// caller has computed.
+func checkBlockSanity(b *Block, h Hash, p *Params) error {
 	if err := checkHeaderSanity(&b.Header, h, p); err != nil {
-		return h, err
+		return err
 	}
 	if len(b.Txs) == 0 {
-		return h, ruleErr(ErrNoTransactions, "block %s has no transactions", h)
+		return ruleErr(ErrNoTransactions, "block %s has no transactions", h)
 	}
 	// The merkle check comes before body rules: a body that does not match its
 	// header is the sender's fault, not the block's, and must not mark the hash.
 	ids := b.TxIDs()
 	root, mutated := MerkleRoot(ids)
 	if root != b.Header.MerkleRoot {
-		return h, ruleErr(ErrBadMerkleRoot, "block %s: merkle root %s does not match transactions (%s)", h, b.Header.MerkleRoot, root)
+		return ruleErr(ErrBadMerkleRoot, "block %s: merkle root %s does not match transactions (%s)", h, b.Header.MerkleRoot, root)
 	}
 	if mutated {
-		return h, ruleErr(ErrMutatedMerkle, "block %s: transaction list pairs identical hashes", h)
+		return ruleErr(ErrMutatedMerkle, "block %s: transaction list pairs identical hashes", h)
 	}
 	if size := b.SerializeSize(); size > p.MaxBlockSize {
-		return h, ruleErr(ErrBlockTooBig, "block %s is %d bytes, limit %d", h, size, p.MaxBlockSize)
+		return ruleErr(ErrBlockTooBig, "block %s is %d bytes, limit %d", h, size, p.MaxBlockSize)
 	}
 	if !b.Txs[0].IsCoinbase() {
-		return h, ruleErr(ErrFirstNotCoinbase, "block %s: first transaction is a transfer", h)
+		return ruleErr(ErrFirstNotCoinbase, "block %s: first transaction is a transfer", h)
 	}
 	seen := make(map[Hash]struct{}, len(ids))
 	for i, tx := range b.Txs {
 		if i > 0 && tx.IsCoinbase() {
-			return h, ruleErr(ErrMultipleCoinbases, "block %s: transaction %d is a second coinbase", h, i)
+			return ruleErr(ErrMultipleCoinbases, "block %s: transaction %d is a second coinbase", h, i)
 		}
 		if err := tx.CheckSanity(p); err != nil {
-			return h, err
+			return err
 		}
 		if _, dup := seen[ids[i]]; dup {
-			return h, ruleErr(ErrDuplicateTx, "block %s: transaction %s appears twice", h, ids[i])
+			return ruleErr(ErrDuplicateTx, "block %s: transaction %s appears twice", h, ids[i])
 		}
 		seen[ids[i]] = struct{}{}
 	}
-	return h, nil
+	return nil
 }
 
 // checkHeaderContext applies the rules that need the parent: expected bits,

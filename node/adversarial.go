@@ -44,11 +44,11 @@ type adversaryDriver struct {
 	dropped uint64
 	recent  []string // recent actions, newest last
 
-	stop           chan struct{} // closed when the node stops (ends stalls)
-	stalls, junked uint64
-	junkByKind     [junkKinds]uint64
-	junkEvery      time.Duration
-	twinSends      []twinSend // recent equivocation deliveries, oldest first
+	stop       chan struct{} // closed when the node stops (ends stalls)
+	stalls     uint64
+	junkByKind [junkKinds]uint64
+	junkEvery  time.Duration
+	twinSends  []twinSend // recent equivocation deliveries, oldest first
 	// races counts the selfish races (state 0') decided by an honest
 	// block, onOurs those where it was mined on this node's block: their
 	// ratio estimates the paper's gamma.
@@ -367,7 +367,10 @@ type AdversaryInfo struct {
 func (d *adversaryDriver) info() AdversaryInfo {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := AdversaryInfo{Mode: string(d.mode), Ignored: d.dropped, Stalls: d.stalls, Junk: d.junked, Races: d.races, RacesOnOurs: d.onOurs, Recent: append([]string(nil), d.recent...)}
+	out := AdversaryInfo{Mode: string(d.mode), Ignored: d.dropped, Stalls: d.stalls, Races: d.races, RacesOnOurs: d.onOurs, Recent: append([]string(nil), d.recent...)}
+	for _, n := range d.junkByKind {
+		out.Junk += n
+	}
 	switch {
 	case d.strat != nil:
 		if d.withhold != nil {

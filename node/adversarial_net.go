@@ -57,13 +57,14 @@ func (d *adversaryDriver) sendTwins(height uint64, a, b *chain.Block) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
 	defer cancel()
+	ha, hb := a.Hash(), b.Hash()
 	sends := make([]twinSend, len(peers))
 	var wg sync.WaitGroup
 	for i, p := range peers {
-		s := twinSend{height: height, which: "A", twin: a.Hash(), peer: p}
+		s := twinSend{height: height, which: "A", twin: ha, peer: p}
 		blk := a
 		if i%2 == 1 {
-			s.which, s.twin, blk = "B", b.Hash(), b
+			s.which, s.twin, blk = "B", hb, b
 		}
 		wg.Add(1)
 		go func() {
@@ -91,7 +92,7 @@ func (d *adversaryDriver) sendTwins(height uint64, a, b *chain.Block) {
 	if len(d.twinSends) > twinSendsMax {
 		d.twinSends = d.twinSends[len(d.twinSends)-twinSendsMax:]
 	}
-	d.note("twin A %s to [%s], twin B %s to [%s]", a.Hash(), strings.Join(to[0], " "), b.Hash(), strings.Join(to[1], " "))
+	d.note("twin A %s to [%s], twin B %s to [%s]", ha, strings.Join(to[0], " "), hb, strings.Join(to[1], " "))
 	d.mu.Unlock()
 }
 
@@ -167,7 +168,6 @@ func (d *adversaryDriver) sendJunk(ctx context.Context, kind int) {
 		return
 	}
 	d.mu.Lock()
-	d.junked++
 	d.junkByKind[kind]++
 	d.note("sending junk: %s", what)
 	d.mu.Unlock()

@@ -154,7 +154,7 @@ func (n *Node) submitTx(comps *components, tx *chain.Tx) error {
 	if comps.txPub == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
 	defer cancel()
 	err := comps.txPub.PublishTx(ctx, tx)
 	if err != nil && !errors.Is(err, p2p.ErrNotRunning) {
@@ -197,11 +197,15 @@ func (n *Node) submitMined(comps *components, b *chain.Block) error {
 	return nil
 }
 
+// publishTimeout bounds one gossip publication (a block, a transaction,
+// a transaction's rebroadcast).
+const publishTimeout = 5 * time.Second
+
 func (n *Node) announce(comps *components, b *chain.Block) {
 	if comps.net == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
 	defer cancel()
 	if err := comps.net.PublishBlock(ctx, b); err != nil && !errors.Is(err, p2p.ErrNotRunning) {
 		n.log.Debug("publishing block", "hash", b.Hash(), "err", err)

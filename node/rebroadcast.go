@@ -82,8 +82,6 @@ const (
 	// confirmed (a reorg deep enough to unconfirm more is not expected).
 	rebroadcastMinedMemory = 1_000
 	rebroadcastTick        = 10 * time.Second
-	// rebroadcastPublishTimeout bounds one PublishTx.
-	rebroadcastPublishTimeout = 5 * time.Second
 )
 
 // txPublisher gossips a transaction (p2p.Node).
@@ -110,7 +108,7 @@ type rebroadcastConfig struct {
 	// (p2p's subscribers of the gossip topics); a round with none is
 	// skipped.
 	gossipPeers func() int
-	rng         *rand.Rand
+	rng         *rand.Rand // used under the rebroadcaster's lock
 	log         *slog.Logger
 	reg         prometheus.Registerer
 }
@@ -123,12 +121,12 @@ type rebroadcaster struct {
 	met *rebroadcastMetrics
 
 	mu      sync.Mutex
-	rng     *rand.Rand // guarded by mu
 	tracked map[chain.Hash]*rebroadcastEntry
-	// mined holds tracked transactions a block included, oldest first in
-	// minedOrder (which may list IDs mined no longer holds).
-	mined      map[chain.Hash]struct{}
-	minedOrder []chain.Hash
+	// mined holds tracked transactions a block included; minedRing is
+	// its insertion order, overwritten oldest first.
+	mined     map[chain.Hash]struct{}
+	minedRing [rebroadcastMinedMemory]chain.Hash
+	minedNext int
 }
 
 // rebroadcastEntry is one tracked transaction.
@@ -148,7 +146,7 @@ func newRebroadcaster(cfg rebroadcastConfig) *rebroadcaster {
 	if cfg.log == nil {
 		cfg.log = slog.New(slog.DiscardHandler)
 	}
-	r := &rebroadcaster{cfg: cfg, rng: cfg.rng, tracked: make(map[chain.Hash]*rebroadcastEntry), mined: make(map[chain.Hash]struct{})}
+	r := &rebroadcaster{cfg: cfg, tracked: make(map[chain.Hash]*rebroadcastEntry), mined: make(map[chain.Hash]struct{})}
 	r.met = newRebroadcastMetrics(cfg.reg, r.count)
 	return r
 }
@@ -169,7 +167,7 @@ func rebroadcastDelay(n int) time.Duration {
 
 // jitterLocked lengthens d by a random fraction in [0, 1/4).
 func (r *rebroadcaster) jitterLocked(d time.Duration) time.Duration {
-	return d + time.Duration(r.rng.Int64N(int64(d/4)+1))
+	return d + time.Duration(r.cfg.rng.Int64N(int64(d/4)+1))
 }
 
 // track starts republishing transaction id, which the node has just put
@@ -241,23 +239,13 @@ func (r *rebroadcaster) handlePoolEvent(ev mempool.Event) {
 }
 
 // rememberMinedLocked records that a block included tracked transaction
-// id, forgetting the oldest beyond rebroadcastMinedMemory.
+// id, forgetting the oldest beyond rebroadcastMinedMemory (an ID taken
+// back and included again may be forgotten early: harmless).
 func (r *rebroadcaster) rememberMinedLocked(id chain.Hash) {
+	delete(r.mined, r.minedRing[r.minedNext])
+	r.minedRing[r.minedNext] = id
+	r.minedNext = (r.minedNext + 1) % rebroadcastMinedMemory
 	r.mined[id] = struct{}{}
-	r.minedOrder = append(r.minedOrder, id)
-	for len(r.mined) > rebroadcastMinedMemory {
-		delete(r.mined, r.minedOrder[0])
-		r.minedOrder = r.minedOrder[1:]
-	}
-	if len(r.minedOrder) > 2*rebroadcastMinedMemory { // IDs taken back
-		kept := make([]chain.Hash, 0, len(r.mined))
-		for _, m := range r.minedOrder {
-			if _, ok := r.mined[m]; ok {
-				kept = append(kept, m)
-			}
-		}
-		r.minedOrder = kept
-	}
 }
 
 // minedCount returns the number of remembered confirmed transactions.
@@ -321,7 +309,7 @@ func (r *rebroadcaster) round(ctx context.Context) int {
 			r.forget(id)
 			continue
 		}
-		pctx, cancel := context.WithTimeout(ctx, rebroadcastPublishTimeout)
+		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
 		err := r.cfg.pub.PublishTx(pctx, tx)
 		cancel()
 		if err != nil {

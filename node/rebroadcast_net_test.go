@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -59,15 +60,12 @@ func rebroadcastNode(t *testing.T, clock *chaintest.Clock, off bool) (*Node, cha
 	t.Helper()
 	cfg := testConfig(t)
 	cfg.NoRebroadcast = off
-	n, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	tick := make(chan time.Time)
 	lp := &losingPublisher{seen: map[chain.Hash]bool{}}
-	n.cfg.rebroadcastNow, n.cfg.rebroadcastTick = clock.Now, tick
-	n.cfg.wrapTxPublisher = func(p txPublisher) txPublisher { lp.next = p; return lp }
-	testkit.RunReady(t, n.Run, n.Ready(), 30*time.Second)
+	n, _ := startNode(t, cfg, func(n *Node, _ *startSettings) {
+		n.cfg.rebroadcastNow, n.cfg.rebroadcastTick = clock.Now, tick
+		n.cfg.wrapTxPublisher = func(p txPublisher) txPublisher { lp.next = p; return lp }
+	})
 	return n, tick, lp
 }
 
@@ -128,7 +126,7 @@ func TestRebroadcastDeliversALostTransaction(t *testing.T) {
 	}
 
 	blk := mineOne(t, b)
-	if !blockHasTx(blk, ids[0]) || !blockHasTx(blk, ids[1]) {
+	if ids2 := blk.TxIDs(); !slices.Contains(ids2, ids[0]) || !slices.Contains(ids2, ids[1]) {
 		t.Fatal("the peer's block does not confirm both transactions")
 	}
 	waitTip(t, blk.Hash(), a, b)
@@ -144,7 +142,8 @@ func TestRebroadcastDeliversALostTransaction(t *testing.T) {
 // again by hand, arrives (queued behind the missing nonce), and the first
 // is still missing.
 func TestNoRebroadcastLeavesALostTransactionLost(t *testing.T) {
-	a, _, lp := rebroadcastNode(t, chaintest.NewClock(time.Now()), true)
+	clock := chaintest.NewClock(time.Now())
+	a, tick, lp := rebroadcastNode(t, clock, true)
 	b, _ := startNode(t, testConfig(t))
 	connect(t, a, b)
 	waitGossipPeers(t, a, b.net.ID())
@@ -163,6 +162,13 @@ func TestNoRebroadcastLeavesALostTransactionLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.WaitFor(t, 30*time.Second, "the second payment in the peer's mempool", func() bool { return b.pool.Has(second) })
+	// The first slot has come: no rebroadcaster may take a round.
+	clock.Advance(rebroadcastFirst * 5 / 4)
+	select {
+	case tick <- clock.Now():
+		t.Fatal("a rebroadcaster runs with NoRebroadcast")
+	case <-time.After(time.Second):
+	}
 	if b.pool.Has(lost) {
 		t.Fatal("the lost payment reached the peer without a rebroadcaster")
 	}
@@ -175,13 +181,4 @@ func sendTick(t *testing.T, tick chan<- time.Time, now time.Time) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the rebroadcaster did not take the tick")
 	}
-}
-
-func blockHasTx(b *chain.Block, id chain.Hash) bool {
-	for _, tx := range b.Txs {
-		if tx.TxID() == id {
-			return true
-		}
-	}
-	return false
 }

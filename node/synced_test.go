@@ -22,6 +22,9 @@ func TestDispatchMark(t *testing.T) {
 	done := make(chan bool, 1)
 	go func() { done <- d.wait(ctx, tip(7), time.Hour) }()
 	d.set(tip(6))
+	if d.wait(ctx, tip(7), 50*time.Millisecond) {
+		t.Fatal("wait returned true before the tip was processed")
+	}
 	select {
 	case <-done:
 		t.Fatal("wait returned before the tip was processed")

@@ -216,11 +216,8 @@ func (d *adversaryDriver) ownRaceBlock(b *chain.Block) {
 	if d.withhold == nil || r == nil || r.conflictTx == nil || r.rec.Outcome != SpendPending {
 		return
 	}
-	for _, tx := range b.Txs {
-		if tx.Kind == chain.TxTransfer && tx.TxID() == r.rec.Conflict {
-			d.withhold.Carry()
-			return
-		}
+	if slices.Contains(b.TxIDs(), r.rec.Conflict) {
+		d.withhold.Carry()
 	}
 }
 
@@ -238,12 +235,9 @@ func (d *adversaryDriver) keepIgnored(b *chain.Block, height uint64) {
 	if r == nil || r.rec.Outcome != SpendPending || !r.paid || r.rec.PaymentHeight != 0 {
 		return
 	}
-	for _, tx := range b.Txs {
-		if tx.Kind == chain.TxTransfer && tx.TxID() == r.rec.Payment {
-			r.rec.PaymentHeight = height
-			d.note("payment %s confirmed on the public chain at height %d", r.rec.Payment, height)
-			return
-		}
+	if slices.Contains(b.TxIDs(), r.rec.Payment) {
+		r.rec.PaymentHeight = height
+		d.note("payment %s confirmed on the public chain at height %d", r.rec.Payment, height)
 	}
 }
 
