@@ -147,7 +147,7 @@ func churnWave(tb testing.TB, victim *testNode, ch churner, kinds []churnKind) [
 func waitForgotten(tb testing.TB, victim *testNode, clk *offsetClock, departed []peer.ID) stateCounts {
 	tb.Helper()
 	clk.advance(peerstoreGrace + time.Second)
-	victim.n.wake(victim.n.wakeDial)
+	signal(victim.n.wakeDial)
 	var c stateCounts
 	testkit.WaitFor(tb, 20*time.Second, "departed peers forgotten", func() bool {
 		runtime.GC() // collects gossipsub's contexts of departed peers
@@ -398,7 +398,7 @@ func TestPartitionedPeerForgottenAfterHeal(t *testing.T) {
 	}
 	victim.n.Heal()
 	clk.advance(healRedialWindow + peerstoreGrace + time.Second)
-	victim.n.wake(victim.n.wakeDial)
+	signal(victim.n.wakeDial)
 	testkit.WaitFor(t, 20*time.Second, "the healed peer forgotten after its redial window", func() bool {
 		c := victim.n.stateCounts()
 		return c.Peerstore == 0 && c.Targets == 0 && c.Gone == 0

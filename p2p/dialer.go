@@ -321,7 +321,7 @@ func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 		n.dialer.targets[ai.ID] = &dialTarget{info: ai, until: n.cfg.Now().Add(mdnsRedialWindow)}
 	}
 	n.dialer.mu.Unlock()
-	n.wake(n.wakeDial)
+	signal(n.wakeDial)
 }
 
 // startMDNS starts LAN discovery; the returned function stops it.

@@ -41,7 +41,7 @@ func (n *Node) maxGossipSize() int {
 func (n *Node) startGossip(ctx context.Context, h host.Host) (*pubsub.PubSub, *pubsub.Subscription, *pubsub.Subscription, error) {
 	// See gossiphost.go for what the host and context given to gossipsub
 	// hold back.
-	pctx, subs := newWeakParent(ctx), newSubscriptions()
+	pctx, subs := newWeakParent(ctx), &tracker{}
 	n.mu.Lock()
 	n.psCtx, n.psSubs = pctx, subs
 	n.mu.Unlock()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"runtime"
 	"sync"
-	"time"
 	"weak"
 
 	"github.com/libp2p/go-libp2p/core/event"
@@ -15,10 +14,12 @@ import (
 // things for every peer it meets that outlast the peer: a signed peer
 // record for a quarter of an hour, and a context until the router stops.
 // A node that meets a stream of fresh identities (lab after lab, or a
-// peer cycling its keys) would accumulate them, about 1.2 KB per peer met
-// (heap profiles). Both are contained here, through what gossipsub is
-// given rather than by changing it: the host (gossipHost) and the context
-// (weakParent).
+// peer cycling its keys) would accumulate them: about 780 bytes per peer
+// met for the records and 460 for the contexts, by heap profiles of
+// BenchmarkPeerChurnHeap (QUARRY_CHURN_PROFILES, churn_test.go) on the
+// code without what follows. Both are contained here, through what
+// gossipsub is given rather than by changing it: the host (gossipHost)
+// and the context (weakParent).
 //
 // Signed peer records. gossipsub keeps a private address book for peer
 // exchange: every signed peer record that identify delivers is stored
@@ -33,79 +34,22 @@ import (
 // concurrent use.
 type gossipHost struct {
 	host.Host
-	subs *subscriptions
+	// subs counts the open subscriptions made through the host: gossipsub's
+	// event goroutines close theirs as they return, so the node waits for
+	// the count to reach zero before closing the host.
+	subs *tracker
 }
 
 // EventBus returns the host's bus with signed peer records stripped from
 // the identification events of every subscription.
 func (h gossipHost) EventBus() event.Bus { return recordlessBus{h.Host.EventBus(), h.subs} }
 
-// subscriptions counts the open subscriptions made through a gossipHost.
-// gossipsub's event goroutines close theirs as they return, so the count
-// reaching zero after its context ends says they have; the node waits for
-// that before closing the host. It is safe for concurrent use.
-type subscriptions struct {
-	mu     sync.Mutex
-	open   int
-	ended  bool          // set by wait: no more subscriptions
-	closed chan struct{} // signalled (capacity 1) whenever one ends
-}
-
-func newSubscriptions() *subscriptions { return &subscriptions{closed: make(chan struct{}, 1)} }
-
-// add counts a new subscription; it reports false once wait has ended.
-func (s *subscriptions) add() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ended {
-		return false
-	}
-	s.open++
-	return true
-}
-
-func (s *subscriptions) done() {
-	s.mu.Lock()
-	s.open--
-	s.mu.Unlock()
-	select {
-	case s.closed <- struct{}{}:
-	default:
-	}
-}
-
-// wait returns true once no subscription is open, or false after
-// timeout; either way, add refuses afterwards.
-func (s *subscriptions) wait(timeout time.Duration) bool {
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	for {
-		s.mu.Lock()
-		open := s.open
-		if open == 0 {
-			s.ended = true
-		}
-		s.mu.Unlock()
-		if open == 0 {
-			return true
-		}
-		select {
-		case <-s.closed:
-		case <-t.C:
-			s.mu.Lock()
-			s.ended = true
-			s.mu.Unlock()
-			return false
-		}
-	}
-}
-
 // recordlessBus is an event bus whose subscriptions see
 // EvtPeerIdentificationCompleted without SignedPeerRecord. It is safe for
 // concurrent use.
 type recordlessBus struct {
 	event.Bus
-	subs *subscriptions
+	subs *tracker
 }
 
 // Subscribe subscribes on the underlying bus and relays its events, in
@@ -113,7 +57,7 @@ type recordlessBus struct {
 // once the subscription is closed. Once the node has waited for
 // gossipsub's subscriptions at shutdown, a new one is the bus's own.
 func (b recordlessBus) Subscribe(eventType any, opts ...event.SubscriptionOpt) (event.Subscription, error) {
-	if !b.subs.add() {
+	if !b.subs.enter() {
 		// A goroutine of gossipsub's that started after the node
 		// stopped it: it gets the bus itself (and returns at once on the
 		// ended context), so that no relay of ours outlives the node.
@@ -121,12 +65,12 @@ func (b recordlessBus) Subscribe(eventType any, opts ...event.SubscriptionOpt) (
 	}
 	sub, err := b.Bus.Subscribe(eventType, opts...)
 	if err != nil {
-		b.subs.done()
+		b.subs.leave()
 		return nil, err
 	}
 	s := &recordlessSub{Subscription: sub, out: make(chan any, 16), done: make(chan struct{})}
 	go func() {
-		defer b.subs.done()
+		defer b.subs.leave()
 		s.relay()
 	}()
 	return s, nil
@@ -170,13 +114,12 @@ func (s *recordlessSub) Close() error {
 // and derives a cancellable context for its writer from the router's
 // context (handleNewPeer), but cancels it only if the stream is refused;
 // when the peer leaves, the writer returns and the context stays
-// registered as a child of the router's context until the router stops:
-// about 450 bytes per peer met (the context, its done channel and its
-// children map). weakParent is that router context: it registers children
-// weakly, so a child that nothing else can reach (no goroutine waits on
-// it, no descendant hangs from it) is collected, while every child that
-// can still be observed is cancelled when the router stops, as from any
-// context.
+// registered as a child of the router's context until the router stops
+// (the context, its done channel and its children map). weakParent is
+// that router context: it registers children weakly, so a child that
+// nothing else can reach (no goroutine waits on it, no descendant hangs
+// from it) is collected, while every child that can still be observed is
+// cancelled when the router stops, as from any context.
 
 // weakParent is a context that forwards to its parent (values, deadline,
 // cancellation) but holds the children derived from it weakly. It is
@@ -196,8 +139,7 @@ type weakParent struct {
 
 	mu       sync.Mutex
 	ended    bool
-	next     uint64
-	children map[uint64]weak.Pointer[childToken]
+	children map[weak.Pointer[childToken]]struct{}
 }
 
 // childToken holds the function that cancels one child.
@@ -206,13 +148,14 @@ type childToken struct{ cancel func() }
 // newWeakParent returns a context derived from parent that is done when
 // parent is.
 func newWeakParent(parent context.Context) *weakParent {
-	w := &weakParent{Context: parent, done: make(chan struct{}), children: map[uint64]weak.Pointer[childToken]{}}
+	w := &weakParent{Context: parent, done: make(chan struct{}), children: map[weak.Pointer[childToken]]struct{}{}}
 	context.AfterFunc(parent, w.end)
 	return w
 }
 
-// Done is closed once the parent is done. It is not the parent's channel, so that the context package
-// registers children through AfterFunc rather than with the parent.
+// Done is closed once the parent is done. It is not the parent's channel,
+// so that the context package registers children through AfterFunc
+// rather than with the parent.
 func (w *weakParent) Done() <-chan struct{} { return w.done }
 
 // Err is nil until Done is closed, then the parent's error.
@@ -236,15 +179,14 @@ func (w *weakParent) AfterFunc(f func()) (stop func() bool) {
 		go f() // the context package calls AfterFunc holding the child's lock
 		return func() bool { return false }
 	}
-	id := w.next
-	w.next++
-	w.children[id] = weak.Make(tok)
+	wp := weak.Make(tok) // a weak pointer stays equal to itself once tok is gone
+	w.children[wp] = struct{}{}
 	w.mu.Unlock()
-	runtime.AddCleanup(tok, w.forget, id)
+	runtime.AddCleanup(tok, w.forget, wp)
 	return func() bool {
 		w.mu.Lock()
-		_, ok := w.children[id]
-		delete(w.children, id)
+		_, ok := w.children[wp]
+		delete(w.children, wp)
 		w.mu.Unlock()
 		runtime.KeepAlive(tok) // the child's hold on tok
 		return ok
@@ -252,19 +194,19 @@ func (w *weakParent) AfterFunc(f func()) (stop func() bool) {
 }
 
 // forget drops the entry of a child that was collected.
-func (w *weakParent) forget(id uint64) {
+func (w *weakParent) forget(wp weak.Pointer[childToken]) {
 	w.mu.Lock()
-	delete(w.children, id)
+	delete(w.children, wp)
 	w.mu.Unlock()
 }
 
-// end cancels every child that is still reachable, then closes Done.
+// end closes Done and cancels every child that is still reachable.
 func (w *weakParent) end() {
 	w.mu.Lock()
 	w.ended = true
 	var live []*childToken
-	for _, p := range w.children {
-		if tok := p.Value(); tok != nil {
+	for wp := range w.children {
+		if tok := wp.Value(); tok != nil {
 			live = append(live, tok)
 		}
 	}

@@ -131,7 +131,7 @@ func TestRecordlessBus(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = connEm.Close() }()
-	subs := newSubscriptions()
+	subs := &tracker{}
 	sub, err := recordlessBus{bus, subs}.Subscribe([]any{new(event.EvtPeerIdentificationCompleted), new(event.EvtPeerConnectednessChanged)})
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +155,7 @@ func TestRecordlessBus(t *testing.T) {
 	if c, ok := next().(event.EvtPeerConnectednessChanged); !ok || c.Peer != p {
 		t.Fatalf("connectedness relayed as %+v", c)
 	}
-	if subs.wait(10 * time.Millisecond) {
+	if subs.closeWithin(10 * time.Millisecond) {
 		t.Fatal("an open subscription is not counted")
 	}
 	// Undelivered events (within the buffers), then Close: the emitter
@@ -180,7 +180,7 @@ func TestRecordlessBus(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the relay did not end after Close")
 	}
-	if !subs.wait(10 * time.Second) {
+	if !subs.closeWithin(10 * time.Second) {
 		t.Fatal("the subscription is still counted open after its relay ended")
 	}
 	late, err := recordlessBus{bus, subs}.Subscribe(new(event.EvtPeerConnectednessChanged))

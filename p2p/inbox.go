@@ -28,10 +28,7 @@ func (q *inbox[T]) push(items ...T) {
 	q.mu.Lock()
 	q.items = append(q.items, items...)
 	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default: // a wake-up is already pending
-	}
+	signal(q.wake)
 }
 
 // take removes and returns everything queued, oldest first; nil if the

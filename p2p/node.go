@@ -64,8 +64,8 @@ type Node struct {
 	h       host.Host
 	bwc     *byteCounter
 	ps      *pubsub.PubSub
-	psCtx   *weakParent    // gossipsub's context
-	psSubs  *subscriptions // gossipsub's event subscriptions
+	psCtx   *weakParent // gossipsub's context
+	psSubs  *tracker    // gossipsub's event subscriptions
 	blockT  *pubsub.Topic
 	txT     *pubsub.Topic
 	toClose map[peer.ID]struct{}
@@ -193,7 +193,7 @@ const gossipStopTimeout = 5 * time.Second
 
 // gossipSubs returns the subscriptions of gossipsub, which startGossip
 // records before it creates the router.
-func (n *Node) gossipSubs() *subscriptions {
+func (n *Node) gossipSubs() *tracker {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.psSubs
@@ -236,7 +236,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if err != nil {
 		cancel()
 		_ = g.Wait()
-		n.gossipSubs().wait(gossipStopTimeout)
+		n.gossipSubs().closeWithin(gossipStopTimeout)
 		n.shutdown(h)
 		return err
 	}
@@ -269,14 +269,14 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.log.Info("p2p listening", "id", n.id, "addrs", fmt.Sprint(h.Addrs()))
 	close(n.ready)
-	n.wake(n.wakeDial)
+	signal(n.wakeDial)
 
 	err = g.Wait()
 	cancel()
 	// gossipsub's event goroutines return on the cancelled context and
 	// close their subscriptions: wait for them, so that they are gone
 	// when Run returns and do not see the host close under them.
-	if !n.gossipSubs().wait(gossipStopTimeout) {
+	if !n.gossipSubs().closeWithin(gossipStopTimeout) {
 		n.log.Warn("gossipsub still subscribed to host events after shutdown", "waited", gossipStopTimeout)
 	}
 	stopMDNS()
@@ -316,16 +316,18 @@ func drain(ctx context.Context, sub *pubsub.Subscription) error {
 	}
 }
 
-// wake signals a loop without blocking.
-func (n *Node) wake(c chan struct{}) {
+// signal wakes the loop that waits on c (capacity 1) without blocking; a
+// wake-up already pending absorbs it.
+func signal(c chan struct{}) {
 	select {
 	case c <- struct{}{}:
 	default:
 	}
 }
 
-// tracker counts in-flight stream handlers and validators so that Run can
-// wait for them; after close, enter refuses new work. Safe for concurrent use.
+// tracker counts in-flight stream handlers and validators (and gossipsub's
+// event subscriptions, gossiphost.go) so that Run can wait for them; after
+// close, enter refuses new work. Safe for concurrent use.
 type tracker struct {
 	mu     sync.Mutex
 	closed bool
@@ -349,6 +351,27 @@ func (t *tracker) close() {
 	t.closed = true
 	t.mu.Unlock()
 	t.wg.Wait()
+}
+
+// closeWithin is close that gives up after d; it reports whether all the
+// work ended in time.
+func (t *tracker) closeWithin(d time.Duration) bool {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		t.wg.Wait()
+		close(done)
+	}()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return true
+	case <-timer.C:
+		return false
+	}
 }
 
 // closeLoop closes connections of peers queued by a ban. Closing from a dedicated goroutine keeps
@@ -383,7 +406,7 @@ func (n *Node) queueClose(p peer.ID) {
 	n.mu.Lock()
 	n.toClose[p] = struct{}{}
 	n.mu.Unlock()
-	n.wake(n.wakeClose)
+	signal(n.wakeClose)
 }
 
 // PeerIDs returns the connected peers' IDs, sorted. Safe for concurrent use.

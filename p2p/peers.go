@@ -130,7 +130,7 @@ func (n *Node) onConnected(c network.Conn) {
 		n.log.Debug("peer connected", "peer", p, "addr", c.RemoteMultiaddr(), "inbound", c.Stat().Direction == network.DirInbound)
 		n.pushSync(syncInput{kind: inPeerUp, peer: p})
 	}
-	n.wake(n.wakeStatus)
+	signal(n.wakeStatus)
 }
 
 func (n *Node) onDisconnected(nw network.Network, c network.Conn) {
@@ -150,7 +150,7 @@ func (n *Node) onDisconnected(nw network.Network, c network.Conn) {
 	n.set.mu.Unlock()
 	n.pushSync(syncInput{kind: inPeerDown, peer: p})
 	n.log.Debug("peer disconnected", "peer", p)
-	n.wake(n.wakeDial)
+	signal(n.wakeDial)
 }
 
 // rememberScoreLocked keeps the score of a peer that is not connected,
@@ -253,7 +253,7 @@ func (n *Node) Ban(p peer.ID, d time.Duration, reason string) error {
 func (n *Node) Unban(p peer.ID) bool {
 	ok := n.gate.unban(p)
 	n.saveBans()
-	n.wake(n.wakeDial)
+	signal(n.wakeDial)
 	return ok
 }
 
@@ -264,7 +264,7 @@ func (n *Node) ListBans() []BanInfo { return n.gate.listBans() }
 func (n *Node) ClearBans() {
 	n.gate.clearBans()
 	n.saveBans()
-	n.wake(n.wakeDial)
+	signal(n.wakeDial)
 }
 
 // IsBanned reports whether p is currently banned.
@@ -289,7 +289,7 @@ func (n *Node) SetNetworkActive(on bool) {
 	n.gate.setActive(on)
 	if on {
 		n.log.Info("network activity enabled")
-		n.wake(n.wakeDial)
+		signal(n.wakeDial)
 		return
 	}
 	n.log.Info("network activity disabled")
@@ -369,7 +369,7 @@ func (n *Node) Heal() {
 	if len(healed) > 0 {
 		n.log.Info("partition healed", "peers", len(healed))
 	}
-	n.wake(n.wakeDial)
+	signal(n.wakeDial)
 }
 
 // Partitioned returns the peers currently blocked by Partition.

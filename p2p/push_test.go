@@ -133,7 +133,6 @@ func TestPushJunkIsPenalised(t *testing.T) {
 	g := chaintest.NewGenerator(t, p)
 	victim := startNode(t, "victim", nil)
 
-	frame := func(typ byte, payload []byte) []byte { return appendFrame(nil, typ, payload) }
 	header := func(n uint32) []byte { return binary.BigEndian.AppendUint32(nil, n) }
 	badMerkle := g.Next("bad-merkle", chaintest.GenesisName, chaintest.KeepMerkle(),
 		chaintest.Mutate(func(b *chain.Block) { b.Txs[0].Memo = []byte("mutated") }))
@@ -143,9 +142,9 @@ func TestPushJunkIsPenalised(t *testing.T) {
 	}{
 		{"oversized frame", "oversized", header(1 << 30)},
 		{"empty frame", "malformed", header(0)},
-		{"wrong frame type", "malformed", frame(msgStatus, encodeStatus(Status{Version: ProtocolVersion, Genesis: p.GenesisHash}))},
-		{"garbage block", "malformed", frame(msgBlock, []byte("definitely not a block"))},
-		{"invalid block", string(chain.ErrBadMerkleRoot), frame(msgBlock, badMerkle.Bytes())},
+		{"wrong frame type", "malformed", newFrame(msgStatus, encodeStatus(Status{Version: ProtocolVersion, Genesis: p.GenesisHash}))},
+		{"garbage block", "malformed", newFrame(msgBlock, []byte("definitely not a block"))},
+		{"invalid block", string(chain.ErrBadMerkleRoot), newFrame(msgBlock, badMerkle.Bytes())},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -164,7 +163,7 @@ func TestPushJunkIsPenalised(t *testing.T) {
 		e.connect(t, victim)
 		e.push(t, victim, append(header(100), msgBlock, 1, 2, 3))
 		x := g.Next("after-junk", chaintest.GenesisName)
-		e.push(t, victim, frame(msgBlock, x.Bytes()))
+		e.push(t, victim, newFrame(msgBlock, x.Bytes()))
 		if victim.c.Best().Hash != x.Hash() {
 			t.Fatalf("the victim's tip is %s after a valid push, want %s", victim.c.Best().Hash, x.Hash())
 		}
