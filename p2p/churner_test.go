@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -103,18 +102,12 @@ func newChurnPeer(tg churnTarget, kind churnKind) (*churnPeer, error) {
 			_ = s.Reset()
 		}
 	})
-	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign), pubsub.WithNoAuthor(),
-		pubsub.WithMessageIdFn(gossipMessageID))
-	if err == nil {
-		for _, name := range tg.Topics {
-			var t *pubsub.Topic
-			if t, err = ps.Join(name); err != nil {
-				break
-			}
-			if _, err = t.Subscribe(); err != nil {
-				break
-			}
+	_, topics, err := rawGossip(ctx, h, tg.Topics)
+	for _, t := range topics {
+		if err != nil {
+			break
 		}
+		_, err = t.Subscribe()
 	}
 	if err != nil {
 		cp.close()

@@ -35,6 +35,26 @@ type evilPeer struct {
 	cancel context.CancelFunc
 }
 
+// rawGossip starts gossipsub on a test peer's host with the node's
+// message format and joins the topics.
+func rawGossip(ctx context.Context, h host.Host, topics []string, opts ...pubsub.Option) (*pubsub.PubSub, []*pubsub.Topic, error) {
+	opts = append([]pubsub.Option{pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign), pubsub.WithNoAuthor(),
+		pubsub.WithMessageIdFn(gossipMessageID)}, opts...)
+	ps, err := pubsub.NewGossipSub(ctx, h, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []*pubsub.Topic
+	for _, name := range topics {
+		t, err := ps.Join(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, t)
+	}
+	return ps, out, nil
+}
+
 func newEvilPeer(t testing.TB, p *chain.Params, sync network.StreamHandler) *evilPeer {
 	t.Helper()
 	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(), libp2p.DisableMetrics())
@@ -45,20 +65,12 @@ func newEvilPeer(t testing.TB, p *chain.Params, sync network.StreamHandler) *evi
 		h.SetStreamHandler(SyncProtocolID(p), sync)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ps, err := pubsub.NewGossipSub(ctx, h,
-		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign), pubsub.WithNoAuthor(),
-		pubsub.WithMessageIdFn(gossipMessageID), pubsub.WithFloodPublish(true),
-		pubsub.WithMaxMessageSize(8<<20))
+	ps, topics, err := rawGossip(ctx, h, []string{p.BlockTopic(), p.TxTopic()},
+		pubsub.WithFloodPublish(true), pubsub.WithMaxMessageSize(8<<20))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &evilPeer{h: h, ps: ps, cancel: cancel}
-	if e.blocks, err = ps.Join(p.BlockTopic()); err != nil {
-		t.Fatal(err)
-	}
-	if e.txs, err = ps.Join(p.TxTopic()); err != nil {
-		t.Fatal(err)
-	}
+	e := &evilPeer{h: h, ps: ps, blocks: topics[0], txs: topics[1], cancel: cancel}
 	t.Cleanup(func() {
 		cancel()
 		_ = h.Close()
