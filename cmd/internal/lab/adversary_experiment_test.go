@@ -147,3 +147,17 @@ func TestAdversaryLineDoubleSpends(t *testing.T) {
 		}
 	}
 }
+
+// TestSummarizeSelfishOneReplicate: a single lab's interval is the
+// Wilson interval of its blocks, so a share far from theory is reported
+// as not covered (the mean interval of one value is [0, 1]).
+func TestSummarizeSelfishOneReplicate(t *testing.T) {
+	p := summarizeSelfish(0.25, []SelfishReplicate{{Blocks: 200, SelfishCount: 150, Share: 0.75}})
+	if p.Share != 0.75 || p.Lo <= 0.6 || p.Hi >= 0.9 || p.Covered {
+		t.Fatalf("one replicate at 150/200: share %.3f, interval [%.3f, %.3f], covered %v (theory %.3f)", p.Share, p.Lo, p.Hi, p.Covered, p.Theory)
+	}
+	two := summarizeSelfish(0.25, []SelfishReplicate{{Blocks: 100, SelfishCount: 20, Share: 0.2}, {Blocks: 100, SelfishCount: 30, Share: 0.3}})
+	if two.Lo > two.WilsonLo || two.Hi < two.WilsonHi {
+		t.Fatalf("two replicates: interval [%.3f, %.3f] narrower than Wilson [%.3f, %.3f]", two.Lo, two.Hi, two.WilsonLo, two.WilsonHi)
+	}
+}

@@ -197,12 +197,15 @@ func summarizeSelfish(alpha float64, reps []SelfishReplicate) SelfishPoint {
 	}
 	p.Share, p.SD, p.Lo, p.Hi = meanInterval(shares)
 	if len(reps) < 2 {
-		p.Share = float64(p.SelfishCount) / float64(max(1, p.Blocks))
+		// A single lab has no spread to measure: the Wilson interval of
+		// its blocks alone.
+		p.Lo, p.Hi = p.WilsonLo, p.WilsonHi
+	} else {
+		// Never narrower than the pooled Wilson interval: a few runs that
+		// happen to agree say little, and the blocks can at best be
+		// independent.
+		p.Lo, p.Hi = min(p.Lo, p.WilsonLo), max(p.Hi, p.WilsonHi)
 	}
-	// The interval is never narrower than the pooled Wilson interval: a
-	// few runs that happen to agree say little, and the blocks can at best
-	// be independent.
-	p.Lo, p.Hi = min(p.Lo, p.WilsonLo), max(p.Hi, p.WilsonHi)
 	p.Theory = adversary.SelfishRevenue(alpha, p.Gamma)
 	p.TheoryMeasured = adversary.SelfishRevenue(p.HashShare, p.Gamma)
 	p.Covered = p.Lo <= p.Theory && p.Theory <= p.Hi
