@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/quarrychain/quarry/chain/testkit"
 	"github.com/quarrychain/quarry/rpc"
 	"github.com/quarrychain/quarry/rpc/rpctest"
 )
@@ -274,7 +275,7 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("%v (run go test ./rpc -run TestGolden -update)", err)
 			}
 			if got := b.String(); got != string(want) {
-				t.Errorf("golden mismatch for %s; diff against %s (rerun with -update if the change is intended):\n%s", gc.name, path, firstDiff(got, string(want)))
+				t.Errorf("golden mismatch for %s; diff against %s (rerun with -update if the change is intended):\n%s", gc.name, path, testkit.FirstDiff(got, string(want)))
 			}
 		})
 	}
@@ -296,22 +297,4 @@ func methodOf(body string) string {
 		return rest[:j]
 	}
 	return ""
-}
-
-// firstDiff shows the first differing line with some context.
-func firstDiff(got, want string) string {
-	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
-	for i := 0; i < len(g) || i < len(w); i++ {
-		var gl, wl string
-		if i < len(g) {
-			gl = g[i]
-		}
-		if i < len(w) {
-			wl = w[i]
-		}
-		if gl != wl {
-			return fmt.Sprintf("line %d:\n got: %s\nwant: %s", i+1, gl, wl)
-		}
-	}
-	return "(no line difference)"
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
+	"github.com/quarrychain/quarry/chain/testkit"
 	"github.com/quarrychain/quarry/cmd/internal/lab"
 	"github.com/quarrychain/quarry/node"
 )
@@ -194,11 +196,13 @@ func TestK8sManifestsOptions(t *testing.T) {
 	}
 }
 
+var update = flag.Bool("update", false, "rewrite the golden manifests in testdata/k8s")
+
 // TestK8sManifestsGolden compares the manifests byte for byte with files
 // written by the program for the same options (testdata/k8s), so a change
 // to the template shows in review as a change to these files. After a
-// deliberate change, rewrite each file with its case's arguments:
-// go run ./cmd/devnet k8s ARGS > cmd/devnet/testdata/k8s/FILE.
+// deliberate change, rewrite them: go test ./cmd/devnet -run
+// TestK8sManifestsGolden -update.
 func TestK8sManifestsGolden(t *testing.T) {
 	for _, c := range []struct {
 		file string
@@ -210,36 +214,24 @@ func TestK8sManifestsGolden(t *testing.T) {
 		{"quoted.yaml", []string{"-n", "3", "--seed", `we"ird: seed`, "--image", "img:tag", "--name", "q"}},
 		{"testnet.yaml", []string{"-n", "12", "--network", "testnet", "--total-hashrate", "1e6"}},
 	} {
-		want, err := os.ReadFile(filepath.Join("testdata", "k8s", c.file))
-		if err != nil {
-			t.Fatal(err)
-		}
+		path := filepath.Join("testdata", "k8s", c.file)
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), append([]string{"k8s"}, c.args...), &stdout, &stderr); code != 0 {
 			t.Fatalf("devnet k8s %q: exit %d\n%s", c.args, code, stderr.String())
 		}
+		if *update {
+			if err := os.WriteFile(path, stdout.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if got := stdout.String(); got != string(want) {
-			t.Errorf("devnet k8s %q differs from testdata/k8s/%s:\n%s", c.args, c.file, lineDiff(string(want), got))
+			t.Errorf("devnet k8s %q differs from testdata/k8s/%s:\n%s", c.args, c.file, testkit.FirstDiff(got, string(want)))
 		}
 	}
-}
-
-// lineDiff names the first line where got departs from want.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if i >= len(w) || i >= len(g) || wl != gl {
-			return fmt.Sprintf("line %d: want %q, got %q", i+1, wl, gl)
-		}
-	}
-	return "no line differs"
 }
 
 // TestK8sInit runs the init of every pod of a devnet and checks that pod i

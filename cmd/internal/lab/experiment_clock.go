@@ -3,7 +3,6 @@ package lab
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"time"
@@ -168,11 +167,11 @@ func ExperimentClockSkew(ctx context.Context, dir, bin string, progress io.Write
 	if err != nil {
 		return out, err
 	}
-	verdict, err := call[json.RawMessage](ctx, l, 2, "submitblock", raw)
+	verdict, err := l.submitVerdict(ctx, 2, raw)
 	if err != nil {
 		return out, err
 	}
-	far.Note = fmt.Sprintf("%s; an honest block submitted to node 2: %s", far.Note, string(verdict))
+	far.Note = fmt.Sprintf("%s; an honest block submitted to node 2: %q", far.Note, verdict)
 	out = append(out, far)
 	fmt.Fprintf(progress, "clock-skew: behind 3h: %s (%s)\n", far.Verdict, far.Note)
 	return out, nil

@@ -219,17 +219,7 @@ func fundAttackerWallet(ctx context.Context, l *Lab) (string, error) {
 	}); err != nil {
 		return "", fmt.Errorf("waiting for the attacker's first coins: %w", err)
 	}
-	wa, err := call[string](ctx, l, 0, "getnewaddress")
-	if err != nil {
-		return "", err
-	}
-	if _, err := l.Send(ctx, Transfer{From: 0, To: wa, Amount: fund, Via: 1}); err != nil {
-		return "", err
-	}
-	return wa, Poll(ctx, 200*time.Millisecond, func() (bool, error) {
-		a, err := l.Account(ctx, 0, wa)
-		return err == nil && a.Balance > 0, err
-	})
+	return l.FundWallet(ctx, 0, fund, 1)
 }
 
 type liveTrial struct {
@@ -286,13 +276,12 @@ func doubleSpendTrialLive(ctx context.Context, l *Lab, wallet, merchant string, 
 		if err != nil {
 			return false, err
 		}
-		for _, d := range info.DoubleSpends {
-			if d.Payment == txid {
-				ds = d
-				return d.Outcome != "pending", nil
-			}
+		d, ok := doubleSpendOf(info, txid)
+		if !ok {
+			return false, fmt.Errorf("payment %s: no double spend reported", txid)
 		}
-		return false, fmt.Errorf("payment %s: no double spend reported", txid)
+		ds = d
+		return d.Outcome != "pending", nil
 	}); err != nil {
 		return tr, fmt.Errorf("race of payment %s: %w", txid, err)
 	}

@@ -153,6 +153,7 @@ func (l *Lab) stopProxy(grace time.Duration) error {
 	pid := p.PID
 	p.PID = 0
 	if !processRunsWith(pid, "--dir", l.Dir) {
+		reapChild(pid) // it may have died on its own, a zombie of ours
 		return nil
 	}
 	if err := stopDetached(pid, grace, func() bool { return processRunsWith(pid, "--dir", l.Dir) }); err != nil {

@@ -329,6 +329,7 @@ func (l *Lab) Down(grace time.Duration) error {
 			continue
 		}
 		if !processAlive(n.PID, n.DataDir) {
+			reapChild(n.PID) // it may have died on its own, a zombie of ours
 			n.PID = 0
 			continue
 		}

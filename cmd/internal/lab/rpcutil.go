@@ -64,11 +64,17 @@ type Agreement struct {
 // Lie-work and junk nodes are left out: their peers ban them, so they
 // never rejoin the others' chain.
 func (l *Lab) CheckAgreement(ctx context.Context) (Agreement, error) {
+	return l.checkAgreementAmong(ctx, Role.bannedByPeers)
+}
+
+// checkAgreementAmong is CheckAgreement over the nodes whose role skip
+// does not leave out.
+func (l *Lab) checkAgreementAmong(ctx context.Context, skip func(Role) bool) (Agreement, error) {
 	var first rpcjson.StateInfo
 	var left []int
 	ref := -1
 	for i := 0; i < l.N(); i++ {
-		if l.State.Nodes[i].Role.bannedByPeers() {
+		if skip(l.State.Nodes[i].Role) {
 			left = append(left, i)
 			continue
 		}

@@ -480,23 +480,9 @@ func (r *scenarioRun) waitUntil(ctx context.Context, cond string) (string, error
 			last = a.Reason
 			return err == nil && a.Agree, nil
 		case "honest-agree":
-			tips, err := l.Tips(ctx)
-			if err != nil {
-				return false, nil
-			}
-			var first chain.Hash
-			for i, t := range tips {
-				if l.State.Nodes[i].Role.Adversary != "" {
-					continue
-				}
-				if first.IsZero() {
-					first = t.Hash
-				} else if t.Hash != first {
-					last = fmt.Sprintf("node%d on %s, another honest node on %s", i, short(t.Hash), short(first))
-					return false, nil
-				}
-			}
-			return true, nil
+			a, err := l.checkAgreementAmong(ctx, func(r Role) bool { return r.Adversary != "" })
+			last = a.Reason
+			return err == nil && a.Agree, nil
 		case "releases":
 			total := uint64(0)
 			for i, nd := range l.State.Nodes {

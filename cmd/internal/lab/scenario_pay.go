@@ -3,7 +3,6 @@ package lab
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/rpc/rpcjson"
@@ -42,7 +41,7 @@ func (r *scenarioRun) pay(ctx context.Context, st ScenarioStep) (string, error) 
 		r.wallets = map[int]string{}
 	}
 	if _, ok := r.wallets[st.From]; !ok {
-		wa, err := r.fundWallet(ctx, st.From, 2*amt+chain.Coin)
+		wa, err := r.lab.FundWallet(ctx, st.From, 2*amt+chain.Coin, st.From)
 		if err != nil {
 			return "", fmt.Errorf("funding node%d's wallet: %w", st.From, err)
 		}
@@ -63,39 +62,11 @@ func (r *scenarioRun) pay(ctx context.Context, st ScenarioStep) (string, error) 
 	r.paid = &payRecord{from: st.From, txid: txid}
 	msg := fmt.Sprintf("%s node%d wallet -> node%d %s coins", txid, st.From, st.To, FormatCoins(amt))
 	if info, err := l.AdversaryInfo(ctx, st.From); err == nil {
-		for _, d := range info.DoubleSpends {
-			if d.Payment == txid.String() {
-				msg += fmt.Sprintf("; double spend %s: conflict %s mined in private from height %d", d.Outcome, d.Conflict, d.ForkHeight)
-			}
+		if d, ok := doubleSpendOf(info, txid.String()); ok {
+			msg += fmt.Sprintf("; double spend %s: conflict %s mined in private from height %d", d.Outcome, d.Conflict, d.ForkHeight)
 		}
 	}
 	return msg, nil
-}
-
-// fundWallet moves amount from node i's miner key to a new address of its
-// wallet and waits until node i has it confirmed.
-func (r *scenarioRun) fundWallet(ctx context.Context, i int, amount uint64) (string, error) {
-	l := r.lab
-	wa, err := call[string](ctx, l, i, "getnewaddress")
-	if err != nil {
-		return "", err
-	}
-	if _, err := l.Send(ctx, Transfer{From: i, To: wa, Amount: amount, Via: i}); err != nil {
-		return "", err
-	}
-	mining := false
-	for _, n := range l.State.Nodes {
-		mining = mining || n.Hashrate > 0
-	}
-	if !mining {
-		if _, err := l.Generate(ctx, i, 1); err != nil {
-			return "", err
-		}
-	}
-	return wa, Poll(ctx, 50*time.Millisecond, func() (bool, error) {
-		a, err := l.Account(ctx, i, wa)
-		return err == nil && a.Balance >= rpcjson.AmountFromUnits(amount), err
-	})
 }
 
 // paymentReversed checks that the latest pay step's payment was reversed:
@@ -110,13 +81,8 @@ func (r *scenarioRun) paymentReversed(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var ds *rpcjson.DoubleSpend
-	for k := range info.DoubleSpends {
-		if info.DoubleSpends[k].Payment == r.paid.txid.String() {
-			ds = &info.DoubleSpends[k]
-		}
-	}
-	if ds == nil || ds.Conflict == "" {
+	ds, ok := doubleSpendOf(info, r.paid.txid.String())
+	if !ok || ds.Conflict == "" {
 		return "", fmt.Errorf("%w: node%d did not double-spend payment %s (is it withhold:DEPTH:spend?)", ErrAssertion, r.paid.from, r.paid.txid)
 	}
 	conflict, err := chain.ParseHash(ds.Conflict)
@@ -144,4 +110,15 @@ func (r *scenarioRun) paymentReversed(ctx context.Context) (string, error) {
 	}
 	return fmt.Sprintf("payment %s reversed on %d honest nodes: conflict %s in their main chains (outcome %s, %d confirmation(s) before)",
 		r.paid.txid, honest, conflict, ds.Outcome, ds.Confirmations), nil
+}
+
+// doubleSpendOf returns the double spend an adversary reports for the
+// payment txid.
+func doubleSpendOf(info rpcjson.AdversaryInfo, txid string) (rpcjson.DoubleSpend, bool) {
+	for _, d := range info.DoubleSpends {
+		if d.Payment == txid {
+			return d, true
+		}
+	}
+	return rpcjson.DoubleSpend{}, false
 }

@@ -162,3 +162,31 @@ func (l *Lab) WaitTx(ctx context.Context, from, i int, id chain.Hash) error {
 	}
 	return Poll(ctx, 20*time.Millisecond, known)
 }
+
+// FundWallet moves amount from node i's miner key (the lab holds it) to a
+// new address of node i's wallet, sending through node via, and returns
+// that address once node i counts the amount there as confirmed (a block
+// is generated when no node mines). quarryd's wallet does not hold the
+// --miner-address key, so a node's wallet payments need this first.
+func (l *Lab) FundWallet(ctx context.Context, i int, amount uint64, via int) (string, error) {
+	wa, err := call[string](ctx, l, i, "getnewaddress")
+	if err != nil {
+		return "", err
+	}
+	if _, err := l.Send(ctx, Transfer{From: i, To: wa, Amount: amount, Via: via}); err != nil {
+		return "", err
+	}
+	mining := false
+	for _, n := range l.State.Nodes {
+		mining = mining || n.Hashrate > 0
+	}
+	if !mining {
+		if _, err := l.Generate(ctx, i, 1); err != nil {
+			return "", err
+		}
+	}
+	return wa, Poll(ctx, 50*time.Millisecond, func() (bool, error) {
+		a, err := l.Account(ctx, i, wa)
+		return err == nil && a.Balance >= rpcjson.AmountFromUnits(amount), err
+	})
+}
