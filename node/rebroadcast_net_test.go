@@ -69,16 +69,24 @@ func rebroadcastNode(t *testing.T, clock *chaintest.Clock, off bool) (*Node, cha
 	return n, tick, lp
 }
 
+// rebroadcastPair starts a rebroadcastNode (off: with NoRebroadcast) on a
+// fake clock and a plain node, connected, with each other as gossip peers.
+func rebroadcastPair(t *testing.T, off bool) (clock *chaintest.Clock, a, b *Node, tick chan<- time.Time, lp *losingPublisher) {
+	t.Helper()
+	clock = chaintest.NewClock(time.Now())
+	a, tick, lp = rebroadcastNode(t, clock, off)
+	b, _ = startNode(t, testConfig(t))
+	connect(t, a, b)
+	waitGossipPeers(t, a, b.net.ID())
+	return clock, a, b, tick, lp
+}
+
 // TestRebroadcastDeliversALostTransaction: a wallet payment and a
 // sendrawtransaction submission whose gossip messages are lost reach the
 // peer's mempool when the rebroadcaster's first slot comes; once a block
 // confirms them, the node stops tracking them.
 func TestRebroadcastDeliversALostTransaction(t *testing.T) {
-	clock := chaintest.NewClock(time.Now())
-	a, tick, lp := rebroadcastNode(t, clock, false)
-	b, _ := startNode(t, testConfig(t))
-	connect(t, a, b)
-	waitGossipPeers(t, a, b.net.ID())
+	clock, a, b, tick, lp := rebroadcastPair(t, false)
 	key, err := secp256k1.GeneratePrivateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -142,11 +150,7 @@ func TestRebroadcastDeliversALostTransaction(t *testing.T) {
 // again by hand, arrives (queued behind the missing nonce), and the first
 // is still missing.
 func TestNoRebroadcastLeavesALostTransactionLost(t *testing.T) {
-	clock := chaintest.NewClock(time.Now())
-	a, tick, lp := rebroadcastNode(t, clock, true)
-	b, _ := startNode(t, testConfig(t))
-	connect(t, a, b)
-	waitGossipPeers(t, a, b.net.ID())
+	clock, a, b, tick, lp := rebroadcastPair(t, true)
 	funds := mineOne(t, a)
 	waitTip(t, funds.Hash(), a, b)
 
